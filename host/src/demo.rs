@@ -1,0 +1,103 @@
+//! The embedded FTP server (libunftp on the local filesystem) and the
+//! bundled example plugin: `ftp-host demo` runs one against the other with
+//! nothing to set up, and the tests use both.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use unftp_core::auth::{AuthenticationError, Authenticator, Credentials, Principal};
+
+/// The example plugin from `guest-examples/rust`, built by `host/build.rs`.
+pub const EXAMPLE_PLUGIN: &[u8] = include_bytes!(env!("FTP_HOST_EXAMPLE_PLUGIN"));
+
+/// User name of the embedded server's one account.
+pub const DEMO_USER: &str = "demo";
+
+/// A password checker for exactly one account.
+#[derive(Debug)]
+struct OneUser {
+    user: String,
+    password: String,
+}
+
+#[async_trait::async_trait]
+impl Authenticator for OneUser {
+    async fn authenticate(&self, username: &str, creds: &Credentials) -> Result<Principal, AuthenticationError> {
+        if username != self.user {
+            return Err(AuthenticationError::BadUser);
+        }
+        match &creds.password {
+            Some(p) if *p == self.password => Ok(Principal { username: username.to_string() }),
+            _ => Err(AuthenticationError::BadPassword),
+        }
+    }
+}
+
+/// An FTP server running inside this process on 127.0.0.1, serving `root`.
+/// It stops when dropped.
+pub struct DemoServer {
+    addr: SocketAddr,
+    root: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DemoServer {
+    /// Start serving `root` on a free loopback port, for one account
+    /// ([`DEMO_USER`] with `password`).
+    pub async fn start(root: &Path, password: &str) -> anyhow::Result<DemoServer> {
+        let root = root.canonicalize().with_context(|| format!("no such directory {}", root.display()))?;
+        let auth = Arc::new(OneUser { user: DEMO_USER.into(), password: password.into() });
+        let fs_root = root.clone();
+        let server = libunftp::ServerBuilder::with_authenticator(
+            Box::new(move || unftp_sbe_fs::Filesystem::new(fs_root.clone()).expect("root was checked above")),
+            auth,
+        )
+        .greeting("ftp-host embedded demo server")
+        .passive_host(std::net::Ipv4Addr::LOCALHOST)
+        .passive_ports(49152..=65534)
+        .build()
+        .context("cannot configure the embedded FTP server")?;
+        // libunftp binds the address itself: find a free port, then hand it over.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = server.listen(addr.to_string()).await {
+                tracing::error!("embedded FTP server stopped: {e}");
+            }
+        });
+        // Wait until it accepts connections.
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return Ok(DemoServer { addr, root, task });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        anyhow::bail!("the embedded FTP server did not start on {addr}")
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The directory it serves.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Fill `root` with the demo's sample files.
+pub fn seed(root: &Path) -> anyhow::Result<()> {
+    std::fs::write(root.join("readme.txt"), "Files served by the ftp-host embedded demo server.\n")?;
+    std::fs::write(root.join("report.csv"), "month,files,bytes\n2026-10,1200,5368709120\n2026-11,1315,6012954214\n")?;
+    let blob: Vec<u8> = (0..256 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    std::fs::write(root.join("data.bin"), blob)?;
+    Ok(())
+}
