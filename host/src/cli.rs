@@ -53,6 +53,15 @@ enum Command {
     /// Start the embedded FTP server with sample files and run the bundled
     /// example plugin against it: nothing to set up.
     Demo,
+    /// Serve a directory with the embedded FTP server on 127.0.0.1 until
+    /// interrupted (for trying plugins by hand).
+    Serve {
+        /// The directory to serve.
+        root: PathBuf,
+        /// Password of the `demo` account.
+        #[arg(long, env = "FTP_HOST_SERVE_PASSWORD")]
+        password: String,
+    },
 }
 
 /// Parse the command line, run it, and return the process exit code.
@@ -72,6 +81,7 @@ pub fn main() -> ExitCode {
                 run(plugin, allow, ca_file, max_transfer, args).await
             }
             Command::Demo => run_demo().await,
+            Command::Serve { root, password } => serve(root, password).await,
         }
     });
     match result {
@@ -90,7 +100,12 @@ fn init_tracing(verbose: bool) {
         _ if verbose => EnvFilter::new("ftp_host=debug"),
         _ => EnvFilter::new("warn"),
     };
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn run(plugin: PathBuf, allow: Vec<String>, ca_file: Option<PathBuf>, max_transfer: u64, args: Vec<String>) -> anyhow::Result<u8> {
@@ -169,4 +184,12 @@ async fn run_demo() -> anyhow::Result<u8> {
         println!("  {:>8}  {}", entry.metadata()?.len(), entry.file_name().to_string_lossy());
     }
     Ok(code)
+}
+
+async fn serve(root: PathBuf, password: String) -> anyhow::Result<u8> {
+    let server = DemoServer::start(&root, &password).await?;
+    // One line a script can parse, then wait for Ctrl-C.
+    println!("listening on {} as user {}", server.addr(), demo::DEMO_USER);
+    tokio::signal::ctrl_c().await?;
+    Ok(0)
 }

@@ -13,6 +13,33 @@
 //! * [`tls`]: which certificates FTPS trusts.
 //! * [`demo`]: the embedded FTP server and the bundled example plugin.
 //! * [`cli`]: the `ftp-host` command line.
+//!
+//! # Embedding
+//!
+//! Grant servers in a [`Policy`], create a [`Host`], load a plugin, run it:
+//!
+//! ```
+//! use ftp_host::demo::{DemoServer, DEMO_USER, EXAMPLE_PLUGIN};
+//! use ftp_host::{Host, Output, Policy};
+//!
+//! # #[tokio::main] async fn main() -> anyhow::Result<()> {
+//! // An FTP server to talk to: the embedded one, serving a temp dir.
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("hello.txt"), "hi")?;
+//! let server = DemoServer::start(dir.path(), "pw").await?;
+//! let addr = server.addr();
+//!
+//! // The plugin may reach this one server and nothing else.
+//! let host = Host::new(Policy::new().allow(&addr.to_string())?)?;
+//! let plugin = host.load(EXAMPLE_PLUGIN)?;
+//! let args: Vec<String> = ["--host", "127.0.0.1", "--port", &addr.port().to_string(),
+//!     "--user", DEMO_USER, "--password", "pw", "ls"].map(String::from).into();
+//! let report = plugin.run(&args, Output::Capture).await?;
+//!
+//! assert_eq!(report.result, Ok("1 entries".to_string()));
+//! assert_eq!(report.stdout, b"hello.txt\n");
+//! # Ok(()) }
+//! ```
 
 pub mod bindings;
 pub mod cli;

@@ -1,0 +1,4 @@
+//! Fixtures shared by the end-to-end tests: FTP servers to run guests
+//! against, and helpers to run a guest and read its result.
+
+pub mod harness;
