@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use ftp_host::demo::{DemoServer, DEMO_USER};
-use ftp_host::{Host, LoadError, Policy, Trust};
+use ftp_host::{Host, LoadError, Policy};
 use ftp_host_e2e::harness::{error_kind, run, rust_guest, sha256, stdout, Target};
 
 const PASSWORD: &str = "s3cret-pw";
@@ -29,20 +29,20 @@ fn names_on_disk(dir: &Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_the_servers_directory() {
     let (dir, _server, t) = server().await;
-    let report = run(rust_guest(), t.policy(), Trust::webpki(), t.args(&["ls"])).await;
+    let report = run(rust_guest(), t.policy(), t.args(&["ls"])).await;
     assert_eq!(report.result, Ok("4 entries".to_string()));
     let mut listed: Vec<String> = stdout(&report).lines().map(String::from).collect();
     listed.sort();
     assert_eq!(listed, names_on_disk(dir.path()));
 
-    let report = run(rust_guest(), t.policy(), Trust::webpki(), t.args(&["ls", "sub"])).await;
+    let report = run(rust_guest(), t.policy(), t.args(&["ls", "sub"])).await;
     assert_eq!(stdout(&report), "inner.txt\n", "names only, without the directory");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downloads_the_exact_bytes() {
     let (dir, _server, t) = server().await;
-    let report = run(rust_guest(), t.policy(), Trust::webpki(), t.args(&["sha256", "data.bin", "sub/inner.txt"])).await;
+    let report = run(rust_guest(), t.policy(), t.args(&["sha256", "data.bin", "sub/inner.txt"])).await;
     assert!(report.result.is_ok());
     let data = std::fs::read(dir.path().join("data.bin")).unwrap();
     let inner = std::fs::read(dir.path().join("sub/inner.txt")).unwrap();
@@ -57,13 +57,13 @@ async fn downloads_the_exact_bytes() {
 async fn uploads_land_on_the_servers_disk() {
     let (dir, _server, t) = server().await;
     let text = "line one\r\nline two\nno newline at end";
-    let report = run(rust_guest(), t.policy(), Trust::webpki(), t.args(&["put", "sub/new.txt", text])).await;
+    let report = run(rust_guest(), t.policy(), t.args(&["put", "sub/new.txt", text])).await;
     assert_eq!(report.result, Ok(format!("uploaded {} bytes to sub/new.txt", text.len())));
     // Binary mode: the bytes arrive unchanged, CR LF and all.
     assert_eq!(std::fs::read(dir.path().join("sub/new.txt")).unwrap(), text.as_bytes());
 
     // Replacing an existing file.
-    let report = run(rust_guest(), t.policy(), Trust::webpki(), t.args(&["put", "readme.txt", "new"])).await;
+    let report = run(rust_guest(), t.policy(), t.args(&["put", "readme.txt", "new"])).await;
     assert!(report.result.is_ok());
     assert_eq!(std::fs::read(dir.path().join("readme.txt")).unwrap(), b"new");
 }
@@ -71,7 +71,7 @@ async fn uploads_land_on_the_servers_disk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tour_lists_downloads_and_uploads() {
     let (dir, _server, t) = server().await;
-    let report = run(rust_guest(), t.policy(), Trust::webpki(), t.args(&["tour"])).await;
+    let report = run(rust_guest(), t.policy(), t.args(&["tour"])).await;
     assert_eq!(report.result, Ok("3 files downloaded and checksummed, report uploaded".to_string()));
     let uploaded = std::fs::read_to_string(dir.path().join("checksums.txt")).unwrap();
     let data = std::fs::read(dir.path().join("data.bin")).unwrap();
@@ -83,7 +83,7 @@ async fn the_tour_lists_downloads_and_uploads() {
 async fn a_wrong_password_is_an_auth_error() {
     let (_dir, _server, mut t) = server().await;
     t.password = "wrong".into();
-    let report = run(rust_guest(), t.policy(), Trust::webpki(), t.args(&["ls"])).await;
+    let report = run(rust_guest(), t.policy(), t.args(&["ls"])).await;
     assert_eq!(error_kind(&report), Some("auth"), "{:?}", report.result);
     let message = report.result.unwrap_err();
     assert!(message.contains(&format!("127.0.0.1:{}", t.port)), "names the server: {message}");
@@ -93,7 +93,7 @@ async fn a_wrong_password_is_an_auth_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_file_is_not_found() {
     let (_dir, _server, t) = server().await;
-    let report = run(rust_guest(), t.policy(), Trust::webpki(), t.args(&["sha256", "nope.txt"])).await;
+    let report = run(rust_guest(), t.policy(), t.args(&["sha256", "nope.txt"])).await;
     assert_eq!(error_kind(&report), Some("not-found"), "{:?}", report.result);
     assert!(report.result.unwrap_err().contains("`nope.txt`"), "names the path");
 }
@@ -103,7 +103,7 @@ async fn an_unreachable_port_is_a_connect_error() {
     // A port that was free a moment ago: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let t = Target::plain(([127, 0, 0, 1], port).into(), DEMO_USER, PASSWORD);
-    let report = run(rust_guest(), t.policy(), Trust::webpki(), t.args(&["ls"])).await;
+    let report = run(rust_guest(), t.policy(), t.args(&["ls"])).await;
     assert_eq!(error_kind(&report), Some("connect"), "{:?}", report.result);
     assert!(report.result.unwrap_err().contains("connection refused"));
 }
@@ -113,7 +113,7 @@ async fn a_server_not_granted_is_denied_before_any_packet() {
     let (_dir, server, t) = server().await;
     // Granted another port on the same host only.
     let policy = Policy::new().allow(&format!("127.0.0.1:{}", t.port.wrapping_add(1).max(1))).unwrap();
-    let report = run(rust_guest(), policy, Trust::webpki(), t.args(&["ls"])).await;
+    let report = run(rust_guest(), policy, t.args(&["ls"])).await;
     assert_eq!(error_kind(&report), Some("denied"), "{:?}", report.result);
     assert!(report.result.unwrap_err().contains(&format!("--allow 127.0.0.1:{}", t.port)), "says how to fix it");
     drop(server);
@@ -123,7 +123,7 @@ async fn a_server_not_granted_is_denied_before_any_packet() {
 async fn a_path_that_smuggles_a_command_never_reaches_the_server() {
     let (dir, _server, t) = server().await;
     let before = names_on_disk(dir.path());
-    let report = run(rust_guest(), t.policy(), Trust::webpki(), t.args(&["put", "x\r\nDELE readme.txt", "boom"])).await;
+    let report = run(rust_guest(), t.policy(), t.args(&["put", "x\r\nDELE readme.txt", "boom"])).await;
     assert_eq!(error_kind(&report), Some("invalid-input"), "{:?}", report.result);
     assert_eq!(names_on_disk(dir.path()), before, "nothing changed on the server");
 }
@@ -132,7 +132,7 @@ async fn a_path_that_smuggles_a_command_never_reaches_the_server() {
 async fn force_prot_without_tls_is_invalid_input() {
     let (_dir, _server, mut t) = server().await;
     t.force_prot = true;
-    let report = run(rust_guest(), t.policy(), Trust::webpki(), t.args(&["ls"])).await;
+    let report = run(rust_guest(), t.policy(), t.args(&["ls"])).await;
     assert_eq!(error_kind(&report), Some("invalid-input"), "{:?}", report.result);
 }
 

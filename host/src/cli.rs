@@ -39,10 +39,17 @@ enum Command {
         /// Grant a server: HOST or HOST:PORT (repeatable). Nothing is granted by default.
         #[arg(long = "allow", value_name = "HOST[:PORT]")]
         allow: Vec<String>,
-        /// Also trust the certificates in this PEM file for FTPS (a private CA
-        /// or a self-signed server certificate).
-        #[arg(long, value_name = "PEM")]
+        /// FTPS: trust only the certificates in this PEM file (a private CA
+        /// or a self-signed server certificate) instead of the public roots.
+        #[arg(long, value_name = "PEM", group = "trust")]
         ca_file: Option<PathBuf>,
+        /// FTPS: trust exactly the certificate with this SHA-256 fingerprint.
+        #[arg(long, value_name = "SHA256", group = "trust")]
+        pin_cert: Option<String>,
+        /// FTPS: accept any certificate. Anyone on the path can then read and
+        /// change the transfer: for tests only; warns on every connection.
+        #[arg(long, group = "trust")]
+        insecure_accept_invalid_certs: bool,
         /// Largest file one in-memory get or send may move.
         #[arg(long, value_name = "BYTES", default_value_t = crate::policy::DEFAULT_MAX_TRANSFER_BYTES)]
         max_transfer: u64,
@@ -52,7 +59,12 @@ enum Command {
     },
     /// Start the embedded FTP server with sample files and run the bundled
     /// example plugin against it: nothing to set up.
-    Demo,
+    Demo {
+        /// Use explicit FTPS (AUTH TLS, protected data connections) with a
+        /// certificate generated now and trusted for this server only.
+        #[arg(long)]
+        tls: bool,
+    },
     /// Serve a directory with the embedded FTP server on 127.0.0.1 until
     /// interrupted (for trying plugins by hand).
     Serve {
@@ -61,6 +73,10 @@ enum Command {
         /// Password of the `demo` account.
         #[arg(long, env = "FTP_HOST_SERVE_PASSWORD")]
         password: String,
+        /// Require explicit FTPS, with a certificate generated now (its
+        /// fingerprint is printed, for `run --pin-cert`).
+        #[arg(long)]
+        tls: bool,
     },
 }
 
@@ -77,11 +93,20 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run { plugin, allow, ca_file, max_transfer, args } => {
-                run(plugin, allow, ca_file, max_transfer, args).await
+            Command::Run { plugin, allow, ca_file, pin_cert, insecure_accept_invalid_certs, max_transfer, args } => {
+                let trust = match (ca_file, pin_cert) {
+                    (Some(path), _) => Trust::from_pem_file(&path),
+                    (_, Some(fp)) => Trust::pinned(&fp),
+                    _ if insecure_accept_invalid_certs => Ok(Trust::AcceptInvalid),
+                    _ => Ok(Trust::WebPki),
+                };
+                match trust {
+                    Ok(trust) => run(plugin, allow, trust, max_transfer, args).await,
+                    Err(e) => Err(e),
+                }
             }
-            Command::Demo => run_demo().await,
-            Command::Serve { root, password } => serve(root, password).await,
+            Command::Demo { tls } => run_demo(tls).await,
+            Command::Serve { root, password, tls } => serve(root, password, tls).await,
         }
     });
     match result {
@@ -98,7 +123,8 @@ fn init_tracing(verbose: bool) {
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
         _ if verbose => EnvFilter::new("ftp_host=debug"),
-        _ => EnvFilter::new("warn"),
+        // libunftp (the demo server) warns about every client disconnect.
+        _ => EnvFilter::new("warn,libunftp=error"),
     };
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
@@ -108,16 +134,14 @@ fn init_tracing(verbose: bool) {
         .init();
 }
 
-async fn run(plugin: PathBuf, allow: Vec<String>, ca_file: Option<PathBuf>, max_transfer: u64, args: Vec<String>) -> anyhow::Result<u8> {
-    let mut policy = Policy::new().with_limits(Limits { max_transfer_bytes: max_transfer, ..Limits::default() });
+async fn run(plugin: PathBuf, allow: Vec<String>, trust: Trust, max_transfer: u64, args: Vec<String>) -> anyhow::Result<u8> {
+    let mut policy = Policy::new()
+        .with_limits(Limits { max_transfer_bytes: max_transfer, ..Limits::default() })
+        .with_default_trust(trust);
     for rule in &allow {
         policy = policy.allow(rule)?;
     }
-    let mut trust = Trust::webpki();
-    if let Some(path) = &ca_file {
-        trust = trust.with_pem_file(path)?;
-    }
-    let host = Host::with_trust(policy, trust)?;
+    let host = Host::new(policy)?;
     let plugin = match host.load_file(&plugin) {
         Ok(p) => p,
         Err(e @ LoadError::Read { .. }) => return Err(e.into()),
@@ -159,22 +183,38 @@ fn finish(outcome: Result<RunReport, crate::runtime::RunError>) -> u8 {
     }
 }
 
-async fn run_demo() -> anyhow::Result<u8> {
+async fn run_demo(tls: bool) -> anyhow::Result<u8> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     demo::seed(dir.path())?;
     let password = "demo-password";
-    let server = DemoServer::start(dir.path(), password).await?;
+    let (server, policy, security) = if tls {
+        let server = DemoServer::start_tls(dir.path(), password).await?;
+        let cert = server.certificate().expect("a TLS server has a certificate").clone();
+        let fingerprint = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(cert.as_ref()));
+        let policy = Policy::new().allow_with_trust(&server.addr().to_string(), Trust::Roots(vec![cert]))?;
+        println!("== embedded FTPS server (explicit, TLS required on control and data connections)");
+        println!("== its certificate was generated now: sha256:{fingerprint}; it is trusted for this server only");
+        (server, policy, "explicit")
+    } else {
+        let server = DemoServer::start(dir.path(), password).await?;
+        let policy = Policy::new().allow(&server.addr().to_string())?;
+        (server, policy, "none")
+    };
     let addr = server.addr();
-    println!("== embedded FTP server on ftp://{addr} serving {}", server.root().display());
+    let scheme = if tls { "ftpes" } else { "ftp" };
+    println!("== embedded FTP server on {scheme}://{addr} serving {}", server.root().display());
     println!("== running the example plugin (guest-examples/rust), granted only {addr}\n");
 
-    let policy = Policy::new().allow(&addr.to_string())?;
     let host = Host::new(policy)?;
     let plugin = host.load(demo::EXAMPLE_PLUGIN)?;
-    let args: Vec<String> = ["--host", &addr.ip().to_string(), "--port", &addr.port().to_string(), "--user", demo::DEMO_USER, "--password", password, "tour"]
+    let mut args: Vec<String> = ["--host", &addr.ip().to_string(), "--port", &addr.port().to_string(), "--user", demo::DEMO_USER, "--password", password, "--security", security]
         .iter()
         .map(|s| s.to_string())
         .collect();
+    if tls {
+        args.push("--force-prot".into());
+    }
+    args.push("tour".into());
     let code = finish(plugin.run(&args, Output::Inherit).await);
 
     println!("\n== the server's directory now holds:");
@@ -186,10 +226,13 @@ async fn run_demo() -> anyhow::Result<u8> {
     Ok(code)
 }
 
-async fn serve(root: PathBuf, password: String) -> anyhow::Result<u8> {
-    let server = DemoServer::start(&root, &password).await?;
-    // One line a script can parse, then wait for Ctrl-C.
+async fn serve(root: PathBuf, password: String, tls: bool) -> anyhow::Result<u8> {
+    let server = if tls { DemoServer::start_tls(&root, &password).await? } else { DemoServer::start(&root, &password).await? };
+    // Lines a script can parse, then wait for Ctrl-C.
     println!("listening on {} as user {}", server.addr(), demo::DEMO_USER);
+    if let Some(cert) = server.certificate() {
+        println!("explicit FTPS required; certificate sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(cert.as_ref())));
+    }
     tokio::signal::ctrl_c().await?;
     Ok(0)
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use rustls::pki_types::CertificateDer;
 use unftp_core::auth::{AuthenticationError, Authenticator, Credentials, Principal};
 
 /// The example plugin from `guest-examples/rust`, built by `host/build.rs`.
@@ -40,25 +41,58 @@ impl Authenticator for OneUser {
 pub struct DemoServer {
     addr: SocketAddr,
     root: PathBuf,
+    /// The certificate it presents for explicit FTPS, if TLS is on.
+    certificate: Option<CertificateDer<'static>>,
     task: tokio::task::JoinHandle<()>,
+    /// Holds the certificate files libunftp reads.
+    _tls_dir: Option<tempfile::TempDir>,
 }
 
 impl DemoServer {
     /// Start serving `root` on a free loopback port, for one account
-    /// ([`DEMO_USER`] with `password`).
+    /// ([`DEMO_USER`] with `password`), in plain FTP.
     pub async fn start(root: &Path, password: &str) -> anyhow::Result<DemoServer> {
+        Self::launch(root, password, None).await
+    }
+
+    /// Like [`start`](Self::start), but requiring explicit FTPS (AUTH TLS) on
+    /// the control and data connections, with a certificate for `localhost`
+    /// and `127.0.0.1` generated now (see [`certificate`](Self::certificate)).
+    pub async fn start_tls(root: &Path, password: &str) -> anyhow::Result<DemoServer> {
+        Self::launch(root, password, Some(&["localhost", "127.0.0.1"])).await
+    }
+
+    /// Like [`start_tls`](Self::start_tls), with a certificate for `names`
+    /// instead (to test what clients do with a certificate for another name).
+    pub async fn start_tls_for(root: &Path, password: &str, names: &[&str]) -> anyhow::Result<DemoServer> {
+        Self::launch(root, password, Some(names)).await
+    }
+
+    async fn launch(root: &Path, password: &str, tls_names: Option<&[&str]>) -> anyhow::Result<DemoServer> {
         let root = root.canonicalize().with_context(|| format!("no such directory {}", root.display()))?;
         let auth = Arc::new(OneUser { user: DEMO_USER.into(), password: password.into() });
         let fs_root = root.clone();
-        let server = libunftp::ServerBuilder::with_authenticator(
+        let mut builder = libunftp::ServerBuilder::with_authenticator(
             Box::new(move || unftp_sbe_fs::Filesystem::new(fs_root.clone()).expect("root was checked above")),
             auth,
         )
         .greeting("ftp-host embedded demo server")
         .passive_host(std::net::Ipv4Addr::LOCALHOST)
-        .passive_ports(49152..=65534)
-        .build()
-        .context("cannot configure the embedded FTP server")?;
+        .passive_ports(49152..=65534);
+        let (mut certificate, mut tls_dir) = (None, None);
+        if let Some(names) = tls_names {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            let generated = rcgen::generate_simple_self_signed(names)
+                .context("cannot generate a certificate")?;
+            let dir = tempfile::tempdir()?;
+            let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+            std::fs::write(&cert_path, generated.cert.pem())?;
+            std::fs::write(&key_path, generated.signing_key.serialize_pem())?;
+            builder = builder.ftps(cert_path, key_path).ftps_required(true, true);
+            certificate = Some(generated.cert.der().clone());
+            tls_dir = Some(dir);
+        }
+        let server = builder.build().context("cannot configure the embedded FTP server")?;
         // libunftp binds the address itself: find a free port, then hand it over.
         let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let task = tokio::spawn(async move {
@@ -69,7 +103,7 @@ impl DemoServer {
         // Wait until it accepts connections.
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return Ok(DemoServer { addr, root, task });
+                return Ok(DemoServer { addr, root, certificate, task, _tls_dir: tls_dir });
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
@@ -84,6 +118,12 @@ impl DemoServer {
     /// The directory it serves.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The certificate it presents, when started with TLS: trust it with
+    /// `Trust::Roots(vec![cert])`.
+    pub fn certificate(&self) -> Option<&CertificateDer<'static>> {
+        self.certificate.as_ref()
     }
 }
 

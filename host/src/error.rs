@@ -84,8 +84,14 @@ pub(crate) fn from_io(err: std::io::Error, op: Op<'_>) -> Error {
 }
 
 fn tls_error(detail: &str, op: Op<'_>) -> Error {
-    let hint = if detail.contains("certificate") || detail.contains("Certificate") {
-        "; the operator must trust the server's certificate (or its CA)"
+    let hint = if detail.contains("not valid for name") {
+        "; connect with a name the certificate lists, or have the certificate reissued"
+    } else if detail.contains("Expired") || detail.contains("expired") || detail.contains("NotValidYet") {
+        "; the server's administrator must renew its certificate"
+    } else if detail.contains("UnknownIssuer") || detail.contains("BadSignature") {
+        "; the operator can trust its CA (--ca-file) or pin the certificate (--pin-cert)"
+    } else if detail.contains("pinned") {
+        "; the certificate changed: confirm the new one with the server's administrator before re-pinning"
     } else {
         ""
     };
@@ -96,7 +102,7 @@ fn tls_error(detail: &str, op: Op<'_>) -> Error {
 pub(crate) fn from_ftp(err: FtpError, op: Op<'_>) -> Error {
     match err {
         FtpError::ConnectionError(io) => from_io(io, op),
-        FtpError::SecureError(detail) => tls_error(&detail, op),
+        FtpError::SecureError(detail) => tls_error(detail.trim_start_matches("Secure error: "), op),
         FtpError::UnexpectedResponse(response) => {
             let code = u16::try_from(response.status.code()).unwrap_or(0);
             let text = String::from_utf8_lossy(&response.body).trim().to_string();
@@ -131,9 +137,14 @@ fn from_reply(code: u16, text: String, op: Op<'_>) -> Error {
             "{op}: the server rejected the user name or password ({text}); check the credentials"
         )),
         530 | 532 => Error::Auth(format!("{op}: not logged in ({text})")),
-        534 | 431 if op.action == "TLS negotiation" => {
-            Error::Tls(format!("{op}: the server refused TLS ({text})"))
-        }
+        _ if op.action == "TLS negotiation" => Error::Tls(format!(
+            "{op}: the server refused AUTH TLS ({code} {text}); it may not offer FTPS: \
+             ask its administrator, or use security none only on a network you trust"
+        )),
+        522 => Error::Tls(format!(
+            "{op}: the server refused the data connection's TLS ({text}); servers that require \
+             TLS session reuse refuse clients that do not resume the control connection's session"
+        )),
         550 | 450 if not_found => Error::NotFound(format!("{op}: no such file or directory ({text})")),
         550 | 553 | 450 | 552 if refused => Error::Permission(format!("{op}: the server refused ({text})")),
         550 => Error::NotFound(format!("{op}: file unavailable ({text})")),

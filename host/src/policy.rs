@@ -8,9 +8,11 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Op};
+use crate::tls::Trust;
 
 /// Longest path a guest may pass, in bytes. Servers cap paths near 4 KiB; a
 /// longer one is a mistake or an attempt to make the host buffer garbage.
@@ -131,11 +133,34 @@ fn normalise_host(host: &str) -> String {
     host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// One granted server and how its certificate is checked.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    rule: AllowRule,
+    /// `None`: the policy's default trust.
+    trust: Option<Trust>,
+}
+
+impl Grant {
+    /// The host and port granted.
+    pub fn rule(&self) -> &AllowRule {
+        &self.rule
+    }
+}
+
 /// What a plugin may do. Cheap to clone; shared by every session of a run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Policy {
-    allow: Vec<AllowRule>,
+    grants: Vec<Grant>,
+    default_trust: Trust,
+    tls_resumption: bool,
     limits: Limits,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { grants: Vec::new(), default_trust: Trust::WebPki, tls_resumption: true, limits: Limits::default() }
+    }
 }
 
 impl Policy {
@@ -144,10 +169,31 @@ impl Policy {
         Self::default()
     }
 
-    /// Grant a server: `HOST` (any port) or `HOST:PORT`.
+    /// Grant a server: `HOST` (any port) or `HOST:PORT`; its certificate
+    /// is checked with the default trust.
     pub fn allow(mut self, rule: &str) -> Result<Self, AllowRuleError> {
-        self.allow.push(rule.parse()?);
+        self.grants.push(Grant { rule: rule.parse()?, trust: None });
         Ok(self)
+    }
+
+    /// Grant a server whose certificate is checked with `trust`.
+    pub fn allow_with_trust(mut self, rule: &str, trust: Trust) -> Result<Self, AllowRuleError> {
+        self.grants.push(Grant { rule: rule.parse()?, trust: Some(trust) });
+        Ok(self)
+    }
+
+    /// The trust of servers granted without one (default: the web PKI).
+    pub fn with_default_trust(mut self, trust: Trust) -> Self {
+        self.default_trust = trust;
+        self
+    }
+
+    /// Turn TLS session resumption off. Servers that require session reuse
+    /// on data connections (vsftpd `require_ssl_reuse`, proftpd's default)
+    /// then refuse every transfer: only for servers that mishandle it.
+    pub fn without_tls_resumption(mut self) -> Self {
+        self.tls_resumption = false;
+        self
     }
 
     /// Replace the limits.
@@ -161,9 +207,17 @@ impl Policy {
         &self.limits
     }
 
-    /// The servers granted, for display.
-    pub fn grants(&self) -> &[AllowRule] {
-        &self.allow
+    /// The servers granted.
+    pub fn grants(&self) -> &[Grant] {
+        &self.grants
+    }
+
+    /// One TLS client configuration per grant, in grant order.
+    pub(crate) fn tls_configs(&self) -> anyhow::Result<Vec<Arc<rustls::ClientConfig>>> {
+        self.grants
+            .iter()
+            .map(|g| g.trust.as_ref().unwrap_or(&self.default_trust).client_config(self.tls_resumption))
+            .collect()
     }
 
     /// The deadline for one operation: the guest's wish, capped.
@@ -174,21 +228,21 @@ impl Policy {
     }
 
     /// Gate for a control connection: is `host:port` granted? Returns the
-    /// addresses it may dial (resolved here, once, so that what is dialed is
-    /// what was checked).
-    pub(crate) async fn check_dial(&self, host: &str, port: u16, op: Op<'_>) -> Result<Vec<SocketAddr>, Error> {
+    /// index of the grant and the addresses it may dial (resolved here,
+    /// once, so that what is dialed is what was checked).
+    pub(crate) async fn check_dial(&self, host: &str, port: u16, op: Op<'_>) -> Result<(usize, Vec<SocketAddr>), Error> {
         check_field("host", host)?;
-        if !self.allow.iter().any(|rule| rule.matches(host, port)) {
-            let granted = if self.allow.is_empty() {
+        let Some(grant) = self.grants.iter().position(|g| g.rule.matches(host, port)) else {
+            let granted = if self.grants.is_empty() {
                 "no servers are granted".to_string()
             } else {
-                let list: Vec<String> = self.allow.iter().map(ToString::to_string).collect();
+                let list: Vec<String> = self.grants.iter().map(|g| g.rule.to_string()).collect();
                 format!("granted: {}", list.join(", "))
             };
             return Err(Error::Denied(format!(
                 "{host}:{port} is not granted to this plugin ({granted}); the operator can add `--allow {host}:{port}`"
             )));
-        }
+        };
         let literal = normalise_host(host).parse::<IpAddr>().ok();
         let addrs: Vec<SocketAddr> = match literal {
             Some(ip) => vec![SocketAddr::new(ip, port)],
@@ -200,7 +254,7 @@ impl Policy {
         if addrs.is_empty() {
             return Err(Error::Connect(format!("{op}: `{host}` has no addresses")));
         }
-        Ok(addrs)
+        Ok((grant, addrs))
     }
 
     /// Gate for a passive data connection: only to the control connection's

@@ -13,7 +13,6 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::{Plugin as PluginBindings, PluginPre};
 use crate::policy::Policy;
 use crate::session::{self, FtpCtx, FtpView, Stats};
-use crate::tls::Trust;
 
 /// Most bytes of a plugin's stdout or stderr kept when output is captured.
 pub const MAX_CAPTURED_OUTPUT: usize = 16 * 1024 * 1024;
@@ -108,17 +107,13 @@ pub struct Host {
     engine: Engine,
     linker: Arc<Linker<RunState>>,
     policy: Arc<Policy>,
-    tls: Arc<rustls::ClientConfig>,
+    /// One TLS client configuration per grant, built once per host.
+    tls: Arc<[Arc<rustls::ClientConfig>]>,
 }
 
 impl Host {
-    /// A host enforcing `policy`, trusting the public web PKI for FTPS.
+    /// A host enforcing `policy`.
     pub fn new(policy: Policy) -> anyhow::Result<Self> {
-        Self::with_trust(policy, Trust::webpki())
-    }
-
-    /// A host enforcing `policy` and trusting `trust` for FTPS.
-    pub fn with_trust(policy: Policy, trust: Trust) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         let engine = Engine::new(&config)?;
@@ -127,7 +122,8 @@ impl Host {
         // used or not; the WasiCtx built per run grants no sockets, no files.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         session::add_to_linker(&mut linker, ftp_view)?;
-        Ok(Host { engine, linker: Arc::new(linker), policy: Arc::new(policy), tls: trust.client_config()? })
+        let tls = policy.tls_configs()?.into();
+        Ok(Host { engine, linker: Arc::new(linker), policy: Arc::new(policy), tls })
     }
 
     /// The policy plugins of this host run under.

@@ -28,7 +28,8 @@ const READ_CHUNK: usize = 256 * 1024;
 /// Per-run state of the FTP client: the policy and what the run has used.
 pub struct FtpCtx {
     policy: Arc<Policy>,
-    tls: Arc<rustls::ClientConfig>,
+    /// One TLS configuration per grant of `policy`, in grant order.
+    tls: Arc<[Arc<rustls::ClientConfig>]>,
     open_sessions: usize,
     stats: Stats,
 }
@@ -45,10 +46,11 @@ pub struct Stats {
 }
 
 impl FtpCtx {
-    /// A client context enforcing `policy`, using `tls` for every FTPS
-    /// connection (one shared config, so data connections resume the control
-    /// connection's TLS session, as vsftpd and proftpd require).
-    pub fn new(policy: Arc<Policy>, tls: Arc<rustls::ClientConfig>) -> Self {
+    /// A client context enforcing `policy`; `tls` holds one TLS client
+    /// configuration per grant (shared by all connections to that server,
+    /// so data connections resume the control connection's TLS session, as
+    /// vsftpd and proftpd require).
+    pub(crate) fn new(policy: Arc<Policy>, tls: Arc<[Arc<rustls::ClientConfig>]>) -> Self {
         FtpCtx { policy, tls, open_sessions: 0, stats: Stats::default() }
     }
 
@@ -134,9 +136,10 @@ impl Session {
             )));
         }
         let timeout = ctx.policy.timeout(timeout_ms);
-        let addrs = ctx.policy.check_dial(&host, port, op).await?;
+        let (grant, addrs) = ctx.policy.check_dial(&host, port, op).await?;
         let tls_name = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        let connector = || AsyncRustlsConnector::from(suppaftp::tokio_rustls::TlsConnector::from(ctx.tls.clone()));
+        let tls = ctx.tls[grant].clone();
+        let connector = || AsyncRustlsConnector::from(suppaftp::tokio_rustls::TlsConnector::from(tls.clone()));
 
         let mut ftp = match security {
             Security::None | Security::Explicit => {

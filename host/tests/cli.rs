@@ -28,6 +28,15 @@ fn demo_runs_the_example_against_the_embedded_server() {
 }
 
 #[test]
+fn demo_tls_runs_over_explicit_ftps() {
+    let out = ftp_host(&["demo", "--tls"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ftpes://127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("uploaded checksums.txt"), "{stdout}");
+}
+
+#[test]
 fn verbose_traces_every_ftp_operation() {
     let out = ftp_host(&["-v", "demo"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -68,4 +77,65 @@ fn a_missing_file_or_bad_grant_is_a_usage_error() {
     let out = ftp_host(&["run", &plugin, "--allow", "host:99999"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid server grant `host:99999`: bad port"));
+}
+
+/// `ftp-host serve --tls` in the background, with the address and certificate
+/// fingerprint it prints. Killed on drop.
+struct Served {
+    child: std::process::Child,
+    port: String,
+    fingerprint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_tls() -> Served {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ftp-host"))
+        .args(["serve", dir.path().to_str().unwrap(), "--password", "pw", "--tls"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let second = lines.next().unwrap().unwrap();
+    let port = first.split_whitespace().nth(2).unwrap().rsplit(':').next().unwrap().to_string();
+    let fingerprint = second.rsplit("sha256:").next().unwrap().to_string();
+    Served { child, port, fingerprint, _dir: dir }
+}
+
+fn run_ls(served: &Served, trust: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = example_plugin(dir.path());
+    let grant = format!("127.0.0.1:{}", served.port);
+    let mut args = vec!["run", &plugin, "--allow", &grant];
+    args.extend_from_slice(trust);
+    args.extend(["--", "--host", "127.0.0.1", "--port", &served.port, "--user", "demo", "--password", "pw", "--security", "explicit", "ls"]);
+    ftp_host(&args)
+}
+
+#[test]
+fn ftps_trust_is_chosen_on_the_command_line() {
+    let served = serve_tls();
+    // Public roots only: refused, and the message says how to fix it.
+    let out = run_ls(&served, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--pin-cert"));
+    // Pinned: accepted.
+    let out = run_ls(&served, &["--pin-cert", &served.fingerprint]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a.txt\n");
+    // Verification off: accepted, with a warning on every connection.
+    let out = run_ls(&served, &["--insecure-accept-invalid-certs"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("WARN") && stderr.contains("accepting an unverified TLS certificate"), "{stderr}");
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use ftp_host::{Host, Output, Policy, RunReport, Trust};
 
+
 /// The Rust example plugin, built from `guest-examples/rust` by the host's build script.
 pub fn rust_guest() -> &'static [u8] {
     ftp_host::demo::EXAMPLE_PLUGIN
@@ -50,16 +51,25 @@ impl Target {
         args
     }
 
-    /// A policy granting exactly this server.
+    /// A policy granting exactly this server, with the default trust.
     pub fn policy(&self) -> Policy {
-        Policy::new().allow(&format!("{}:{}", self.host, self.port)).expect("valid grant")
+        Policy::new().allow(&self.grant()).expect("valid grant")
+    }
+
+    /// A policy granting exactly this server, whose certificate is checked with `trust`.
+    pub fn policy_trusting(&self, trust: Trust) -> Policy {
+        Policy::new().allow_with_trust(&self.grant(), trust).expect("valid grant")
+    }
+
+    fn grant(&self) -> String {
+        format!("{}:{}", self.host, self.port)
     }
 }
 
-/// Run `guest` once under `policy` with `trust`, capturing its output. A
-/// trap or load failure fails the test with the host's message.
-pub async fn run(guest: &[u8], policy: Policy, trust: Trust, args: Vec<String>) -> RunReport {
-    let host = Host::with_trust(policy, trust).expect("host starts");
+/// Run `guest` once under `policy`, capturing its output. A trap or load
+/// failure fails the test with the host's message.
+pub async fn run(guest: &[u8], policy: Policy, args: Vec<String>) -> RunReport {
+    let host = Host::new(policy).expect("host starts");
     let plugin = host.load(guest).expect("guest loads");
     let report = plugin.run(&args, Output::Capture).await.expect("guest runs without trapping");
     eprintln!(

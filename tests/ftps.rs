@@ -1,0 +1,138 @@
+//! FTPS end to end: explicit and implicit TLS, protected data connections,
+//! session reuse and certificate trust, through the Rust guest and the host,
+//! against the embedded server and real proftpd and vsftpd.
+
+use std::path::Path;
+
+use ftp_host::demo::{DemoServer, DEMO_USER};
+use ftp_host::{Policy, Trust};
+use ftp_host_e2e::harness::{error_kind, run, rust_guest, sha256, stdout, Target};
+
+const PASSWORD: &str = "tls-pw";
+
+/// Seed `root` with files the round trip checks.
+fn seed(root: &Path) {
+    std::fs::write(root.join("hello.txt"), b"hello over TLS\n").unwrap();
+    let blob: Vec<u8> = (0..3 * 1024 * 1024 + 17u32).map(|i| (i * 7 + i / 1024) as u8).collect();
+    std::fs::write(root.join("blob.bin"), blob).unwrap();
+}
+
+/// List, download and upload through the guest, checking each against the
+/// server's disk: names, SHA-256 of the download, bytes of the upload.
+async fn round_trip(root: &Path, target: &Target, policy: impl Fn() -> Policy) {
+    let report = run(rust_guest(), policy(), target.args(&["ls"])).await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    let mut listed: Vec<String> = stdout(&report).lines().map(String::from).collect();
+    listed.sort();
+    let mut on_disk: Vec<String> =
+        std::fs::read_dir(root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    on_disk.sort();
+    assert_eq!(listed, on_disk);
+
+    let report = run(rust_guest(), policy(), target.args(&["sha256", "blob.bin"])).await;
+    let blob = std::fs::read(root.join("blob.bin")).unwrap();
+    assert_eq!(stdout(&report), format!("{}  {}  blob.bin\n", sha256(&blob), blob.len()));
+
+    let text = format!("uploaded through {} at {:?}", target.security, std::time::SystemTime::now());
+    let report = run(rust_guest(), policy(), target.args(&["put", "upload.txt", &text])).await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    assert_eq!(sha256(&std::fs::read(root.join("upload.txt")).unwrap()), sha256(text.as_bytes()));
+}
+
+async fn embedded_tls() -> (tempfile::TempDir, DemoServer, Target) {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let server = DemoServer::start_tls(dir.path(), PASSWORD).await.unwrap();
+    let mut target = Target::plain(server.addr(), DEMO_USER, PASSWORD);
+    target.security = "explicit";
+    (dir, server, target)
+}
+
+fn trust_of(server: &DemoServer) -> Trust {
+    Trust::Roots(vec![server.certificate().unwrap().clone()])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_explicit() {
+    let (dir, server, target) = embedded_tls().await;
+    round_trip(dir.path(), &target, || target.policy_trusting(trust_of(&server))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_explicit_force_prot() {
+    let (dir, server, mut target) = embedded_tls().await;
+    target.force_prot = true;
+    round_trip(dir.path(), &target, || target.policy_trusting(trust_of(&server))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_plain() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let server = DemoServer::start(dir.path(), PASSWORD).await.unwrap();
+    let target = Target::plain(server.addr(), DEMO_USER, PASSWORD);
+    round_trip(dir.path(), &target, || target.policy()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_from_an_unknown_issuer_is_a_tls_error() {
+    let (_dir, _server, target) = embedded_tls().await;
+    // Default trust: the public web PKI, which did not issue this certificate.
+    let report = run(rust_guest(), target.policy(), target.args(&["ls"])).await;
+    assert_eq!(error_kind(&report), Some("tls"), "{:?}", report.result);
+    let message = report.result.unwrap_err();
+    assert!(message.contains("UnknownIssuer"), "names the reason: {message}");
+    assert!(message.contains("--ca-file"), "says how to fix it: {message}");
+    assert!(message.contains(&format!("127.0.0.1:{}", target.port)), "names the server: {message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_for_another_name_is_a_tls_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = DemoServer::start_tls_for(dir.path(), PASSWORD, &["ftp.example.test"]).await.unwrap();
+    let mut target = Target::plain(server.addr(), DEMO_USER, PASSWORD);
+    target.security = "explicit";
+    // Its certificate is trusted, but it names another server than 127.0.0.1.
+    let report = run(rust_guest(), target.policy_trusting(trust_of(&server)), target.args(&["ls"])).await;
+    assert_eq!(error_kind(&report), Some("tls"), "{:?}", report.result);
+    assert!(report.result.unwrap_err().contains("not valid for name \"127.0.0.1\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_certificate_is_accepted_and_another_refused() {
+    let (_dir, server, target) = embedded_tls().await;
+    let fingerprint = sha256(server.certificate().unwrap().as_ref());
+    let report = run(rust_guest(), target.policy_trusting(Trust::pinned(&fingerprint).unwrap()), target.args(&["ls"])).await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+
+    let wrong = Trust::pinned(&"00".repeat(32)).unwrap();
+    let report = run(rust_guest(), target.policy_trusting(wrong), target.args(&["ls"])).await;
+    assert_eq!(error_kind(&report), Some("tls"), "{:?}", report.result);
+    assert!(report.result.unwrap_err().contains(&format!("sha256:{fingerprint}) is not the pinned one")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepting_invalid_certificates_is_the_operators_choice() {
+    let (_dir, _server, target) = embedded_tls().await;
+    let report = run(rust_guest(), target.policy_trusting(Trust::AcceptInvalid), target.args(&["ls"])).await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_tls_fails_explicit_mode_with_a_tls_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = DemoServer::start(dir.path(), PASSWORD).await.unwrap(); // no FTPS configured
+    let mut target = Target::plain(server.addr(), DEMO_USER, PASSWORD);
+    target.security = "explicit";
+    let report = run(rust_guest(), target.policy(), target.args(&["ls"])).await;
+    assert_eq!(error_kind(&report), Some("tls"), "never falls back to plain FTP: {:?}", report.result);
+    assert!(report.result.unwrap_err().contains("refused AUTH TLS"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_login_to_a_server_requiring_tls_is_refused() {
+    let (_dir, server, mut target) = embedded_tls().await;
+    target.security = "none";
+    let report = run(rust_guest(), target.policy_trusting(trust_of(&server)), target.args(&["ls"])).await;
+    assert!(report.result.is_err(), "{:?}", report.result);
+}
