@@ -8,4 +8,6 @@ rustup target add wasm32-wasip2 >/dev/null 2>&1 || {
     echo "error: cannot install the wasm32-wasip2 Rust target (rustup target add wasm32-wasip2)" >&2
     exit 1
 }
+# Real FTP servers (proftpd, vsftpd) for the end-to-end tests.
+bash scripts/install-test-servers.sh
 cargo test --release --workspace

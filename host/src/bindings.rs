@@ -11,6 +11,12 @@ wasmtime::component::bindgen!({
     exports: { default: async },
     with: {
         "naas:ftp/client.session": crate::session::Session,
+        "naas:ftp/client.download": crate::transfer::Download,
+        "naas:ftp/client.upload": crate::transfer::Upload,
+        // The wasi:io streams a download or upload hands out are wasmtime-wasi's own.
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+        "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        "wasi:filesystem": wasmtime_wasi::p2::bindings::filesystem,
     },
 });
 

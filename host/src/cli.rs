@@ -3,12 +3,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::demo::{self, DemoServer};
-use crate::policy::{Limits, Policy};
+use crate::policy::{DirGrant, Limits, Policy};
+use crate::progress::StderrProgress;
 use crate::runtime::{Host, LoadError, Output, RunReport};
 use crate::tls::Trust;
 
@@ -50,6 +52,10 @@ enum Command {
         /// change the transfer: for tests only; warns on every connection.
         #[arg(long, group = "trust")]
         insecure_accept_invalid_certs: bool,
+        /// Let the plugin use a host directory: HOST_DIR or HOST_DIR::GUEST_DIR
+        /// (repeatable). It sees nothing else of the host's files.
+        #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]", value_parser = parse_dir)]
+        dirs: Vec<DirGrant>,
         /// Largest file one in-memory get or send may move.
         #[arg(long, value_name = "BYTES", default_value_t = crate::policy::DEFAULT_MAX_TRANSFER_BYTES)]
         max_transfer: u64,
@@ -93,7 +99,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run { plugin, allow, ca_file, pin_cert, insecure_accept_invalid_certs, max_transfer, args } => {
+            Command::Run { plugin, allow, dirs, ca_file, pin_cert, insecure_accept_invalid_certs, max_transfer, args } => {
                 let trust = match (ca_file, pin_cert) {
                     (Some(path), _) => Trust::from_pem_file(&path),
                     (_, Some(fp)) => Trust::pinned(&fp),
@@ -101,7 +107,7 @@ pub fn main() -> ExitCode {
                     _ => Ok(Trust::WebPki),
                 };
                 match trust {
-                    Ok(trust) => run(plugin, allow, trust, max_transfer, args).await,
+                    Ok(trust) => run(plugin, allow, dirs, trust, max_transfer, args).await,
                     Err(e) => Err(e),
                 }
             }
@@ -134,14 +140,21 @@ fn init_tracing(verbose: bool) {
         .init();
 }
 
-async fn run(plugin: PathBuf, allow: Vec<String>, trust: Trust, max_transfer: u64, args: Vec<String>) -> anyhow::Result<u8> {
+fn parse_dir(value: &str) -> Result<DirGrant, String> {
+    value.parse()
+}
+
+async fn run(plugin: PathBuf, allow: Vec<String>, dirs: Vec<DirGrant>, trust: Trust, max_transfer: u64, args: Vec<String>) -> anyhow::Result<u8> {
     let mut policy = Policy::new()
         .with_limits(Limits { max_transfer_bytes: max_transfer, ..Limits::default() })
         .with_default_trust(trust);
     for rule in &allow {
         policy = policy.allow(rule)?;
     }
-    let host = Host::new(policy)?;
+    for dir in dirs {
+        policy = policy.with_dir(dir);
+    }
+    let host = Host::new(policy)?.with_observer(Arc::new(StderrProgress::new()));
     let plugin = match host.load_file(&plugin) {
         Ok(p) => p,
         Err(e @ LoadError::Read { .. }) => return Err(e.into()),

@@ -116,8 +116,8 @@ pub(crate) fn from_ftp(err: FtpError, op: Op<'_>) -> Error {
             code: 0,
             message: format!("{op}: the server sent an invalid address ({e})"),
         }),
-        FtpError::DataConnectionAlreadyOpen => Error::Io(format!(
-            "{op}: a previous transfer on this session is still open"
+        FtpError::DataConnectionAlreadyOpen => Error::InvalidInput(format!(
+            "{op}: a download or upload is still open on this session; finish or drop it first"
         )),
     }
 }
@@ -152,5 +152,23 @@ fn from_reply(code: u16, text: String, op: Op<'_>) -> Error {
         421 => Error::Connect(format!("{op}: the server closed the session ({text})")),
         425 | 426 => Error::Io(format!("{op}: data connection failed ({text})")),
         _ => Error::Protocol(ProtocolError { code, message: format!("{op}: {text}") }),
+    }
+}
+
+/// `KIND: message`, KIND being the WIT case: how the host shows a guest error
+/// in a `wasi:io` stream error and in logs.
+pub(crate) fn describe(error: &Error) -> String {
+    match error {
+        Error::Denied(m) => format!("denied: {m}"),
+        Error::Connect(m) => format!("connect: {m}"),
+        Error::Tls(m) => format!("tls: {m}"),
+        Error::Auth(m) => format!("auth: {m}"),
+        Error::NotFound(m) => format!("not-found: {m}"),
+        Error::Permission(m) => format!("permission: {m}"),
+        Error::Timeout(m) => format!("timeout: {m}"),
+        Error::Protocol(p) => format!("protocol: {} {}", p.code, p.message),
+        Error::InvalidInput(m) => format!("invalid-input: {m}"),
+        Error::TooLarge(m) => format!("too-large: {m}"),
+        Error::Io(m) => format!("io: {m}"),
     }
 }

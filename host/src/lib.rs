@@ -8,10 +8,12 @@
 //! Modules, one idea each:
 //! * [`runtime`]: engine, linker, store; the embedding API ([`Host`], [`Plugin`]).
 //! * [`session`]: the `naas:ftp/client` interface (`connect` and `session`).
+//! * [`transfer`]: streaming downloads and uploads (`download`, `upload` and their `wasi:io` streams).
 //! * [`policy`]: the gate every dial, path and operation passes through; limits.
 //! * [`error`]: the guest-visible error variant and the one mapping to it.
 //! * [`tls`]: which certificates FTPS trusts.
 //! * [`demo`]: the embedded FTP server and the bundled example plugin.
+//! * [`progress`]: progress bars and rate lines for the CLI.
 //! * [`cli`]: the `ftp-host` command line.
 //!
 //! # Embedding
@@ -46,11 +48,14 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod policy;
+pub mod progress;
 pub mod runtime;
 pub mod session;
 pub mod tls;
+pub mod transfer;
 
-pub use policy::{Limits, Policy};
+pub use policy::{DirGrant, Limits, Policy};
 pub use runtime::{Host, LoadError, Output, Plugin, RunError, RunReport};
 pub use session::Stats;
+pub use transfer::{TransferInfo, TransferObserver, TransferProgress};
 pub use tls::Trust;

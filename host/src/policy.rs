@@ -148,10 +148,37 @@ impl Grant {
     }
 }
 
+/// A host directory a plugin may use, as a WASI preopen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: std::path::PathBuf,
+    /// Where the plugin sees it.
+    pub guest: String,
+}
+
+impl FromStr for DirGrant {
+    type Err = String;
+
+    /// `HOST_DIR` or `HOST_DIR::GUEST_DIR` (as `wasmtime run --dir`).
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let (host, guest) = value.split_once("::").unwrap_or((value, value));
+        if host.is_empty() || guest.is_empty() {
+            return Err(format!("invalid directory grant `{value}`: expected HOST_DIR or HOST_DIR::GUEST_DIR, e.g. `./outbox::/outbox`"));
+        }
+        let meta = std::fs::metadata(host).map_err(|e| format!("cannot grant directory `{host}`: {e}"))?;
+        if !meta.is_dir() {
+            return Err(format!("cannot grant `{host}`: not a directory"));
+        }
+        Ok(DirGrant { host: host.into(), guest: guest.to_string() })
+    }
+}
+
 /// What a plugin may do. Cheap to clone; shared by every session of a run.
 #[derive(Clone, Debug)]
 pub struct Policy {
     grants: Vec<Grant>,
+    dirs: Vec<DirGrant>,
     default_trust: Trust,
     tls_resumption: bool,
     limits: Limits,
@@ -159,7 +186,7 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { grants: Vec::new(), default_trust: Trust::WebPki, tls_resumption: true, limits: Limits::default() }
+        Policy { grants: Vec::new(), dirs: Vec::new(), default_trust: Trust::WebPki, tls_resumption: true, limits: Limits::default() }
     }
 }
 
@@ -180,6 +207,18 @@ impl Policy {
     pub fn allow_with_trust(mut self, rule: &str, trust: Trust) -> Result<Self, AllowRuleError> {
         self.grants.push(Grant { rule: rule.parse()?, trust: Some(trust) });
         Ok(self)
+    }
+
+    /// Let the plugin read and write a host directory (a WASI preopen); it
+    /// sees nothing else of the host's filesystem.
+    pub fn with_dir(mut self, dir: DirGrant) -> Self {
+        self.dirs.push(dir);
+        self
+    }
+
+    /// The directories granted.
+    pub fn dirs(&self) -> &[DirGrant] {
+        &self.dirs
     }
 
     /// The trust of servers granted without one (default: the web PKI).

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{Plugin as PluginBindings, PluginPre};
 use crate::policy::Policy;
 use crate::session::{self, FtpCtx, FtpView, Stats};
+use crate::transfer::TransferObserver;
 
 /// Most bytes of a plugin's stdout or stderr kept when output is captured.
 pub const MAX_CAPTURED_OUTPUT: usize = 16 * 1024 * 1024;
@@ -109,6 +110,7 @@ pub struct Host {
     policy: Arc<Policy>,
     /// One TLS client configuration per grant, built once per host.
     tls: Arc<[Arc<rustls::ClientConfig>]>,
+    observer: Option<Arc<dyn TransferObserver>>,
 }
 
 impl Host {
@@ -119,11 +121,18 @@ impl Host {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         // All of WASI p2 is linked because guest toolchains import it whether
-        // used or not; the WasiCtx built per run grants no sockets, no files.
+        // used or not; the WasiCtx built per run grants no sockets, and no
+        // files beyond the policy's granted directories.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         session::add_to_linker(&mut linker, ftp_view)?;
         let tls = policy.tls_configs()?.into();
-        Ok(Host { engine, linker: Arc::new(linker), policy: Arc::new(policy), tls })
+        Ok(Host { engine, linker: Arc::new(linker), policy: Arc::new(policy), tls, observer: None })
+    }
+
+    /// Tell `observer` about every streaming transfer (the CLI's progress bars).
+    pub fn with_observer(mut self, observer: Arc<dyn TransferObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The policy plugins of this host run under.
@@ -161,6 +170,10 @@ impl Plugin {
         let policy = &self.host.policy;
         let mut wasi = WasiCtx::builder();
         wasi.args(&[String::from("plugin")]);
+        for dir in policy.dirs() {
+            wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite)
+                .map_err(|e| RunError::Instantiate(e.context(format!("cannot open granted directory {}", dir.host.display()))))?;
+        }
         let pipes = match output {
             Output::Inherit => {
                 wasi.inherit_stdout().inherit_stderr();
@@ -176,7 +189,7 @@ impl Plugin {
         let state = RunState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            ftp: FtpCtx::new(policy.clone(), self.host.tls.clone()),
+            ftp: FtpCtx::new(policy.clone(), self.host.tls.clone(), self.host.observer.clone()),
             limits: StoreLimitsBuilder::new().memory_size(policy.limits().max_memory_bytes).instances(16).build(),
         };
         let mut store = Store::new(&self.host.engine, state);
@@ -184,7 +197,7 @@ impl Plugin {
 
         let instance: PluginBindings = self.pre.instantiate_async(&mut store).await.map_err(RunError::Instantiate)?;
         let result = instance.call_run(&mut store, args).await.map_err(RunError::Trap)?;
-        let stats = store.data().ftp.stats().clone();
+        let stats = store.data().ftp.stats();
         let (stdout, stderr) = match pipes {
             Some((out, err)) => (out.contents().to_vec(), err.contents().to_vec()),
             None => (Vec::new(), Vec::new()),

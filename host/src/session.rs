@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,8 +17,10 @@ use suppaftp::{FtpError, FtpResult, Mode, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 
-use crate::bindings::client::{self, HostSession};
+use crate::bindings::client::{self, HostDownload, HostSession, HostUpload, SendMode};
+use crate::transfer::{Counters, Direction, Download, Opened, TransferInfo, TransferObserver, Upload};
 use crate::bindings::types::{self, ConnectOptions, Security};
 use crate::error::{self, Error, Op, PolicyDenied};
 use crate::policy::{check_field, Policy};
@@ -31,7 +34,8 @@ pub struct FtpCtx {
     /// One TLS configuration per grant of `policy`, in grant order.
     tls: Arc<[Arc<rustls::ClientConfig>]>,
     open_sessions: usize,
-    stats: Stats,
+    counters: Arc<Counters>,
+    observer: Option<Arc<dyn TransferObserver>>,
 }
 
 /// What a plugin run did through the FTP client.
@@ -50,13 +54,25 @@ impl FtpCtx {
     /// configuration per grant (shared by all connections to that server,
     /// so data connections resume the control connection's TLS session, as
     /// vsftpd and proftpd require).
-    pub(crate) fn new(policy: Arc<Policy>, tls: Arc<[Arc<rustls::ClientConfig>]>) -> Self {
-        FtpCtx { policy, tls, open_sessions: 0, stats: Stats::default() }
+    pub(crate) fn new(
+        policy: Arc<Policy>,
+        tls: Arc<[Arc<rustls::ClientConfig>]>,
+        observer: Option<Arc<dyn TransferObserver>>,
+    ) -> Self {
+        FtpCtx { policy, tls, open_sessions: 0, counters: Arc::default(), observer }
     }
 
     /// What the run has done so far.
-    pub fn stats(&self) -> &Stats {
-        &self.stats
+    pub fn stats(&self) -> Stats {
+        Stats {
+            operations: self.counters.operations.load(Ordering::Relaxed),
+            bytes_downloaded: self.counters.bytes_downloaded.load(Ordering::Relaxed),
+            bytes_uploaded: self.counters.bytes_uploaded.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count_op(&self) {
+        self.counters.operations.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -292,6 +308,54 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Start a download (`REST` + `RETR`), asking the size first for progress.
+    async fn open_get(&mut self, ctx: &FtpCtx, path: &str, offset: u64) -> Result<Download, Error> {
+        let (timeout, server) = (self.timeout, self.server.clone());
+        let op = Op { server: &server, action: "download", path: Some(path) };
+        let ftp = self.stream(op.action)?;
+        // Best effort: not every server answers SIZE, and the RETR below reports a missing file.
+        let size = deadline(timeout, op, ftp.size(path)).await.ok().map(|s| s as u64);
+        let result = async {
+            if offset > 0 {
+                let offset = usize::try_from(offset).map_err(|_| Error::InvalidInput(format!("{op}: offset {offset} is too large")))?;
+                deadline(timeout, op, ftp.resume_transfer(offset)).await?;
+            }
+            deadline(timeout, op, ftp.retr_as_stream(path)).await
+        }
+        .await;
+        let stream = self.after(result)?;
+        let info = TransferInfo { direction: Direction::Download, server, path: path.to_string(), size, offset };
+        Ok(Download::new(Opened { info, stream, timeout, counters: ctx.counters.clone(), observer: ctx.observer.clone() }))
+    }
+
+    /// Start an upload (`STOR`, `APPE`, or `REST` + `STOR`).
+    async fn open_send(&mut self, ctx: &FtpCtx, path: &str, mode: SendMode) -> Result<Upload, Error> {
+        let (timeout, server) = (self.timeout, self.server.clone());
+        let op = Op { server: &server, action: "upload", path: Some(path) };
+        let ftp = self.stream(op.action)?;
+        let offset = match mode {
+            SendMode::ResumeAt(offset) => offset,
+            _ => 0,
+        };
+        let result = async {
+            match mode {
+                SendMode::Replace => deadline(timeout, op, ftp.put_with_stream(path)).await,
+                SendMode::Append => deadline(timeout, op, ftp.append_with_stream(path)).await,
+                SendMode::ResumeAt(offset) => {
+                    let offset = usize::try_from(offset).map_err(|_| Error::InvalidInput(format!("{op}: offset {offset} is too large")))?;
+                    deadline(timeout, op, ftp.resume_transfer(offset)).await?;
+                    deadline(timeout, op, ftp.put_with_stream(path)).await
+                }
+            }
+        }
+        .await;
+        let stream = self.after(result)?;
+        let info = TransferInfo { direction: Direction::Upload, server, path: path.to_string(), size: None, offset };
+        Ok(Upload::new(Opened { info, stream, timeout, counters: ctx.counters.clone(), observer: ctx.observer.clone() }))
+    }
+}
+
 /// Dial the first address that answers, within the deadline.
 async fn dial(addrs: &[SocketAddr], timeout: Duration, op: Op<'_>) -> Result<TcpStream, Error> {
     let mut last = None;
@@ -337,7 +401,7 @@ impl client::Host for FtpView<'_> {
         let server = format!("{}:{}", options.host, options.port.map_or("default".into(), |p| p.to_string()));
         let result = Session::open(self.ctx, options).await;
         log_op(Op { server: &server, action: "connect", path: None }, started, 0, &result);
-        self.ctx.stats.operations += 1;
+        self.ctx.count_op();
         match result {
             Ok(session) => {
                 self.ctx.open_sessions += 1;
@@ -359,7 +423,7 @@ impl HostSession for FtpView<'_> {
             _ => session.list(path.as_deref(), policy.limits().max_list_entries).await,
         };
         log_op(session.op("listing", path.as_deref()), started, 0, &result);
-        self.ctx.stats.operations += 1;
+        self.ctx.count_op();
         Ok(result)
     }
 
@@ -373,8 +437,8 @@ impl HostSession for FtpView<'_> {
         };
         let bytes = result.as_ref().map_or(0, |d| d.len() as u64);
         log_op(session.op("download", Some(&path)), started, bytes, &result);
-        self.ctx.stats.operations += 1;
-        self.ctx.stats.bytes_downloaded += bytes;
+        self.ctx.count_op();
+        self.ctx.counters.bytes_downloaded.fetch_add(bytes, Ordering::Relaxed);
         Ok(result)
     }
 
@@ -388,8 +452,24 @@ impl HostSession for FtpView<'_> {
         };
         let bytes = *result.as_ref().unwrap_or(&0);
         log_op(session.op("upload", Some(&dest_path)), started, bytes, &result);
-        self.ctx.stats.operations += 1;
-        self.ctx.stats.bytes_uploaded += bytes;
+        self.ctx.count_op();
+        self.ctx.counters.bytes_uploaded.fetch_add(bytes, Ordering::Relaxed);
+        Ok(result)
+    }
+
+    async fn size(&mut self, this: Resource<Session>, path: String) -> wasmtime::Result<Result<u64, Error>> {
+        let started = Instant::now();
+        let policy = self.ctx.policy.clone();
+        let session = self.table.get_mut(&this)?;
+        let (timeout, server) = (session.timeout, session.server.clone());
+        let op = Op { server: &server, action: "size", path: Some(&path) };
+        let result = match (policy.check_path(&path, op), session.stream(op.action)) {
+            (Err(e), _) | (_, Err(e)) => Err(e),
+            (Ok(()), Ok(ftp)) => deadline(timeout, op, ftp.size(&path)).await.map(|s| s as u64),
+        };
+        let result = session.after(result);
+        log_op(op, started, 0, &result);
+        self.ctx.count_op();
         Ok(result)
     }
 
@@ -404,7 +484,7 @@ impl HostSession for FtpView<'_> {
         };
         let result = session.after(result);
         log_op(op, started, 0, &result);
-        self.ctx.stats.operations += 1;
+        self.ctx.count_op();
         Ok(result)
     }
 
@@ -420,7 +500,7 @@ impl HostSession for FtpView<'_> {
         };
         let result = session.after(result);
         log_op(op, started, 0, &result);
-        self.ctx.stats.operations += 1;
+        self.ctx.count_op();
         Ok(result)
     }
 
@@ -436,14 +516,84 @@ impl HostSession for FtpView<'_> {
         session.ftp = None;
         session.closed = "it was quit";
         log_op(op, started, 0, &result);
-        self.ctx.stats.operations += 1;
+        self.ctx.count_op();
         Ok(result)
+    }
+
+    async fn open_get(&mut self, this: Resource<Session>, path: String, offset: u64) -> wasmtime::Result<Result<Resource<Download>, Error>> {
+        let started = Instant::now();
+        let session = self.table.get_mut(&this)?;
+        let result = match self.ctx.policy.check_path(&path, session.op("download", Some(&path))) {
+            Err(e) => Err(e),
+            Ok(()) => session.open_get(self.ctx, &path, offset).await,
+        };
+        log_op(session.op("open download", Some(&path)), started, 0, &result);
+        self.ctx.count_op();
+        Ok(match result {
+            Ok(download) => Ok(self.table.push(download)?),
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn open_send(&mut self, this: Resource<Session>, path: String, mode: SendMode) -> wasmtime::Result<Result<Resource<Upload>, Error>> {
+        let started = Instant::now();
+        let session = self.table.get_mut(&this)?;
+        let result = match self.ctx.policy.check_path(&path, session.op("upload", Some(&path))) {
+            Err(e) => Err(e),
+            Ok(()) => session.open_send(self.ctx, &path, mode).await,
+        };
+        log_op(session.op("open upload", Some(&path)), started, 0, &result);
+        self.ctx.count_op();
+        Ok(match result {
+            Ok(upload) => Ok(self.table.push(upload)?),
+            Err(e) => Err(e),
+        })
     }
 
     async fn drop(&mut self, this: Resource<Session>) -> wasmtime::Result<()> {
         // Dropping the suppaftp stream closes the sockets without waiting.
         self.table.delete(this)?;
         self.ctx.open_sessions = self.ctx.open_sessions.saturating_sub(1);
+        Ok(())
+    }
+}
+
+impl HostDownload for FtpView<'_> {
+    async fn body(&mut self, this: Resource<Download>) -> wasmtime::Result<Result<Resource<DynInputStream>, Error>> {
+        Ok(match self.table.get_mut(&this)?.body() {
+            Ok(stream) => Ok(self.table.push(stream)?),
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn size(&mut self, this: Resource<Download>) -> wasmtime::Result<Option<u64>> {
+        Ok(self.table.get(&this)?.size())
+    }
+
+    async fn finish(&mut self, this: Resource<Download>) -> wasmtime::Result<Result<u64, Error>> {
+        Ok(self.table.delete(this)?.finish().await)
+    }
+
+    async fn drop(&mut self, this: Resource<Download>) -> wasmtime::Result<()> {
+        self.table.delete(this)?.abort().await;
+        Ok(())
+    }
+}
+
+impl HostUpload for FtpView<'_> {
+    async fn body(&mut self, this: Resource<Upload>) -> wasmtime::Result<Result<Resource<DynOutputStream>, Error>> {
+        Ok(match self.table.get_mut(&this)?.body() {
+            Ok(stream) => Ok(self.table.push(stream)?),
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn finish(&mut self, this: Resource<Upload>) -> wasmtime::Result<Result<u64, Error>> {
+        Ok(self.table.delete(this)?.finish().await)
+    }
+
+    async fn drop(&mut self, this: Resource<Upload>) -> wasmtime::Result<()> {
+        self.table.delete(this)?.abort().await;
         Ok(())
     }
 }

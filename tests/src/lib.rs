@@ -2,3 +2,4 @@
 //! against, and helpers to run a guest and read its result.
 
 pub mod harness;
+pub mod servers;

@@ -13,16 +13,41 @@
 //! sha256 PATH...       download each file and print its size and SHA-256
 //! cat PATH             download a file and print it
 //! put PATH TEXT        upload TEXT to PATH
+//! head PATH N          print the first N bytes of PATH, then abandon the transfer
+//! download REMOTE LOCAL [--resume] [--via-memory]
+//!                      stream REMOTE into the local file LOCAL (in a directory
+//!                      the operator granted with --dir): written to LOCAL.part,
+//!                      renamed to LOCAL once the server confirms the transfer;
+//!                      --resume continues an interrupted LOCAL.part
+//! upload LOCAL REMOTE [--append|--resume] [--via-memory]
+//!                      stream the local file LOCAL to REMOTE; --resume
+//!                      continues after the bytes the server already has
 //! ```
+//!
+//! Several commands can run on one session, separated by `;` arguments:
+//! `head big.bin 10 ';' ls`.
+//!
+//! `download` and `upload` `splice` between the FTP stream and the file
+//! stream, so the file's bytes never enter this plugin's memory;
+//! `--via-memory` copies 64 KiB chunks through it instead (for comparison).
 //!
 //! Errors are reported as `KIND: message`, KIND being the WIT error case, so an
 //! operator (or a test) can tell a missing file from a wrong password.
 
 wit_bindgen::generate!({ path: "../../wit", world: "plugin", generate_all });
 
-use naas::ftp::client::{connect, Session};
+use naas::ftp::client::{connect, Download, SendMode, Session, Upload};
 use naas::ftp::types::{ConnectOptions, Error, Security};
 use sha2::{Digest, Sha256};
+use wasi::filesystem::preopens::get_directories;
+use wasi::filesystem::types::{Descriptor, DescriptorFlags, OpenFlags, PathFlags};
+use wasi::io::streams::{InputStream, OutputStream, StreamError};
+
+/// Most bytes one `splice` call may move: the host moves them without
+/// copying them into this plugin.
+const SPLICE_CHUNK: u64 = 4 * 1024 * 1024;
+/// Chunk size of `--via-memory` copies.
+const MEMORY_CHUNK: u64 = 64 * 1024;
 
 struct Plugin;
 
@@ -30,13 +55,29 @@ impl Guest for Plugin {
     fn run(args: Vec<String>) -> Result<String, String> {
         let (options, command) = parse_args(args)?;
         let session = connect(&options).map_err(|e| describe(&e))?;
-        let summary = run_command(&session, &command).map_err(|e| describe(&e))?;
+        let mut summaries = Vec::new();
+        for command in command.split(|arg| arg == ";").filter(|c| !c.is_empty()) {
+            summaries.push(run_command(&session, command)?);
+        }
         session.quit().map_err(|e| describe(&e))?;
-        Ok(summary)
+        Ok(summaries.join("; "))
     }
 }
 
-fn run_command(ftp: &Session, command: &[String]) -> Result<String, Error> {
+fn run_command(ftp: &Session, command: &[String]) -> Result<String, String> {
+    let flag = |name: &str| command.iter().any(|a| a == name);
+    let positional: Vec<&str> = command.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
+    match (positional.first().copied(), positional.get(1).copied(), positional.get(2).copied()) {
+        (Some("download"), Some(remote), Some(local)) => download(ftp, remote, local, flag("--resume"), flag("--via-memory")),
+        (Some("upload"), Some(local), Some(remote)) => {
+            upload(ftp, local, remote, flag("--append"), flag("--resume"), flag("--via-memory"))
+        }
+        (Some("head"), Some(path), Some(n)) => head(ftp, path, n.parse().map_err(|_| format!("bad byte count {n:?}"))?),
+        _ => simple_command(ftp, command).map_err(|e| describe(&e)),
+    }
+}
+
+fn simple_command(ftp: &Session, command: &[String]) -> Result<String, Error> {
     let arg = |i: usize| command.get(i).map(String::as_str);
     match (arg(0), arg(1)) {
         (Some("tour"), dir) => tour(ftp, dir),
@@ -65,9 +106,142 @@ fn run_command(ftp: &Session, command: &[String]) -> Result<String, Error> {
             Ok(format!("uploaded {sent} bytes to {path}"))
         }
         _ => Err(Error::InvalidInput(format!(
-            "unknown command {command:?}: expected tour, ls, sha256, cat or put"
+            "unknown command {command:?}: expected tour, ls, sha256, cat, put, head, download or upload"
         ))),
     }
+}
+
+/// Print the first `n` bytes of a remote file, then drop the transfer
+/// without finishing it: the host aborts it and the session stays usable.
+fn head(ftp: &Session, path: &str, n: u64) -> Result<String, String> {
+    let transfer = ftp.open_get(path, 0).map_err(|e| describe(&e))?;
+    let body = transfer.body().map_err(|e| describe(&e))?;
+    let mut data = Vec::new();
+    while (data.len() as u64) < n {
+        match body.blocking_read(n - data.len() as u64) {
+            Ok(chunk) => data.extend_from_slice(&chunk),
+            Err(_) => break,
+        }
+    }
+    print!("{}", String::from_utf8_lossy(&data));
+    drop(body);
+    drop(transfer);
+    Ok(format!("{} bytes of {path}", data.len()))
+}
+
+/// Stream `remote` into the local file `local`, atomically: the bytes go to
+/// `local.part`, which becomes `local` only once the server confirmed the
+/// whole transfer.
+fn download(ftp: &Session, remote: &str, local: &str, resume: bool, via_memory: bool) -> Result<String, String> {
+    let (dir, name) = local_dir(local)?;
+    let part = format!("{name}.part");
+    let offset = if resume { dir.stat_at(PathFlags::empty(), &part).map(|s| s.size).unwrap_or(0) } else { 0 };
+    let flags = if offset == 0 { OpenFlags::CREATE | OpenFlags::TRUNCATE } else { OpenFlags::CREATE };
+    let file = dir
+        .open_at(PathFlags::empty(), &part, flags, DescriptorFlags::WRITE)
+        .map_err(|e| format!("io: cannot write {local}.part: {e:?}"))?;
+    let transfer = ftp.open_get(remote, offset).map_err(|e| describe(&e))?;
+    let body = transfer.body().map_err(|e| describe(&e))?;
+    let out = file.write_via_stream(offset).map_err(|e| format!("io: {local}.part: {e:?}"))?;
+    let copied = if via_memory { copy_via_memory(&body, &out) } else { splice_all(&out, &body) };
+    let flushed = out.blocking_flush();
+    drop((body, out, file));
+    // The server's final reply decides, even when the copy looked fine.
+    let outcome = Download::finish(transfer).map_err(|e| describe(&e));
+    let result = match (outcome, copied, flushed) {
+        (Err(e), _, _) => Err(e),
+        (Ok(_), Err(e), _) => Err(format!("io: writing {local}.part failed: {e:?}")),
+        (Ok(_), Ok(_), Err(e)) => Err(format!("io: writing {local}.part failed: {e:?}")),
+        (Ok(n), Ok(_), Ok(())) => dir
+            .rename_at(&part, &dir, &name)
+            .map(|_| format!("downloaded {remote} to {local} ({} bytes, {n} this time)", offset + n))
+            .map_err(|e| format!("io: cannot rename {local}.part to {local}: {e:?}")),
+    };
+    if result.is_err() && !resume {
+        // Keep nothing half-written; with --resume the part is kept to continue later.
+        let _ = dir.unlink_file_at(&part);
+    }
+    result
+}
+
+/// Stream the local file `local` to `remote`.
+fn upload(ftp: &Session, local: &str, remote: &str, append: bool, resume: bool, via_memory: bool) -> Result<String, String> {
+    let (dir, name) = local_dir(local)?;
+    let file = dir
+        .open_at(PathFlags::empty(), &name, OpenFlags::empty(), DescriptorFlags::READ)
+        .map_err(|e| format!("io: cannot read {local}: {e:?}"))?;
+    let (mode, offset) = if resume {
+        // Whatever the server already has, it keeps; missing file: start at 0.
+        let have = match ftp.size(remote) {
+            Ok(size) => size,
+            Err(Error::NotFound(_)) => 0,
+            Err(e) => return Err(describe(&e)),
+        };
+        (SendMode::ResumeAt(have), have)
+    } else if append {
+        (SendMode::Append, 0)
+    } else {
+        (SendMode::Replace, 0)
+    };
+    let input = file.read_via_stream(offset).map_err(|e| format!("io: {local}: {e:?}"))?;
+    let transfer = ftp.open_send(remote, mode).map_err(|e| describe(&e))?;
+    let body = transfer.body().map_err(|e| describe(&e))?;
+    let copied = if via_memory { copy_via_memory(&input, &body) } else { splice_all(&body, &input) };
+    drop((body, input, file));
+    let sent = Upload::finish(transfer).map_err(|e| describe(&e))?;
+    copied.map_err(|e| format!("io: reading {local} failed: {e:?}"))?;
+    Ok(format!("uploaded {local} to {remote} ({sent} bytes from offset {offset})"))
+}
+
+/// Move everything from `from` to `to` inside the host.
+fn splice_all(to: &OutputStream, from: &InputStream) -> Result<u64, StreamError> {
+    let mut total = 0;
+    loop {
+        match to.blocking_splice(from, SPLICE_CHUNK) {
+            Ok(n) => total += n,
+            Err(StreamError::Closed) => return Ok(total),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Copy everything from `from` to `to` through this plugin's memory.
+fn copy_via_memory(from: &InputStream, to: &OutputStream) -> Result<u64, StreamError> {
+    let mut total = 0;
+    loop {
+        let chunk = match from.blocking_read(MEMORY_CHUNK) {
+            Ok(chunk) => chunk,
+            Err(StreamError::Closed) => return Ok(total),
+            Err(e) => return Err(e),
+        };
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            let permit = to.check_write()? as usize;
+            if permit == 0 {
+                to.subscribe().block();
+                continue;
+            }
+            let n = permit.min(rest.len());
+            to.write(&rest[..n])?;
+            rest = &rest[n..];
+        }
+        total += chunk.len() as u64;
+    }
+}
+
+/// The granted directory holding `path`, and the path inside it.
+fn local_dir(path: &str) -> Result<(Descriptor, String), String> {
+    let dirs = get_directories();
+    let names: Vec<String> = dirs.iter().map(|(_, name)| name.clone()).collect();
+    for (dir, name) in dirs {
+        let prefix = name.trim_end_matches('/');
+        if let Some(rest) = path.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) {
+            return Ok((dir, rest.to_string()));
+        }
+    }
+    Err(format!(
+        "denied: {path} is not in a directory the operator granted (granted: {names:?}); the operator can add --dir HOST_DIR::GUEST_DIR"
+    ))
 }
 
 /// The demo: what an automation job does with the classic driver.

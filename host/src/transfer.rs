@@ -1,0 +1,393 @@
+//! Streaming transfers: the `download` and `upload` resources and the
+//! `wasi:io` streams they hand out, so a guest moves files of any size in
+//! constant memory, and can `splice` them to and from local files without
+//! the bytes entering its memory.
+//!
+//! A resource and its body stream share one [`Transfer`]: the stream moves
+//! bytes, the resource's `finish` completes the transfer with the server.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
+use suppaftp::tokio::{AsyncRustlsStream, TransferStream as FtpTransfer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Mutex;
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, InputStream, OutputStream, Pollable, StreamError, StreamResult};
+
+use crate::error::{self, Error, Op};
+
+/// Bytes one `ready` of a download reads ahead at most, and the write
+/// permit of an upload: large enough that a `splice` loop makes few calls,
+/// small enough to bound the host's memory per transfer.
+pub const STREAM_CHUNK: usize = 1024 * 1024;
+
+/// Which way a transfer goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// From the server.
+    Download,
+    /// To the server.
+    Upload,
+}
+
+/// What a streaming transfer is, for observers.
+#[derive(Clone, Debug)]
+pub struct TransferInfo {
+    /// Which way.
+    pub direction: Direction,
+    /// `host:port` of the server.
+    pub server: String,
+    /// The remote path.
+    pub path: String,
+    /// The remote file's size, if known (downloads only).
+    pub size: Option<u64>,
+    /// Where the transfer starts in the remote file.
+    pub offset: u64,
+}
+
+/// Told about streaming transfers as they go: the CLI draws progress bars
+/// with it. Calls come from the host's async tasks and must not block.
+pub trait TransferObserver: Send + Sync {
+    /// A transfer started; the returned value follows it.
+    fn started(&self, info: &TransferInfo) -> Box<dyn TransferProgress>;
+}
+
+/// Follows one transfer.
+pub trait TransferProgress: Send + Sync {
+    /// `total` bytes have moved so far.
+    fn advanced(&self, total: u64);
+    /// The transfer ended: `Ok(bytes)` once the server confirmed it.
+    fn finished(&self, outcome: Result<u64, &Error>, elapsed: Duration);
+}
+
+/// Byte counters of a run, shared with the transfers it opens.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub operations: AtomicU64,
+    pub bytes_downloaded: AtomicU64,
+    pub bytes_uploaded: AtomicU64,
+}
+
+/// State shared by a download or upload resource and its body stream.
+pub(crate) struct Transfer {
+    info: TransferInfo,
+    stream: Option<FtpTransfer<AsyncRustlsStream>>,
+    /// Download: bytes read ahead, not yet taken by the guest.
+    /// Upload: unused.
+    buf: BytesMut,
+    /// Upload: bytes accepted from the guest, not yet sent.
+    pending: Bytes,
+    eof: bool,
+    /// The first failure; later stream calls and `finish` report it.
+    failed: Option<Error>,
+    /// Bytes moved between the guest and the server.
+    moved: u64,
+    timeout: Duration,
+    counters: Arc<Counters>,
+    progress: Option<Box<dyn TransferProgress>>,
+    started: Instant,
+}
+
+type Shared = Arc<Mutex<Transfer>>;
+
+impl Transfer {
+    fn op(&self) -> Op<'_> {
+        let action = match self.info.direction {
+            Direction::Download => "download",
+            Direction::Upload => "upload",
+        };
+        Op { server: &self.info.server, action, path: Some(&self.info.path) }
+    }
+
+    fn count(&mut self, n: usize) {
+        self.moved += n as u64;
+        let counter = match self.info.direction {
+            Direction::Download => &self.counters.bytes_downloaded,
+            Direction::Upload => &self.counters.bytes_uploaded,
+        };
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(p) = &self.progress {
+            p.advanced(self.moved);
+        }
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.failed.get_or_insert(error);
+    }
+
+    fn stream_error(&self) -> Option<StreamError> {
+        self.failed.as_ref().map(|e| StreamError::LastOperationFailed(wasmtime::format_err!("{}", error::describe(e))))
+    }
+
+    /// Download: read what the data connection has, up to [`STREAM_CHUNK`].
+    async fn fill(&mut self) {
+        if !self.buf.is_empty() || self.eof || self.failed.is_some() {
+            return;
+        }
+        let Some(stream) = self.stream.as_mut() else { return };
+        self.buf.reserve(STREAM_CHUNK);
+        let timeout = self.timeout;
+        let first = match tokio::time::timeout(timeout, stream.read_buf(&mut self.buf)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                let e = error::from_io(e, self.op());
+                return self.fail(e);
+            }
+            Err(_) => {
+                let e = error::timeout(self.op(), timeout);
+                return self.fail(e);
+            }
+        };
+        if first == 0 {
+            self.eof = true;
+            return;
+        }
+        // Take whatever else is already there (TLS hands out one record per
+        // read), without waiting: fewer, larger chunks for the guest.
+        let mut total = first;
+        while self.buf.len() < STREAM_CHUNK {
+            match stream.read_buf(&mut self.buf).now_or_never() {
+                Some(Ok(0)) => {
+                    self.eof = true;
+                    break;
+                }
+                Some(Ok(n)) => total += n,
+                Some(Err(e)) => {
+                    let e = error::from_io(e, self.op());
+                    self.fail(e);
+                    break;
+                }
+                None => break,
+            }
+        }
+        self.count(total);
+    }
+
+    /// Upload: send what the guest wrote.
+    async fn drain(&mut self) {
+        if self.pending.is_empty() || self.failed.is_some() {
+            return;
+        }
+        let Some(stream) = self.stream.as_mut() else { return };
+        let pending = std::mem::take(&mut self.pending);
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, stream.write_all(&pending)).await {
+            Ok(Ok(())) => self.count(pending.len()),
+            Ok(Err(e)) => {
+                let e = error::from_io(e, self.op());
+                self.fail(e)
+            }
+            Err(_) => {
+                let e = error::timeout(self.op(), timeout);
+                self.fail(e)
+            }
+        }
+    }
+
+    /// Complete the transfer with the server: its final reply decides.
+    async fn finish(&mut self) -> Result<u64, Error> {
+        self.drain().await;
+        let stream = self.stream.take();
+        let result = match (self.failed.take(), stream) {
+            (Some(e), _) => Err(e),
+            (None, None) => Err(Error::InvalidInput(format!("{}: the transfer is already finished", self.op()))),
+            (None, Some(stream)) => {
+                let timeout = self.timeout;
+                match tokio::time::timeout(timeout, stream.finish()).await {
+                    Ok(Ok(())) => Ok(self.moved),
+                    Ok(Err(e)) => Err(error::from_ftp(e, self.op())),
+                    Err(_) => Err(error::timeout(self.op(), timeout)),
+                }
+            }
+        };
+        self.report(&result);
+        result
+    }
+
+    /// Abandon the transfer: close the data connection cleanly (TLS
+    /// close_notify) and leave the server's reply for the session's next
+    /// command to consume.
+    async fn abort(&mut self) {
+        if let Some(mut stream) = self.stream.take() {
+            let _ = tokio::time::timeout(self.timeout, stream.get_mut().shutdown()).await;
+            let result = Err(Error::Io(format!("{}: dropped without finish", self.op())));
+            self.report(&result);
+        }
+    }
+
+    fn report(&mut self, result: &Result<u64, Error>) {
+        if let Some(p) = self.progress.take() {
+            p.finished(result.as_ref().copied(), self.started.elapsed());
+        }
+    }
+}
+
+/// The `download` resource.
+pub struct Download {
+    shared: Shared,
+    body_taken: bool,
+}
+
+/// The `upload` resource.
+pub struct Upload {
+    shared: Shared,
+    body_taken: bool,
+}
+
+/// Everything a transfer needs from its session.
+pub(crate) struct Opened {
+    pub info: TransferInfo,
+    pub stream: FtpTransfer<AsyncRustlsStream>,
+    pub timeout: Duration,
+    pub counters: Arc<Counters>,
+    pub observer: Option<Arc<dyn TransferObserver>>,
+}
+
+fn shared(opened: Opened) -> Shared {
+    let progress = opened.observer.as_ref().map(|o| o.started(&opened.info));
+    Arc::new(Mutex::new(Transfer {
+        info: opened.info,
+        stream: Some(opened.stream),
+        buf: BytesMut::new(),
+        pending: Bytes::new(),
+        eof: false,
+        failed: None,
+        moved: 0,
+        timeout: opened.timeout,
+        counters: opened.counters,
+        progress,
+        started: Instant::now(),
+    }))
+}
+
+fn body_twice(shared: &Shared) -> Error {
+    let what = shared.try_lock().map(|t| t.op().to_string()).unwrap_or_else(|_| "transfer".into());
+    Error::InvalidInput(format!("{what}: the body stream was already taken"))
+}
+
+impl Download {
+    pub(crate) fn new(opened: Opened) -> Self {
+        Download { shared: shared(opened), body_taken: false }
+    }
+
+    pub(crate) fn body(&mut self) -> Result<DynInputStream, Error> {
+        if std::mem::replace(&mut self.body_taken, true) {
+            return Err(body_twice(&self.shared));
+        }
+        Ok(Box::new(DownloadBody { shared: self.shared.clone() }))
+    }
+
+    pub(crate) fn size(&self) -> Option<u64> {
+        self.shared.try_lock().ok().and_then(|t| t.info.size)
+    }
+
+    pub(crate) async fn finish(self) -> Result<u64, Error> {
+        self.shared.lock().await.finish().await
+    }
+
+    pub(crate) async fn abort(self) {
+        self.shared.lock().await.abort().await
+    }
+}
+
+impl Upload {
+    pub(crate) fn new(opened: Opened) -> Self {
+        Upload { shared: shared(opened), body_taken: false }
+    }
+
+    pub(crate) fn body(&mut self) -> Result<DynOutputStream, Error> {
+        if std::mem::replace(&mut self.body_taken, true) {
+            return Err(body_twice(&self.shared));
+        }
+        Ok(Box::new(UploadBody { shared: self.shared.clone() }))
+    }
+
+    pub(crate) async fn finish(self) -> Result<u64, Error> {
+        self.shared.lock().await.finish().await
+    }
+
+    pub(crate) async fn abort(self) {
+        self.shared.lock().await.abort().await
+    }
+}
+
+/// The `input-stream` of a download.
+struct DownloadBody {
+    shared: Shared,
+}
+
+#[async_trait::async_trait]
+impl Pollable for DownloadBody {
+    async fn ready(&mut self) {
+        self.shared.lock().await.fill().await
+    }
+}
+
+impl InputStream for DownloadBody {
+    fn read(&mut self, size: usize) -> StreamResult<Bytes> {
+        // Guest calls on one store never overlap; a held lock means a
+        // `ready` is still filling, so nothing is ready yet.
+        let Ok(mut t) = self.shared.try_lock() else { return Ok(Bytes::new()) };
+        if !t.buf.is_empty() {
+            let n = size.min(t.buf.len());
+            return Ok(t.buf.split_to(n).freeze());
+        }
+        if let Some(e) = t.stream_error() {
+            return Err(e);
+        }
+        if t.eof || t.stream.is_none() {
+            return Err(StreamError::Closed);
+        }
+        Ok(Bytes::new())
+    }
+}
+
+/// The `output-stream` of an upload.
+struct UploadBody {
+    shared: Shared,
+}
+
+#[async_trait::async_trait]
+impl Pollable for UploadBody {
+    async fn ready(&mut self) {
+        self.shared.lock().await.drain().await
+    }
+}
+
+impl OutputStream for UploadBody {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        let Ok(mut t) = self.shared.try_lock() else {
+            return Err(StreamError::trap("write without a permit from check-write"));
+        };
+        if let Some(e) = t.stream_error() {
+            return Err(e);
+        }
+        if t.stream.is_none() {
+            return Err(StreamError::Closed);
+        }
+        if !t.pending.is_empty() || bytes.len() > STREAM_CHUNK {
+            return Err(StreamError::trap("write larger than the permit from check-write"));
+        }
+        t.pending = bytes;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        // Every `ready` sends all pending bytes: nothing more to do here.
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        let Ok(t) = self.shared.try_lock() else { return Ok(0) };
+        if let Some(e) = t.stream_error() {
+            return Err(e);
+        }
+        if t.stream.is_none() {
+            return Err(StreamError::Closed);
+        }
+        Ok(if t.pending.is_empty() { STREAM_CHUNK } else { 0 })
+    }
+}
