@@ -6,37 +6,14 @@ use std::path::Path;
 
 use ftp_host::demo::{DemoServer, DEMO_USER};
 use ftp_host::{Policy, Trust};
-use ftp_host_e2e::harness::{error_kind, run, rust_guest, sha256, stdout, Target};
+use ftp_host_e2e::harness::{error_kind, round_trip, run, rust_guest, sha256, Target};
 
 const PASSWORD: &str = "tls-pw";
 
 /// Seed `root` with files the round trip checks.
 fn seed(root: &Path) {
     std::fs::write(root.join("hello.txt"), b"hello over TLS\n").unwrap();
-    let blob: Vec<u8> = (0..3 * 1024 * 1024 + 17u32).map(|i| (i * 7 + i / 1024) as u8).collect();
-    std::fs::write(root.join("blob.bin"), blob).unwrap();
-}
-
-/// List, download and upload through the guest, checking each against the
-/// server's disk: names, SHA-256 of the download, bytes of the upload.
-async fn round_trip(root: &Path, target: &Target, policy: impl Fn() -> Policy) {
-    let report = run(rust_guest(), policy(), target.args(&["ls"])).await;
-    assert!(report.result.is_ok(), "{:?}", report.result);
-    let mut listed: Vec<String> = stdout(&report).lines().map(String::from).collect();
-    listed.sort();
-    let mut on_disk: Vec<String> =
-        std::fs::read_dir(root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    on_disk.sort();
-    assert_eq!(listed, on_disk);
-
-    let report = run(rust_guest(), policy(), target.args(&["sha256", "blob.bin"])).await;
-    let blob = std::fs::read(root.join("blob.bin")).unwrap();
-    assert_eq!(stdout(&report), format!("{}  {}  blob.bin\n", sha256(&blob), blob.len()));
-
-    let text = format!("uploaded through {} at {:?}", target.security, std::time::SystemTime::now());
-    let report = run(rust_guest(), policy(), target.args(&["put", "upload.txt", &text])).await;
-    assert!(report.result.is_ok(), "{:?}", report.result);
-    assert_eq!(sha256(&std::fs::read(root.join("upload.txt")).unwrap()), sha256(text.as_bytes()));
+    std::fs::write(root.join("blob.bin"), ftp_host_e2e::harness::blob()).unwrap();
 }
 
 async fn embedded_tls() -> (tempfile::TempDir, DemoServer, Target) {

@@ -22,6 +22,9 @@ pub use crate::bindings::types::{Error, ProtocolError};
 pub(crate) struct Op<'a> {
     /// `host:port` of the server.
     pub server: &'a str,
+    /// Whether the session uses TLS: a refused data connection then most
+    /// likely failed its TLS handshake.
+    pub secure: bool,
     /// What was attempted, as a noun phrase: "login", "download", "listing".
     pub action: &'static str,
     /// The remote path involved, if any.
@@ -104,8 +107,12 @@ pub(crate) fn from_ftp(err: FtpError, op: Op<'_>) -> Error {
         FtpError::ConnectionError(io) => from_io(io, op),
         FtpError::SecureError(detail) => tls_error(detail.trim_start_matches("Secure error: "), op),
         FtpError::UnexpectedResponse(response) => {
-            let code = u16::try_from(response.status.code()).unwrap_or(0);
             let text = String::from_utf8_lossy(&response.body).trim().to_string();
+            // suppaftp reports codes it has no name for as 0: read them from the text.
+            let code = match u16::try_from(response.status.code()).unwrap_or(0) {
+                0 => text.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0),
+                code => code,
+            };
             from_reply(code, text, op)
         }
         FtpError::BadResponse => Error::Protocol(ProtocolError {
@@ -141,9 +148,11 @@ fn from_reply(code: u16, text: String, op: Op<'_>) -> Error {
             "{op}: the server refused AUTH TLS ({code} {text}); it may not offer FTPS: \
              ask its administrator, or use security none only on a network you trust"
         )),
-        522 => Error::Tls(format!(
+        // vsftpd says 522, proftpd 425, when a data connection's TLS handshake fails.
+        522 | 425 if op.secure => Error::Tls(format!(
             "{op}: the server refused the data connection's TLS ({text}); servers that require \
-             TLS session reuse refuse clients that do not resume the control connection's session"
+             TLS session reuse (vsftpd require_ssl_reuse, proftpd's default) refuse data \
+             connections that do not resume the control connection's session"
         )),
         550 | 450 if not_found => Error::NotFound(format!("{op}: no such file or directory ({text})")),
         550 | 553 | 450 | 552 if refused => Error::Permission(format!("{op}: the server refused ({text})")),

@@ -386,7 +386,7 @@ mod tests {
     #[test]
     fn paths_with_command_breaks_are_refused() {
         let policy = Policy::new();
-        let op = Op { server: "s:21", action: "download", path: None };
+        let op = Op { server: "s:21", secure: false, action: "download", path: None };
         assert!(policy.check_path("dir/file.txt", op).is_ok());
         for bad in ["x\r\nDELE y", "a\nb", "nul\0", ""] {
             assert!(matches!(policy.check_path(bad, op), Err(Error::InvalidInput(_))), "{bad:?}");

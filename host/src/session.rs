@@ -110,6 +110,8 @@ pub struct Session {
     server: String,
     /// Deadline of each network operation.
     timeout: Duration,
+    /// Whether the session uses TLS (its data connections too).
+    secure: bool,
 }
 
 /// Run one network operation under its deadline, mapping its error.
@@ -134,7 +136,8 @@ impl Session {
         let ConnectOptions { host, port, user, password, security, force_prot, timeout_ms } = options;
         let port = port.unwrap_or(if matches!(security, Security::Implicit) { 990 } else { 21 });
         let server = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
-        let op = Op { server: &server, action: "connect", path: None };
+        let secure = !matches!(security, Security::None);
+        let op = Op { server: &server, secure, action: "connect", path: None };
         check_field("user", &user)?;
         check_field("password", &password)?;
         if host.is_empty() {
@@ -200,11 +203,11 @@ impl Session {
         }
         deadline(timeout, Op { action: "login", ..op }, ftp.login(user.as_str(), password.as_str())).await?;
         deadline(timeout, op, ftp.transfer_type(FileType::Binary)).await?;
-        Ok(Session { ftp: Some(ftp), closed: "", server, timeout })
+        Ok(Session { ftp: Some(ftp), closed: "", server, timeout, secure })
     }
 
     fn op<'a>(&'a self, action: &'static str, path: Option<&'a str>) -> Op<'a> {
-        Op { server: &self.server, action, path }
+        Op { server: &self.server, secure: self.secure, action, path }
     }
 
     fn stream(&mut self, action: &'static str) -> Result<&mut AsyncRustlsFtpStream, Error> {
@@ -228,8 +231,8 @@ impl Session {
     }
 
     async fn list(&mut self, path: Option<&str>, max_entries: usize) -> Result<Vec<String>, Error> {
-        let (timeout, server) = (self.timeout, self.server.clone());
-        let op = Op { server: &server, action: "listing", path };
+        let (timeout, server, secure) = (self.timeout, self.server.clone(), self.secure);
+        let op = Op { server: &server, secure, action: "listing", path };
         let ftp = self.stream(op.action)?;
         let names = deadline(timeout, op, ftp.nlst(path)).await;
         let names = self.after(names)?;
@@ -248,8 +251,8 @@ impl Session {
     }
 
     async fn get(&mut self, path: &str, limit: u64) -> Result<Vec<u8>, Error> {
-        let (timeout, server) = (self.timeout, self.server.clone());
-        let op = Op { server: &server, action: "download", path: Some(path) };
+        let (timeout, server, secure) = (self.timeout, self.server.clone(), self.secure);
+        let op = Op { server: &server, secure, action: "download", path: Some(path) };
         let ftp = self.stream(op.action)?;
         let result = async {
             let mut stream = deadline(timeout, op, ftp.retr_as_stream(path)).await?;
@@ -282,8 +285,8 @@ impl Session {
     }
 
     async fn send(&mut self, path: &str, data: &[u8], limit: u64) -> Result<u64, Error> {
-        let (timeout, server) = (self.timeout, self.server.clone());
-        let op = Op { server: &server, action: "upload", path: Some(path) };
+        let (timeout, server, secure) = (self.timeout, self.server.clone(), self.secure);
+        let op = Op { server: &server, secure, action: "upload", path: Some(path) };
         if data.len() as u64 > limit {
             return Err(Error::TooLarge(format!(
                 "{op}: {} bytes is more than the {limit}-byte limit for in-memory transfers",
@@ -311,8 +314,8 @@ impl Session {
 impl Session {
     /// Start a download (`REST` + `RETR`), asking the size first for progress.
     async fn open_get(&mut self, ctx: &FtpCtx, path: &str, offset: u64) -> Result<Download, Error> {
-        let (timeout, server) = (self.timeout, self.server.clone());
-        let op = Op { server: &server, action: "download", path: Some(path) };
+        let (timeout, server, secure) = (self.timeout, self.server.clone(), self.secure);
+        let op = Op { server: &server, secure, action: "download", path: Some(path) };
         let ftp = self.stream(op.action)?;
         // Best effort: not every server answers SIZE, and the RETR below reports a missing file.
         let size = deadline(timeout, op, ftp.size(path)).await.ok().map(|s| s as u64);
@@ -325,14 +328,14 @@ impl Session {
         }
         .await;
         let stream = self.after(result)?;
-        let info = TransferInfo { direction: Direction::Download, server, path: path.to_string(), size, offset };
+        let info = TransferInfo { direction: Direction::Download, secure, server, path: path.to_string(), size, offset };
         Ok(Download::new(Opened { info, stream, timeout, counters: ctx.counters.clone(), observer: ctx.observer.clone() }))
     }
 
     /// Start an upload (`STOR`, `APPE`, or `REST` + `STOR`).
     async fn open_send(&mut self, ctx: &FtpCtx, path: &str, mode: SendMode) -> Result<Upload, Error> {
-        let (timeout, server) = (self.timeout, self.server.clone());
-        let op = Op { server: &server, action: "upload", path: Some(path) };
+        let (timeout, server, secure) = (self.timeout, self.server.clone(), self.secure);
+        let op = Op { server: &server, secure, action: "upload", path: Some(path) };
         let ftp = self.stream(op.action)?;
         let offset = match mode {
             SendMode::ResumeAt(offset) => offset,
@@ -351,7 +354,7 @@ impl Session {
         }
         .await;
         let stream = self.after(result)?;
-        let info = TransferInfo { direction: Direction::Upload, server, path: path.to_string(), size: None, offset };
+        let info = TransferInfo { direction: Direction::Upload, secure, server, path: path.to_string(), size: None, offset };
         Ok(Upload::new(Opened { info, stream, timeout, counters: ctx.counters.clone(), observer: ctx.observer.clone() }))
     }
 }
@@ -400,7 +403,7 @@ impl client::Host for FtpView<'_> {
         let started = Instant::now();
         let server = format!("{}:{}", options.host, options.port.map_or("default".into(), |p| p.to_string()));
         let result = Session::open(self.ctx, options).await;
-        log_op(Op { server: &server, action: "connect", path: None }, started, 0, &result);
+        log_op(Op { server: &server, secure: false, action: "connect", path: None }, started, 0, &result);
         self.ctx.count_op();
         match result {
             Ok(session) => {
@@ -461,8 +464,8 @@ impl HostSession for FtpView<'_> {
         let started = Instant::now();
         let policy = self.ctx.policy.clone();
         let session = self.table.get_mut(&this)?;
-        let (timeout, server) = (session.timeout, session.server.clone());
-        let op = Op { server: &server, action: "size", path: Some(&path) };
+        let (timeout, server, secure) = (session.timeout, session.server.clone(), session.secure);
+        let op = Op { server: &server, secure, action: "size", path: Some(&path) };
         let result = match (policy.check_path(&path, op), session.stream(op.action)) {
             (Err(e), _) | (_, Err(e)) => Err(e),
             (Ok(()), Ok(ftp)) => deadline(timeout, op, ftp.size(&path)).await.map(|s| s as u64),
@@ -476,8 +479,8 @@ impl HostSession for FtpView<'_> {
     async fn pwd(&mut self, this: Resource<Session>) -> wasmtime::Result<Result<String, Error>> {
         let started = Instant::now();
         let session = self.table.get_mut(&this)?;
-        let (timeout, server) = (session.timeout, session.server.clone());
-        let op = Op { server: &server, action: "pwd", path: None };
+        let (timeout, server, secure) = (session.timeout, session.server.clone(), session.secure);
+        let op = Op { server: &server, secure, action: "pwd", path: None };
         let result = match session.stream(op.action) {
             Ok(ftp) => deadline(timeout, op, ftp.pwd()).await,
             Err(e) => Err(e),
@@ -492,8 +495,8 @@ impl HostSession for FtpView<'_> {
         let started = Instant::now();
         let policy = self.ctx.policy.clone();
         let session = self.table.get_mut(&this)?;
-        let (timeout, server) = (session.timeout, session.server.clone());
-        let op = Op { server: &server, action: "cwd", path: Some(&path) };
+        let (timeout, server, secure) = (session.timeout, session.server.clone(), session.secure);
+        let op = Op { server: &server, secure, action: "cwd", path: Some(&path) };
         let result = match (policy.check_path(&path, op), session.stream(op.action)) {
             (Err(e), _) | (_, Err(e)) => Err(e),
             (Ok(()), Ok(ftp)) => deadline(timeout, op, ftp.cwd(&path)).await,
@@ -507,8 +510,8 @@ impl HostSession for FtpView<'_> {
     async fn quit(&mut self, this: Resource<Session>) -> wasmtime::Result<Result<(), Error>> {
         let started = Instant::now();
         let session = self.table.get_mut(&this)?;
-        let (timeout, server) = (session.timeout, session.server.clone());
-        let op = Op { server: &server, action: "quit", path: None };
+        let (timeout, server, secure) = (session.timeout, session.server.clone(), session.secure);
+        let op = Op { server: &server, secure, action: "quit", path: None };
         let result = match session.stream(op.action) {
             Ok(ftp) => deadline(timeout, op, ftp.quit()).await,
             Err(e) => Err(e),

@@ -40,6 +40,8 @@ pub struct TransferInfo {
     pub direction: Direction,
     /// `host:port` of the server.
     pub server: String,
+    /// Whether the data connection is TLS-protected.
+    pub secure: bool,
     /// The remote path.
     pub path: String,
     /// The remote file's size, if known (downloads only).
@@ -99,7 +101,7 @@ impl Transfer {
             Direction::Download => "download",
             Direction::Upload => "upload",
         };
-        Op { server: &self.info.server, action, path: Some(&self.info.path) }
+        Op { server: &self.info.server, secure: self.info.secure, action, path: Some(&self.info.path) }
     }
 
     fn count(&mut self, n: usize) {

@@ -97,3 +97,34 @@ pub fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// 3 MiB and a bit of patterned bytes: crosses many TLS records and read chunks.
+pub fn blob() -> Vec<u8> {
+    (0..3 * 1024 * 1024 + 17u32).map(|i| (i * 7 + i / 1024) as u8).collect()
+}
+
+/// List, download and upload through the Rust guest, checking each against
+/// the server's disk at `root`: the names, the SHA-256 of `blob.bin` as
+/// downloaded, the bytes of an upload. Two uploads run in one session, as
+/// real jobs do (proftpd is strict about TLS session reuse there).
+pub async fn round_trip(root: &std::path::Path, target: &Target, policy: impl Fn() -> Policy) {
+    let report = run(rust_guest(), policy(), target.args(&["ls"])).await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    let mut listed: Vec<String> = stdout(&report).lines().map(String::from).collect();
+    listed.sort();
+    let mut on_disk: Vec<String> =
+        std::fs::read_dir(root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    on_disk.sort();
+    assert_eq!(listed, on_disk);
+
+    let report = run(rust_guest(), policy(), target.args(&["sha256", "blob.bin", "blob.bin"])).await;
+    let blob = std::fs::read(root.join("blob.bin")).unwrap();
+    let line = format!("{}  {}  blob.bin\n", sha256(&blob), blob.len());
+    assert_eq!(stdout(&report), line.repeat(2));
+
+    let text = format!("uploaded through {} at {:?}", target.security, std::time::SystemTime::now());
+    let report = run(rust_guest(), policy(), target.args(&["put", "upload.txt", &text, ";", "put", "second.txt", "2"])).await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    assert_eq!(sha256(&std::fs::read(root.join("upload.txt")).unwrap()), sha256(text.as_bytes()));
+    assert_eq!(std::fs::read(root.join("second.txt")).unwrap(), b"2");
+}
