@@ -271,7 +271,7 @@ impl Session {
                     // Best effort: the limit error matters more than a failed ABOR.
                     let _ = deadline(timeout, op, ftp.abort(stream)).await;
                     return Err(Error::TooLarge(format!(
-                        "{op}: the file is larger than the {limit}-byte limit for in-memory transfers; ask the operator to raise it"
+                        "{op}: the file is larger than the {limit}-byte limit for in-memory transfers; stream it with open-get, or ask the operator to raise the limit"
                     )));
                 }
                 data.extend_from_slice(&chunk[..n]);
@@ -289,7 +289,7 @@ impl Session {
         let op = Op { server: &server, secure, action: "upload", path: Some(path) };
         if data.len() as u64 > limit {
             return Err(Error::TooLarge(format!(
-                "{op}: {} bytes is more than the {limit}-byte limit for in-memory transfers",
+                "{op}: {} bytes is more than the {limit}-byte limit for in-memory transfers; stream it with open-send",
                 data.len()
             )));
         }

@@ -24,6 +24,10 @@ use crate::error::{self, Error, Op};
 /// small enough to bound the host's memory per transfer.
 pub const STREAM_CHUNK: usize = 1024 * 1024;
 
+/// Most bytes a download dropped without `finish` reads and discards so it
+/// can end normally rather than be cut (see `Transfer::abort`).
+pub const ABANDON_DRAIN_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Which way a transfer goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -209,15 +213,39 @@ impl Transfer {
         result
     }
 
-    /// Abandon the transfer: close the data connection cleanly (TLS
-    /// close_notify) and leave the server's reply for the session's next
-    /// command to consume.
+    /// Abandon the transfer, keeping the session usable. An upload is
+    /// ended (the server keeps what it received). A download is read to its
+    /// end if that is near, so the server finishes normally: servers treat a
+    /// data connection closed under them as an error, and proftpd ends the
+    /// whole session when that happens under TLS. A download with more left
+    /// is closed (TLS close_notify first) and its reply left for the
+    /// session's next command; the session may then be lost.
     async fn abort(&mut self) {
-        if let Some(mut stream) = self.stream.take() {
+        let Some(mut stream) = self.stream.take() else { return };
+        let near_end = match self.info.direction {
+            Direction::Upload => true,
+            Direction::Download => {
+                let mut left = ABANDON_DRAIN_BYTES;
+                let mut scratch = vec![0u8; 64 * 1024];
+                let drain = async {
+                    loop {
+                        match stream.read(&mut scratch).await {
+                            Ok(0) => return true,
+                            Ok(n) if (n as u64) < left => left -= n as u64,
+                            _ => return false,
+                        }
+                    }
+                };
+                self.eof || tokio::time::timeout(self.timeout, drain).await.unwrap_or(false)
+            }
+        };
+        if near_end {
+            let _ = tokio::time::timeout(self.timeout, stream.finish()).await;
+        } else {
             let _ = tokio::time::timeout(self.timeout, stream.get_mut().shutdown()).await;
-            let result = Err(Error::Io(format!("{}: dropped without finish", self.op())));
-            self.report(&result);
         }
+        let result = Err(Error::Io(format!("{}: dropped without finish", self.op())));
+        self.report(&result);
     }
 
     fn report(&mut self, result: &Result<u64, Error>) {

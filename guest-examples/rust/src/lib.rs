@@ -136,11 +136,12 @@ fn download(ftp: &Session, remote: &str, local: &str, resume: bool, via_memory: 
     let (dir, name) = local_dir(local)?;
     let part = format!("{name}.part");
     let offset = if resume { dir.stat_at(PathFlags::empty(), &part).map(|s| s.size).unwrap_or(0) } else { 0 };
+    // Ask the server first: a missing file must not leave an empty part behind.
+    let transfer = ftp.open_get(remote, offset).map_err(|e| describe(&e))?;
     let flags = if offset == 0 { OpenFlags::CREATE | OpenFlags::TRUNCATE } else { OpenFlags::CREATE };
     let file = dir
         .open_at(PathFlags::empty(), &part, flags, DescriptorFlags::WRITE)
         .map_err(|e| format!("io: cannot write {local}.part: {e:?}"))?;
-    let transfer = ftp.open_get(remote, offset).map_err(|e| describe(&e))?;
     let body = transfer.body().map_err(|e| describe(&e))?;
     let out = file.write_via_stream(offset).map_err(|e| format!("io: {local}.part: {e:?}"))?;
     let copied = if via_memory { copy_via_memory(&body, &out) } else { splice_all(&out, &body) };

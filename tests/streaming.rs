@@ -1,0 +1,186 @@
+//! Streaming transfers end to end: the Rust guest splices between local
+//! files (a granted directory) and FTP streams, through every security
+//! mode, and resumes, appends and abandons transfers.
+
+use std::path::Path;
+
+use ftp_host::{DirGrant, Limits, Policy, Trust};
+use ftp_host_e2e::harness::{blob, error_kind, run, rust_guest, sha256, stdout, Target};
+use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions, Tls};
+
+/// Size of the large round trip: big enough that anything buffering whole
+/// files would show, small enough for CI.
+const LARGE: usize = 256 * 1024 * 1024;
+
+fn large_file(path: &Path) -> String {
+    // Patterned, not zeros: a misplaced chunk changes the checksum.
+    let mut data = vec![0u8; LARGE];
+    for (i, chunk) in data.chunks_mut(4096).enumerate() {
+        chunk.fill((i % 251) as u8);
+        chunk[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    }
+    std::fs::write(path, &data).unwrap();
+    sha256(&data)
+}
+
+fn with_dir(policy: Policy, local: &Path) -> Policy {
+    policy.with_dir(DirGrant { host: local.to_path_buf(), guest: "/local".into() })
+}
+
+fn target(server: &FtpServer, security: &'static str) -> Target {
+    Target {
+        host: server.host.clone(),
+        port: server.port,
+        user: server.user.clone(),
+        password: server.password.clone(),
+        security,
+        force_prot: security != "none",
+    }
+}
+
+fn policy_for(server: &FtpServer, t: &Target) -> Policy {
+    match t.security {
+        "none" => t.policy(),
+        _ => t.policy_trusting(Trust::from_pem_file(&server.cert_pem).unwrap()),
+    }
+}
+
+async fn large_round_trip(tls: Tls, security: &'static str) {
+    let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::new(tls)).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let expected = large_file(&server.root.join("large.bin"));
+    server.fix_ownership().unwrap();
+    let t = target(&server, security);
+
+    let report = run(rust_guest(), with_dir(policy_for(&server, &t), local.path()), t.args(&["download", "large.bin", "/local/large.bin"])).await;
+    assert!(report.result.is_ok(), "{:?}\n{}", report.result, server.log());
+    assert_eq!(sha256(&std::fs::read(local.path().join("large.bin")).unwrap()), expected);
+    assert!(!local.path().join("large.bin.part").exists());
+    assert_eq!(report.stats.bytes_downloaded, LARGE as u64);
+
+    let report = run(rust_guest(), with_dir(policy_for(&server, &t), local.path()), t.args(&["upload", "/local/large.bin", "copy.bin"])).await;
+    assert!(report.result.is_ok(), "{:?}\n{}", report.result, server.log());
+    assert_eq!(sha256(&std::fs::read(server.path("copy.bin")).unwrap()), expected);
+    assert_eq!(report.stats.bytes_uploaded, LARGE as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_round_trip_plain() {
+    large_round_trip(Tls::None, "none").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_round_trip_explicit_ftps() {
+    large_round_trip(Tls::Explicit, "explicit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_round_trip_implicit_ftps() {
+    large_round_trip(Tls::Implicit, "implicit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_through_guest_memory_are_the_same_bytes() {
+    let server = FtpServer::start(ServerKind::Vsftpd, ServerOptions::explicit()).unwrap();
+    server.put_file("blob.bin", &blob()).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let t = target(&server, "explicit");
+    let args = t.args(&["download", "blob.bin", "/local/blob.bin", "--via-memory", ";", "upload", "/local/blob.bin", "back.bin", "--via-memory"]);
+    let report = run(rust_guest(), with_dir(policy_for(&server, &t), local.path()), args).await;
+    assert!(report.result.is_ok(), "{:?}\n{}", report.result, server.log());
+    assert_eq!(std::fs::read(local.path().join("blob.bin")).unwrap(), blob());
+    assert_eq!(std::fs::read(server.path("back.bin")).unwrap(), blob());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_resumes_from_its_partial_file() {
+    let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::explicit()).unwrap();
+    server.put_file("blob.bin", &blob()).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    // An earlier run stopped after 1,000,003 bytes.
+    std::fs::write(local.path().join("blob.bin.part"), &blob()[..1_000_003]).unwrap();
+    let t = target(&server, "explicit");
+    let report = run(rust_guest(), with_dir(policy_for(&server, &t), local.path()), t.args(&["download", "blob.bin", "/local/blob.bin", "--resume"])).await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    assert_eq!(std::fs::read(local.path().join("blob.bin")).unwrap(), blob());
+    // Only the missing bytes crossed the network.
+    assert_eq!(report.stats.bytes_downloaded, (blob().len() - 1_000_003) as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_resumes_and_appends() {
+    let server = FtpServer::start(ServerKind::Vsftpd, ServerOptions::plain()).unwrap();
+    // The server already has the first 2,000,000 bytes of an interrupted upload.
+    server.put_file("up.bin", &blob()[..2_000_000]).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    std::fs::write(local.path().join("blob.bin"), blob()).unwrap();
+    std::fs::write(local.path().join("tail.txt"), b"tail").unwrap();
+    let t = target(&server, "none");
+    let args = t.args(&["upload", "/local/blob.bin", "up.bin", "--resume", ";", "upload", "/local/tail.txt", "up.bin", "--append"]);
+    let report = run(rust_guest(), with_dir(t.policy(), local.path()), args).await;
+    assert!(report.result.is_ok(), "{:?}\n{}", report.result, server.log());
+    let mut expected = blob();
+    expected.extend_from_slice(b"tail");
+    assert_eq!(sha256(&std::fs::read(server.path("up.bin")).unwrap()), sha256(&expected));
+    assert_eq!(report.stats.bytes_uploaded, (blob().len() - 2_000_000 + 4) as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_dropped_without_finish_leaves_the_session_usable() {
+    for (kind, options, security) in [
+        (ServerKind::Proftpd, ServerOptions::explicit(), "explicit"),
+        (ServerKind::Vsftpd, ServerOptions::explicit(), "explicit"),
+        (ServerKind::Proftpd, ServerOptions::plain(), "none"),
+    ] {
+        let server = FtpServer::start(kind, options).unwrap();
+        server.put_file("blob.bin", &blob()).unwrap();
+        let t = target(&server, security);
+        // Read 10 bytes of 3 MiB, drop the download, then use the same session.
+        let args = t.args(&["head", "blob.bin", "10", ";", "ls", ";", "sha256", "blob.bin"]);
+        let report = run(rust_guest(), policy_for(&server, &t), args).await;
+        assert!(report.result.is_ok(), "{kind} {security}: {:?}\n{}", report.result, server.log());
+        let out = stdout(&report);
+        assert!(out.contains("blob.bin\n"), "{out}");
+        assert!(out.contains(&format!("{}  {}  blob.bin", sha256(&blob()), blob().len())), "{out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_download_leaves_no_partial_file() {
+    let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::plain()).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    std::fs::write(local.path().join("keep.bin"), b"old contents").unwrap();
+    let t = target(&server, "none");
+    let report = run(rust_guest(), with_dir(t.policy(), local.path()), t.args(&["download", "missing.bin", "/local/keep.bin"])).await;
+    assert_eq!(error_kind(&report), Some("not-found"), "{:?}", report.result);
+    assert_eq!(std::fs::read(local.path().join("keep.bin")).unwrap(), b"old contents");
+    assert!(!local.path().join("keep.bin.part").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_outside_the_granted_directory_are_out_of_reach() {
+    let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::plain()).unwrap();
+    server.put_file("blob.bin", &blob()).unwrap();
+    let t = target(&server, "none");
+    // No --dir at all: the guest has no filesystem.
+    let report = run(rust_guest(), t.policy(), t.args(&["download", "blob.bin", "/etc/passwd"])).await;
+    assert_eq!(error_kind(&report), Some("denied"), "{:?}", report.result);
+    // A granted directory does not reach its parent.
+    let local = tempfile::tempdir().unwrap();
+    let report = run(rust_guest(), with_dir(t.policy(), local.path()), t.args(&["upload", "/local/../../etc/passwd", "stolen"])).await;
+    assert!(report.result.is_err(), "{:?}", report.result);
+    assert!(!server.path("stolen").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_transfers_are_capped_and_point_to_streaming() {
+    let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::plain()).unwrap();
+    server.put_file("blob.bin", &blob()).unwrap();
+    let t = target(&server, "none");
+    let policy = t.policy().with_limits(Limits { max_transfer_bytes: 1024 * 1024, ..Limits::default() });
+    // Too large, then the session still works for a small file.
+    server.put_file("small.txt", b"small").unwrap();
+    let report = run(rust_guest(), policy, t.args(&["sha256", "blob.bin"])).await;
+    assert_eq!(error_kind(&report), Some("too-large"), "{:?}", report.result);
+    assert!(report.result.unwrap_err().contains("open-get"), "points to the streaming call");
+}
