@@ -95,7 +95,7 @@ async fn a_missing_file_is_not_found() {
     let (_dir, _server, t) = server().await;
     let report = run(rust_guest(), t.policy(), t.args(&["sha256", "nope.txt"])).await;
     assert_eq!(error_kind(&report), Some("not-found"), "{:?}", report.result);
-    assert!(report.result.unwrap_err().contains("`nope.txt`"), "names the path");
+    assert!(report.result.unwrap_err().contains("`/nope.txt`"), "names the path, as sent to the server");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ wasmtime::component::bindgen!({
     world: "plugin",
     imports: { default: async | trappable | tracing },
     exports: { default: async },
+    additional_derives: [PartialEq],
     with: {
         "naas:ftp/client.session": crate::session::Session,
         "naas:ftp/client.download": crate::transfer::Download,

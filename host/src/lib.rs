@@ -12,6 +12,7 @@
 //! * [`policy`]: the gate every dial, path and operation passes through; limits.
 //! * [`error`]: the guest-visible error variant and the one mapping to it.
 //! * [`tls`]: which certificates FTPS trusts.
+//! * [`usage`]: what a run used, against its budgets; [`audit`]: the JSON audit log.
 //! * [`demo`]: the embedded FTP server and the bundled example plugin.
 //! * [`progress`]: progress bars and rate lines for the CLI.
 //! * [`cli`]: the `ftp-host` command line.
@@ -43,6 +44,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod audit;
 pub mod bindings;
 pub mod cli;
 pub mod demo;
@@ -53,9 +55,11 @@ pub mod runtime;
 pub mod session;
 pub mod tls;
 pub mod transfer;
+pub mod usage;
 
-pub use policy::{DirGrant, Limits, Policy};
+pub use policy::{DirGrant, Grant, Limits, NetworkRules, PathRules, Policy, Profile, Secret, SecurityMode};
 pub use runtime::{Host, LoadError, Output, Plugin, RunError, RunReport};
-pub use session::Stats;
+pub use audit::AuditLog;
+pub use usage::Stats;
 pub use transfer::{TransferInfo, TransferObserver, TransferProgress};
 pub use tls::Trust;

@@ -6,17 +6,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{Plugin as PluginBindings, PluginPre};
 use crate::policy::Policy;
-use crate::session::{self, FtpCtx, FtpView, Stats};
+use crate::audit::AuditLog;
+use crate::session::{self, FtpCtx, FtpView};
 use crate::transfer::TransferObserver;
+use crate::usage::{Stats, Usage};
 
 /// Most bytes of a plugin's stdout or stderr kept when output is captured.
 pub const MAX_CAPTURED_OUTPUT: usize = 16 * 1024 * 1024;
+/// How often the engine's epoch advances: the granularity of the CPU limit,
+/// and how often a busy plugin yields to others on the same thread.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Most instances (the component and its internals) one run may create.
+const MAX_INSTANCES: usize = 16;
 
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -39,9 +46,12 @@ pub enum LoadError {
 /// failure of the run: see [`RunReport::result`]).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The plugin trapped: a bug in it, or a limit it hit.
+    /// The plugin trapped: a bug in it.
     #[error("plugin trapped: {0:#}")]
     Trap(wasmtime::Error),
+    /// The plugin hit one of the operator's limits and was stopped.
+    #[error("plugin stopped: {0}")]
+    Limit(String),
     /// The plugin could not be started.
     #[error("plugin could not start: {0:#}")]
     Instantiate(wasmtime::Error),
@@ -111,6 +121,7 @@ pub struct Host {
     /// One TLS client configuration per grant, built once per host.
     tls: Arc<[Arc<rustls::ClientConfig>]>,
     observer: Option<Arc<dyn TransferObserver>>,
+    audit: Option<Arc<AuditLog>>,
 }
 
 impl Host {
@@ -118,7 +129,17 @@ impl Host {
     pub fn new(policy: Policy) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        // Epochs let the host stop a busy plugin and make it yield to others.
+        config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
+        let weak = engine.weak();
+        std::thread::Builder::new().name("ftp-host-epoch".into()).spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
         let mut linker = Linker::new(&engine);
         // All of WASI p2 is linked because guest toolchains import it whether
         // used or not; the WasiCtx built per run grants no sockets, and no
@@ -126,12 +147,18 @@ impl Host {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         session::add_to_linker(&mut linker, ftp_view)?;
         let tls = policy.tls_configs()?.into();
-        Ok(Host { engine, linker: Arc::new(linker), policy: Arc::new(policy), tls, observer: None })
+        Ok(Host { engine, linker: Arc::new(linker), policy: Arc::new(policy), tls, observer: None, audit: None })
     }
 
     /// Tell `observer` about every streaming transfer (the CLI's progress bars).
     pub fn with_observer(mut self, observer: Arc<dyn TransferObserver>) -> Self {
         self.observer = Some(observer);
+        self
+    }
+
+    /// Write one JSON line per FTP operation of every run to `audit`.
+    pub fn with_audit(mut self, audit: AuditLog) -> Self {
+        self.audit = Some(Arc::new(audit));
         self
     }
 
@@ -143,16 +170,22 @@ impl Host {
     /// Compile a plugin from component bytes (or WAT text) and check that it
     /// targets the `naas:ftp/plugin` world.
     pub fn load(&self, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        self.load_named(bytes, "plugin")
+    }
+
+    /// [`load`](Self::load), naming the plugin in the audit log.
+    pub fn load_named(&self, bytes: &[u8], name: &str) -> Result<Plugin, LoadError> {
         let component = Component::new(&self.engine, bytes).map_err(LoadError::NotAPlugin)?;
         let pre = self.linker.instantiate_pre(&component).map_err(LoadError::NotAPlugin)?;
         let pre = PluginPre::new(pre).map_err(LoadError::NotAPlugin)?;
-        Ok(Plugin { host: self.clone(), pre })
+        Ok(Plugin { host: self.clone(), pre, name: name.to_string() })
     }
 
-    /// Read and [`load`](Self::load) a plugin file.
+    /// Read and [`load`](Self::load) a plugin file; the audit log names it by its file name.
     pub fn load_file(&self, path: &Path) -> Result<Plugin, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.display().to_string(), source })?;
-        self.load(&bytes)
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "plugin".into());
+        self.load_named(&bytes, &name)
     }
 }
 
@@ -161,6 +194,7 @@ impl Host {
 pub struct Plugin {
     host: Host,
     pre: PluginPre<RunState>,
+    name: String,
 }
 
 impl Plugin {
@@ -186,22 +220,76 @@ impl Plugin {
                 Some((out, err))
             }
         };
+        let limits = policy.limits().clone();
+        let usage = Usage::new(
+            self.name.clone(),
+            limits.max_operations,
+            limits.max_run_bytes,
+            self.host.observer.clone(),
+            self.host.audit.clone(),
+        );
         let state = RunState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            ftp: FtpCtx::new(policy.clone(), self.host.tls.clone(), self.host.observer.clone()),
-            limits: StoreLimitsBuilder::new().memory_size(policy.limits().max_memory_bytes).instances(16).build(),
+            ftp: FtpCtx::new(policy.clone(), self.host.tls.clone(), usage.clone()),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.max_memory_bytes)
+                .instances(MAX_INSTANCES)
+                .trap_on_grow_failure(true)
+                .build(),
         };
         let mut store = Store::new(&self.host.engine, state);
         store.limiter(|s| &mut s.limits);
+        // At every tick: stop the guest past its CPU time (time not spent
+        // waiting in host calls), else yield so other plugins run.
+        let cpu_usage = usage.clone();
+        let max_cpu = limits.max_cpu;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            let guest_time = started.elapsed().saturating_sub(cpu_usage.total_waited());
+            if guest_time > max_cpu {
+                return Err(wasmtime::Error::msg(CpuLimit(max_cpu)));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
 
-        let instance: PluginBindings = self.pre.instantiate_async(&mut store).await.map_err(RunError::Instantiate)?;
-        let result = instance.call_run(&mut store, args).await.map_err(RunError::Trap)?;
-        let stats = store.data().ftp.stats();
+        let call = async {
+            let instance: PluginBindings = self.pre.instantiate_async(&mut store).await.map_err(|e| classify(e, RunError::Instantiate))?;
+            instance.call_run(&mut store, args).await.map_err(|e| classify(e, RunError::Trap))
+        };
+        let result = match tokio::time::timeout(limits.max_wall_clock, call).await {
+            Ok(result) => result?,
+            Err(_) => return Err(RunError::Limit(format!("the run took longer than its wall-clock limit of {:?}", limits.max_wall_clock))),
+        };
+        let stats = usage.stats();
         let (stdout, stderr) = match pipes {
             Some((out, err)) => (out.contents().to_vec(), err.contents().to_vec()),
             None => (Vec::new(), Vec::new()),
         };
         Ok(RunReport { result, stdout, stderr, stats, duration: started.elapsed() })
     }
+}
+
+/// The error a CPU-limited guest is stopped with.
+#[derive(Debug)]
+struct CpuLimit(Duration);
+
+impl std::fmt::Display for CpuLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the plugin ran for longer than its CPU limit of {:?}", self.0)
+    }
+}
+
+impl std::error::Error for CpuLimit {}
+
+/// Tell a limit the operator set from a bug in the plugin.
+fn classify(error: wasmtime::Error, otherwise: fn(wasmtime::Error) -> RunError) -> RunError {
+    if let Some(cpu) = error.downcast_ref::<CpuLimit>() {
+        return RunError::Limit(cpu.to_string());
+    }
+    let text = format!("{error:?}");
+    if text.contains("forcing trap when growing memory") || text.contains("forcing a memory growth failure") {
+        return RunError::Limit("the plugin tried to grow its memory past the operator's limit".into());
+    }
+    otherwise(error)
 }

@@ -6,7 +6,6 @@
 //! A resource and its body stream share one [`Transfer`]: the stream moves
 //! bytes, the resource's `finish` completes the transfer with the server.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,7 @@ use tokio::sync::Mutex;
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, InputStream, OutputStream, Pollable, StreamError, StreamResult};
 
 use crate::error::{self, Error, Op};
+use crate::usage::Usage;
 
 /// Bytes one `ready` of a download reads ahead at most, and the write
 /// permit of an upload: large enough that a `splice` loop makes few calls,
@@ -69,14 +69,6 @@ pub trait TransferProgress: Send + Sync {
     fn finished(&self, outcome: Result<u64, &Error>, elapsed: Duration);
 }
 
-/// Byte counters of a run, shared with the transfers it opens.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub operations: AtomicU64,
-    pub bytes_downloaded: AtomicU64,
-    pub bytes_uploaded: AtomicU64,
-}
-
 /// State shared by a download or upload resource and its body stream.
 pub(crate) struct Transfer {
     info: TransferInfo,
@@ -92,7 +84,7 @@ pub(crate) struct Transfer {
     /// Bytes moved between the guest and the server.
     moved: u64,
     timeout: Duration,
-    counters: Arc<Counters>,
+    usage: Arc<Usage>,
     progress: Option<Box<dyn TransferProgress>>,
     started: Instant,
 }
@@ -110,11 +102,10 @@ impl Transfer {
 
     fn count(&mut self, n: usize) {
         self.moved += n as u64;
-        let counter = match self.info.direction {
-            Direction::Download => &self.counters.bytes_downloaded,
-            Direction::Upload => &self.counters.bytes_uploaded,
-        };
-        counter.fetch_add(n as u64, Ordering::Relaxed);
+        let usage = self.usage.clone();
+        if let Err(e) = usage.moved(self.info.direction, n as u64, self.op()) {
+            self.fail(e);
+        }
         if let Some(p) = &self.progress {
             p.advanced(self.moved);
         }
@@ -136,7 +127,10 @@ impl Transfer {
         let Some(stream) = self.stream.as_mut() else { return };
         self.buf.reserve(STREAM_CHUNK);
         let timeout = self.timeout;
-        let first = match tokio::time::timeout(timeout, stream.read_buf(&mut self.buf)).await {
+        let waiting = Instant::now();
+        let read = tokio::time::timeout(timeout, stream.read_buf(&mut self.buf)).await;
+        self.usage.waited(waiting.elapsed());
+        let first = match read {
             Ok(Ok(n)) => n,
             Ok(Err(e)) => {
                 let e = error::from_io(e, self.op());
@@ -180,7 +174,10 @@ impl Transfer {
         let Some(stream) = self.stream.as_mut() else { return };
         let pending = std::mem::take(&mut self.pending);
         let timeout = self.timeout;
-        match tokio::time::timeout(timeout, stream.write_all(&pending)).await {
+        let waiting = Instant::now();
+        let written = tokio::time::timeout(timeout, stream.write_all(&pending)).await;
+        self.usage.waited(waiting.elapsed());
+        match written {
             Ok(Ok(())) => self.count(pending.len()),
             Ok(Err(e)) => {
                 let e = error::from_io(e, self.op());
@@ -252,6 +249,10 @@ impl Transfer {
         if let Some(p) = self.progress.take() {
             p.finished(result.as_ref().copied(), self.started.elapsed());
         }
+        let op = Op { action: if self.info.direction == Direction::Download { "finish download" } else { "finish upload" }, ..self.op() };
+        // The waiting was counted as it happened; the audit wants the whole transfer.
+        let usage = self.usage.clone();
+        usage.audit_only(op, self.started.elapsed(), self.moved, result);
     }
 }
 
@@ -272,12 +273,11 @@ pub(crate) struct Opened {
     pub info: TransferInfo,
     pub stream: FtpTransfer<AsyncRustlsStream>,
     pub timeout: Duration,
-    pub counters: Arc<Counters>,
-    pub observer: Option<Arc<dyn TransferObserver>>,
+    pub usage: Arc<Usage>,
 }
 
 fn shared(opened: Opened) -> Shared {
-    let progress = opened.observer.as_ref().map(|o| o.started(&opened.info));
+    let progress = opened.usage.observer.as_ref().map(|o| o.started(&opened.info));
     Arc::new(Mutex::new(Transfer {
         info: opened.info,
         stream: Some(opened.stream),
@@ -287,7 +287,7 @@ fn shared(opened: Opened) -> Shared {
         failed: None,
         moved: 0,
         timeout: opened.timeout,
-        counters: opened.counters,
+        usage: opened.usage,
         progress,
         started: Instant::now(),
     }))

@@ -60,6 +60,8 @@ impl Guest for Plugin {
             summaries.push(run_command(&session, command)?);
         }
         session.quit().map_err(|e| describe(&e))?;
+        // A component never exits, so nothing flushes stdout for us.
+        let _ = std::io::Write::flush(&mut std::io::stdout());
         Ok(summaries.join("; "))
     }
 }
@@ -323,7 +325,7 @@ fn parse_args(args: Vec<String>) -> Result<(ConnectOptions, Vec<String>), String
         }
     }
     if options.host.is_empty() {
-        return Err("usage: --host HOST [--port P] [--user U] [--password W] [--security none|explicit|implicit] [--force-prot] tour|ls|sha256|cat|put ...".into());
+        return Err("usage: --host HOST [--port P] [--user U] [--password W] [--security none|explicit|implicit] [--force-prot] [--timeout-ms N] tour|ls|sha256|cat|put|head|download|upload ...".into());
     }
     if command.is_empty() {
         command.push("tour".into());
