@@ -1,17 +1,21 @@
-//! The `ftp-host` command line: argument parsing, output for people, exit
-//! codes.
+//! The `ftp-host` command line: argument parsing, output for people and for
+//! schedulers (`--json`), and exit codes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
 
+use crate::audit::AuditLog;
+use crate::cache::Cache;
 use crate::demo::{self, DemoServer};
-use crate::policy::{DirGrant, Limits, Policy};
+use crate::policy::{DirGrant, NetworkRules, Policy};
 use crate::progress::StderrProgress;
-use crate::runtime::{Host, LoadError, Output, RunReport};
+use crate::runtime::{Host, LoadError, Output, RunError, RunReport};
 use crate::tls::Trust;
 
 /// Exit code: the plugin returned an error.
@@ -22,8 +26,12 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_TRAP: u8 = 3;
 
 /// Run sandboxed WebAssembly plugins that move files over FTP and FTPS.
+///
+/// Exit codes: 0 the plugin succeeded; 1 the plugin returned an error; 2 bad
+/// usage or configuration; 3 the file is not a plugin, or it trapped or hit a
+/// limit.
 #[derive(Parser)]
-#[command(name = "ftp-host", version, about)]
+#[command(name = "ftp-host", version, about, long_about)]
 struct Cli {
     /// Trace every FTP operation on stderr (same as RUST_LOG=ftp_host=debug).
     #[arg(short, long, global = true)]
@@ -32,36 +40,98 @@ struct Cli {
     command: Command,
 }
 
+/// What a plugin is granted, from a policy file and/or flags.
+#[derive(Args)]
+struct Grants {
+    /// The policy file (see `ftp-host check --help` and the README). Flags add to it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Grant a server for the plugin's own credentials: HOST or HOST:PORT (repeatable).
+    #[arg(long = "allow", value_name = "HOST[:PORT]")]
+    allow: Vec<String>,
+    /// Let the plugin use a host directory: HOST_DIR or HOST_DIR::GUEST_DIR
+    /// (repeatable). It sees nothing else of the host's files.
+    #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]", value_parser = parse_dir)]
+    dirs: Vec<DirGrant>,
+    /// Allow granted names that resolve to loopback addresses.
+    #[arg(long)]
+    allow_loopback: bool,
+    /// Allow granted names that resolve to private-network addresses.
+    #[arg(long)]
+    allow_private: bool,
+    /// FTPS: trust only the certificates in this PEM file (a private CA
+    /// or a self-signed server certificate) instead of the public roots.
+    #[arg(long, value_name = "PEM", group = "trust")]
+    ca_file: Option<PathBuf>,
+    /// FTPS: trust exactly the certificate with this SHA-256 fingerprint.
+    #[arg(long, value_name = "SHA256", group = "trust")]
+    pin_cert: Option<String>,
+    /// FTPS: accept any certificate. Anyone on the path can then read and
+    /// change the transfer: for tests only; warns on every connection.
+    #[arg(long, group = "trust")]
+    insecure_accept_invalid_certs: bool,
+    /// Largest file one in-memory get or send may move, in bytes.
+    #[arg(long, value_name = "BYTES")]
+    max_transfer: Option<u64>,
+    /// Most guest memory, in MiB.
+    #[arg(long, value_name = "MIB")]
+    max_memory_mib: Option<usize>,
+    /// Most time running guest code, in seconds.
+    #[arg(long, value_name = "SECS")]
+    max_cpu_secs: Option<u64>,
+    /// Most time for the whole run, in seconds.
+    #[arg(long, value_name = "SECS")]
+    max_wall_secs: Option<u64>,
+    /// Append one JSON line per FTP operation to FILE (`-`: stderr).
+    #[arg(long, value_name = "FILE")]
+    audit: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run a plugin (a component for the naas:ftp `plugin` world).
+    /// Run a plugin (a component for the naas:ftp `plugin` world, or its
+    /// `ftp-host compile` output).
     Run {
-        /// The plugin's .wasm file.
+        /// The plugin's .wasm (or .cwasm) file.
         plugin: PathBuf,
-        /// Grant a server: HOST or HOST:PORT (repeatable). Nothing is granted by default.
-        #[arg(long = "allow", value_name = "HOST[:PORT]")]
-        allow: Vec<String>,
-        /// FTPS: trust only the certificates in this PEM file (a private CA
-        /// or a self-signed server certificate) instead of the public roots.
-        #[arg(long, value_name = "PEM", group = "trust")]
-        ca_file: Option<PathBuf>,
-        /// FTPS: trust exactly the certificate with this SHA-256 fingerprint.
-        #[arg(long, value_name = "SHA256", group = "trust")]
-        pin_cert: Option<String>,
-        /// FTPS: accept any certificate. Anyone on the path can then read and
-        /// change the transfer: for tests only; warns on every connection.
-        #[arg(long, group = "trust")]
-        insecure_accept_invalid_certs: bool,
-        /// Let the plugin use a host directory: HOST_DIR or HOST_DIR::GUEST_DIR
-        /// (repeatable). It sees nothing else of the host's files.
-        #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]", value_parser = parse_dir)]
-        dirs: Vec<DirGrant>,
-        /// Largest file one in-memory get or send may move.
-        #[arg(long, value_name = "BYTES", default_value_t = crate::policy::DEFAULT_MAX_TRANSFER_BYTES)]
-        max_transfer: u64,
+        #[command(flatten)]
+        grants: Grants,
+        /// Compile every time; do not read or write the compiled-plugin cache.
+        #[arg(long)]
+        no_cache: bool,
+        /// Print one JSON object with the outcome on stdout at the end (the
+        /// plugin's own output is captured into it).
+        #[arg(long)]
+        json: bool,
         /// Arguments passed to the plugin's `run` export.
         #[arg(last = true)]
         args: Vec<String>,
+    },
+    /// Validate a policy file without running anything.
+    Check {
+        /// The policy file.
+        config: PathBuf,
+    },
+    /// Show what a plugin imports and exports and, with a policy, what it
+    /// would be granted and denied.
+    Inspect {
+        /// The plugin's .wasm file.
+        plugin: PathBuf,
+        /// A policy file to check it against.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compile a plugin ahead of time. The output runs only on hosts sharing
+    /// this machine's cache key (see the README).
+    Compile {
+        /// The plugin's .wasm file.
+        plugin: PathBuf,
+        /// Where to write the compiled plugin.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
     },
     /// Start the embedded FTP server with sample files and run the bundled
     /// example plugin against it: nothing to set up.
@@ -99,18 +169,10 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run { plugin, allow, dirs, ca_file, pin_cert, insecure_accept_invalid_certs, max_transfer, args } => {
-                let trust = match (ca_file, pin_cert) {
-                    (Some(path), _) => Trust::from_pem_file(&path),
-                    (_, Some(fp)) => Trust::pinned(&fp),
-                    _ if insecure_accept_invalid_certs => Ok(Trust::AcceptInvalid),
-                    _ => Ok(Trust::WebPki),
-                };
-                match trust {
-                    Ok(trust) => run(plugin, allow, dirs, trust, max_transfer, args).await,
-                    Err(e) => Err(e),
-                }
-            }
+            Command::Run { plugin, grants, no_cache, json, args } => run(&plugin, grants, no_cache, json, args).await,
+            Command::Check { config } => check(&config),
+            Command::Inspect { plugin, config, json } => inspect(&plugin, config.as_deref(), json),
+            Command::Compile { plugin, output } => compile(&plugin, &output),
             Command::Demo { tls } => run_demo(tls).await,
             Command::Serve { root, password, tls } => serve(root, password, tls).await,
         }
@@ -125,6 +187,7 @@ pub fn main() -> ExitCode {
 }
 
 fn init_tracing(verbose: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
@@ -132,7 +195,6 @@ fn init_tracing(verbose: bool) {
         // libunftp (the demo server) warns about every client disconnect.
         _ => EnvFilter::new("warn,libunftp=error"),
     };
-    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
@@ -144,30 +206,162 @@ fn parse_dir(value: &str) -> Result<DirGrant, String> {
     value.parse()
 }
 
-async fn run(plugin: PathBuf, allow: Vec<String>, dirs: Vec<DirGrant>, trust: Trust, max_transfer: u64, args: Vec<String>) -> anyhow::Result<u8> {
-    let mut policy = Policy::new()
-        .with_limits(Limits { max_transfer_bytes: max_transfer, ..Limits::default() })
-        .with_default_trust(trust);
-    for rule in &allow {
+/// The policy and audit log from a policy file plus flags.
+fn build_policy(g: Grants) -> anyhow::Result<(Policy, Option<AuditLog>)> {
+    let (mut policy, mut audit) = match &g.config {
+        Some(path) => {
+            let config = crate::config::load(path)?;
+            let audit = config.open_audit().context("cannot open the audit log")?;
+            (config.policy, audit)
+        }
+        None => (Policy::new(), None),
+    };
+    let trust = match (&g.ca_file, &g.pin_cert) {
+        (Some(path), _) => Some(Trust::from_pem_file(path)?),
+        (_, Some(fp)) => Some(Trust::pinned(fp)?),
+        _ if g.insecure_accept_invalid_certs => Some(Trust::AcceptInvalid),
+        _ => None,
+    };
+    if let Some(trust) = trust {
+        policy = policy.with_default_trust(trust);
+    }
+    for rule in &g.allow {
         policy = policy.allow(rule)?;
     }
-    for dir in dirs {
+    for dir in g.dirs {
         policy = policy.with_dir(dir);
     }
-    let host = Host::new(policy)?.with_observer(Arc::new(StderrProgress::new()));
-    let plugin = match host.load_file(&plugin) {
+    let network = policy.network();
+    policy = policy.with_network(NetworkRules {
+        allow_loopback: network.allow_loopback || g.allow_loopback,
+        allow_private: network.allow_private || g.allow_private,
+    });
+    let mut limits = policy.limits().clone();
+    if let Some(v) = g.max_transfer {
+        limits.max_transfer_bytes = v;
+    }
+    if let Some(v) = g.max_memory_mib {
+        limits.max_memory_bytes = v << 20;
+    }
+    if let Some(v) = g.max_cpu_secs {
+        limits.max_cpu = Duration::from_secs(v);
+    }
+    if let Some(v) = g.max_wall_secs {
+        limits.max_wall_clock = Duration::from_secs(v);
+    }
+    policy = policy.with_limits(limits);
+    if let Some(path) = &g.audit {
+        audit = Some(if path.as_os_str() == "-" { AuditLog::to_stderr() } else { AuditLog::to_file(path)? });
+    }
+    Ok((policy, audit))
+}
+
+/// The `--json` result: one object a scheduler can parse.
+#[derive(Serialize)]
+struct JsonResult<'a> {
+    /// `ok`, `plugin-error`, `trap`, `limit` or `not-a-plugin`.
+    outcome: &'a str,
+    exit_code: u8,
+    /// The plugin's success message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    /// The plugin's error, or the host's reason for stopping it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    duration_ms: f64,
+    operations: u64,
+    bytes_downloaded: u64,
+    bytes_uploaded: u64,
+    /// Limits the run hit.
+    limits_hit: Vec<String>,
+    stdout: String,
+    stderr: String,
+}
+
+async fn run(plugin_path: &Path, grants: Grants, no_cache: bool, json: bool, args: Vec<String>) -> anyhow::Result<u8> {
+    let (policy, audit) = build_policy(grants)?;
+    let mut host = Host::new(policy)?;
+    if !json {
+        host = host.with_observer(Arc::new(StderrProgress::new()));
+    }
+    if !no_cache {
+        match Cache::open(&Cache::default_dir()) {
+            Ok(cache) => host = host.with_cache(cache),
+            Err(e) => tracing::warn!("running without the compiled-plugin cache: {e:#}"),
+        }
+    }
+    if let Some(audit) = audit {
+        host = host.with_audit(audit);
+    }
+    let started = std::time::Instant::now();
+    let plugin = match host.load_file(plugin_path) {
         Ok(p) => p,
         Err(e @ LoadError::Read { .. }) => return Err(e.into()),
         Err(e) => {
-            eprintln!("error: {e}");
+            if json {
+                print_json(&JsonResult { outcome: "not-a-plugin", exit_code: EXIT_TRAP, message: None, error: Some(e.to_string()), duration_ms: 0.0, operations: 0, bytes_downloaded: 0, bytes_uploaded: 0, limits_hit: vec![], stdout: String::new(), stderr: String::new() });
+            } else {
+                eprintln!("error: {e}");
+            }
             return Ok(EXIT_TRAP);
         }
     };
-    Ok(finish(plugin.run(&args, Output::Inherit).await))
+    let output = if json { Output::Capture } else { Output::Inherit };
+    let outcome = plugin.run(&args, output).await;
+    if !json {
+        return Ok(finish(outcome));
+    }
+    let code = exit_code(&outcome);
+    let result = match &outcome {
+        Ok(report) => JsonResult {
+            outcome: if report.result.is_ok() { "ok" } else { "plugin-error" },
+            exit_code: code,
+            message: report.result.as_ref().ok().map(String::as_str),
+            error: report.result.as_ref().err().cloned(),
+            duration_ms: report.duration.as_secs_f64() * 1000.0,
+            operations: report.stats.operations,
+            bytes_downloaded: report.stats.bytes_downloaded,
+            bytes_uploaded: report.stats.bytes_uploaded,
+            limits_hit: report.result.as_ref().err().filter(|e| e.starts_with("too-large:")).map(|e| vec![e.clone()]).unwrap_or_default(),
+            stdout: String::from_utf8_lossy(&report.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&report.stderr).into_owned(),
+        },
+        Err(e) => JsonResult {
+            outcome: if matches!(e, RunError::Limit(_)) { "limit" } else { "trap" },
+            exit_code: code,
+            message: None,
+            error: Some(e.to_string()),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            operations: 0,
+            bytes_downloaded: 0,
+            bytes_uploaded: 0,
+            limits_hit: match e {
+                RunError::Limit(why) => vec![why.clone()],
+                _ => vec![],
+            },
+            stdout: String::new(),
+            stderr: String::new(),
+        },
+    };
+    print_json(&result);
+    Ok(code)
+}
+
+fn print_json(result: &JsonResult<'_>) {
+    println!("{}", serde_json::to_string(result).expect("the result serialises"));
+}
+
+fn exit_code(outcome: &Result<RunReport, RunError>) -> u8 {
+    match outcome {
+        Ok(report) if report.result.is_ok() => 0,
+        Ok(_) => EXIT_PLUGIN_ERROR,
+        Err(_) => EXIT_TRAP,
+    }
 }
 
 /// Report a run's outcome to the operator and pick the exit code.
-fn finish(outcome: Result<RunReport, crate::runtime::RunError>) -> u8 {
+fn finish(outcome: Result<RunReport, RunError>) -> u8 {
+    let code = exit_code(&outcome);
     match outcome {
         Ok(report) => {
             let s = &report.stats;
@@ -179,21 +373,74 @@ fn finish(outcome: Result<RunReport, crate::runtime::RunError>) -> u8 {
                 report.duration.as_secs_f64()
             );
             match report.result {
-                Ok(message) => {
-                    eprintln!("plugin succeeded: {message} ({summary})");
-                    0
-                }
-                Err(message) => {
-                    eprintln!("plugin failed: {message} ({summary})");
-                    EXIT_PLUGIN_ERROR
-                }
+                Ok(message) => eprintln!("plugin succeeded: {message} ({summary})"),
+                Err(message) => eprintln!("plugin failed: {message} ({summary})"),
             }
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            EXIT_TRAP
+        Err(e) => eprintln!("error: {e}"),
+    }
+    code
+}
+
+fn check(path: &Path) -> anyhow::Result<u8> {
+    let config = crate::config::load(path)?;
+    let p = &config.policy;
+    println!("{}: valid", path.display());
+    for g in p.grants() {
+        match g.profile_settings() {
+            Some(profile) => println!("  profile {:<12} {}:{} ({:?}, user {})", profile.name, profile.host, profile.port(), profile.security, profile.user),
+            None => println!("  server  {:<12} (the plugin's own credentials)", g.rule()),
         }
     }
+    for d in p.dirs() {
+        println!("  dir     {} as {}", d.host.display(), d.guest);
+    }
+    Ok(0)
+}
+
+fn inspect(plugin: &Path, config: Option<&Path>, json: bool) -> anyhow::Result<u8> {
+    let bytes = std::fs::read(plugin).with_context(|| format!("cannot read plugin {}", plugin.display()))?;
+    let policy = config.map(crate::config::load).transpose()?.map(|c| c.policy);
+    let host = Host::new(policy.clone().unwrap_or_default())?;
+    let report = crate::inspect::inspect(&host, &bytes, policy.as_ref())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{} ({} bytes)", plugin.display(), report.size_bytes);
+        match (&report.world, &report.problem) {
+            (Some(world), _) => println!("  world:   {world}"),
+            (None, Some(problem)) => println!("  NOT A PLUGIN: {problem}"),
+            _ => {}
+        }
+        println!("  naas:ftp functions: {}", report.ftp_functions.join(", "));
+        println!("  WASI interfaces:    {}", report.wasi_interfaces.join(", "));
+        if !report.other_imports.is_empty() {
+            println!("  other imports:      {}", report.other_imports.join(", "));
+        }
+        println!("  exports:            {}", report.exports.join(", "));
+        if let Some(g) = &report.policy {
+            println!("  granted servers:    {}", if g.servers.is_empty() { "none".into() } else { g.servers.join(", ") });
+            println!("  granted profiles:   {}", if g.profiles.is_empty() { "none".into() } else { g.profiles.join(", ") });
+            println!("  granted dirs:       {}", if g.directories.is_empty() { "none".into() } else { g.directories.join(", ") });
+            println!("  limits:             {}", g.limits);
+            for d in &g.denied {
+                println!("  denied: {d}");
+            }
+        }
+    }
+    Ok(if report.is_plugin { 0 } else { EXIT_TRAP })
+}
+
+fn compile(plugin: &Path, output: &Path) -> anyhow::Result<u8> {
+    let bytes = std::fs::read(plugin).with_context(|| format!("cannot read plugin {}", plugin.display()))?;
+    let host = Host::new(Policy::new())?;
+    // Refuse to compile what could never run.
+    host.load(&bytes)?;
+    let cache = Cache::open(&Cache::default_dir())?;
+    let compiled = host.precompile(&bytes, &cache)?;
+    std::fs::write(output, compiled).with_context(|| format!("cannot write {}", output.display()))?;
+    println!("compiled {} to {} (loads on hosts using the cache key in {})", plugin.display(), output.display(), cache.dir().display());
+    Ok(0)
 }
 
 async fn run_demo(tls: bool) -> anyhow::Result<u8> {

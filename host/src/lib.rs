@@ -10,10 +10,13 @@
 //! * [`session`]: the `naas:ftp/client` interface (`connect` and `session`).
 //! * [`transfer`]: streaming downloads and uploads (`download`, `upload` and their `wasi:io` streams).
 //! * [`policy`]: the gate every dial, path and operation passes through; limits.
+//! * [`config`]: the policy file (`ftp-host.toml`).
 //! * [`error`]: the guest-visible error variant and the one mapping to it.
 //! * [`tls`]: which certificates FTPS trusts.
 //! * [`usage`]: what a run used, against its budgets; [`audit`]: the JSON audit log.
+//! * [`cache`]: compiled plugins kept between runs, integrity-checked.
 //! * [`demo`]: the embedded FTP server and the bundled example plugin.
+//! * [`inspect`]: what a plugin asks for, before it runs.
 //! * [`progress`]: progress bars and rate lines for the CLI.
 //! * [`cli`]: the `ftp-host` command line.
 //!
@@ -46,9 +49,12 @@
 
 pub mod audit;
 pub mod bindings;
+pub mod cache;
 pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod error;
+pub mod inspect;
 pub mod policy;
 pub mod progress;
 pub mod runtime;
@@ -60,6 +66,7 @@ pub mod usage;
 pub use policy::{DirGrant, Grant, Limits, NetworkRules, PathRules, Policy, Profile, Secret, SecurityMode};
 pub use runtime::{Host, LoadError, Output, Plugin, RunError, RunReport};
 pub use audit::AuditLog;
+pub use cache::{Cache, Origin};
 pub use usage::Stats;
 pub use transfer::{TransferInfo, TransferObserver, TransferProgress};
 pub use tls::Trust;

@@ -2,7 +2,7 @@
 //! each run gets, and the public embedding API ([`Host`], [`Plugin`]).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -13,6 +13,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::{Plugin as PluginBindings, PluginPre};
 use crate::policy::Policy;
 use crate::audit::AuditLog;
+use crate::cache::{Cache, Origin};
 use crate::session::{self, FtpCtx, FtpView};
 use crate::transfer::TransferObserver;
 use crate::usage::{Stats, Usage};
@@ -122,24 +123,13 @@ pub struct Host {
     tls: Arc<[Arc<rustls::ClientConfig>]>,
     observer: Option<Arc<dyn TransferObserver>>,
     audit: Option<Arc<AuditLog>>,
+    cache: Option<Cache>,
 }
 
 impl Host {
     /// A host enforcing `policy`.
     pub fn new(policy: Policy) -> anyhow::Result<Self> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        // Epochs let the host stop a busy plugin and make it yield to others.
-        config.epoch_interruption(true);
-        let engine = Engine::new(&config)?;
-        let weak = engine.weak();
-        std::thread::Builder::new().name("ftp-host-epoch".into()).spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })?;
+        let engine = shared_engine()?;
         let mut linker = Linker::new(&engine);
         // All of WASI p2 is linked because guest toolchains import it whether
         // used or not; the WasiCtx built per run grants no sockets, and no
@@ -147,7 +137,7 @@ impl Host {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         session::add_to_linker(&mut linker, ftp_view)?;
         let tls = policy.tls_configs()?.into();
-        Ok(Host { engine, linker: Arc::new(linker), policy: Arc::new(policy), tls, observer: None, audit: None })
+        Ok(Host { engine, linker: Arc::new(linker), policy: Arc::new(policy), tls, observer: None, audit: None, cache: None })
     }
 
     /// Tell `observer` about every streaming transfer (the CLI's progress bars).
@@ -156,10 +146,21 @@ impl Host {
         self
     }
 
+    /// Keep compiled plugins in `cache`, so later loads skip compiling.
+    pub fn with_cache(mut self, cache: Cache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
     /// Write one JSON line per FTP operation of every run to `audit`.
     pub fn with_audit(mut self, audit: AuditLog) -> Self {
         self.audit = Some(Arc::new(audit));
         self
+    }
+
+    /// The engine plugins are compiled with.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The policy plugins of this host run under.
@@ -175,10 +176,42 @@ impl Host {
 
     /// [`load`](Self::load), naming the plugin in the audit log.
     pub fn load_named(&self, bytes: &[u8], name: &str) -> Result<Plugin, LoadError> {
-        let component = Component::new(&self.engine, bytes).map_err(LoadError::NotAPlugin)?;
+        let (component, origin) = self.compile(bytes)?;
         let pre = self.linker.instantiate_pre(&component).map_err(LoadError::NotAPlugin)?;
         let pre = PluginPre::new(pre).map_err(LoadError::NotAPlugin)?;
-        Ok(Plugin { host: self.clone(), pre, name: name.to_string() })
+        Ok(Plugin { host: self.clone(), pre, name: name.to_string(), origin })
+    }
+
+    /// Compile a component (or take it from the cache, or unseal an
+    /// `ftp-host compile` output this host wrote).
+    fn compile(&self, bytes: &[u8]) -> Result<(Component, Origin), LoadError> {
+        if Engine::detect_precompiled(bytes).is_some() || bytes.starts_with(SEALED_MAGIC) {
+            let cache = match &self.cache {
+                Some(c) => c.clone(),
+                None => Cache::open(&Cache::default_dir()).map_err(|e| LoadError::NotAPlugin(wasmtime::Error::msg(format!("{e:#}"))))?,
+            };
+            let compiled = bytes.strip_prefix(SEALED_MAGIC).and_then(|b| cache.unseal(b)).ok_or_else(|| {
+                LoadError::NotAPlugin(wasmtime::Error::msg(
+                    "precompiled code that this host did not write (or that was changed since) is never loaded; pass the .wasm component instead",
+                ))
+            })?;
+            // SAFETY: the MAC proves this host's `compile` wrote these bytes.
+            let component = unsafe { Component::deserialize(&self.engine, compiled) }.map_err(LoadError::NotAPlugin)?;
+            return Ok((component, Origin::Cached));
+        }
+        match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, bytes).map_err(LoadError::NotAPlugin),
+            None => Component::new(&self.engine, bytes).map(|c| (c, Origin::Compiled)).map_err(LoadError::NotAPlugin),
+        }
+    }
+
+    /// Compile `component` ahead of time into a file only a host with the
+    /// same cache key (this machine's, by default) will load.
+    pub fn precompile(&self, component: &[u8], cache: &Cache) -> anyhow::Result<Vec<u8>> {
+        let compiled = self.engine.precompile_component(component)?;
+        let mut out = SEALED_MAGIC.to_vec();
+        out.extend_from_slice(&cache.seal(&compiled));
+        Ok(out)
     }
 
     /// Read and [`load`](Self::load) a plugin file; the audit log names it by its file name.
@@ -195,9 +228,15 @@ pub struct Plugin {
     host: Host,
     pre: PluginPre<RunState>,
     name: String,
+    origin: Origin,
 }
 
 impl Plugin {
+    /// Whether loading compiled the plugin or found it in the cache.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
     /// Run the plugin's `run` export once, in a fresh sandbox.
     pub async fn run(&self, args: &[String], output: Output) -> Result<RunReport, RunError> {
         let started = Instant::now();
@@ -268,6 +307,39 @@ impl Plugin {
         };
         Ok(RunReport { result, stdout, stderr, stats, duration: started.elapsed() })
     }
+}
+
+/// The first bytes of an `ftp-host compile` output.
+const SEALED_MAGIC: &[u8] = b"ftp-host-cwasm\0";
+
+/// The one engine of this process: compiled plugins and the epoch ticker
+/// are shared by every [`Host`].
+fn shared_engine() -> anyhow::Result<Engine> {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    if let Some(engine) = ENGINE.get() {
+        return Ok(engine.clone());
+    }
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    // Epochs let the host stop a busy plugin and make it yield to others.
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config)?;
+    let engine = ENGINE.get_or_init(|| engine).clone();
+    static TICKER: std::sync::Once = std::sync::Once::new();
+    TICKER.call_once(|| {
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("ftp-host-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .expect("cannot start the epoch thread");
+    });
+    Ok(engine)
 }
 
 /// The error a CPU-limited guest is stopped with.

@@ -128,3 +128,11 @@ pub async fn round_trip(root: &std::path::Path, target: &Target, policy: impl Fn
     assert_eq!(sha256(&std::fs::read(root.join("upload.txt")).unwrap()), sha256(text.as_bytes()));
     assert_eq!(std::fs::read(root.join("second.txt")).unwrap(), b"2");
 }
+
+/// The hostile plugin, built from `tests/guests/hostile` by this crate's build
+/// script: `spin`, `alloc MIB`, `trap`, `sessions N PROFILE`, `connect ...`,
+/// `probe PROFILE [PATH...]`, `download-all PROFILE PATH`,
+/// `upload-zeros PROFILE PATH MIB` (see its `src/lib.rs`).
+pub fn hostile_guest() -> &'static [u8] {
+    include_bytes!(env!("HOSTILE_PLUGIN"))
+}

@@ -2,4 +2,5 @@
 //! against, and helpers to run a guest and read its result.
 
 pub mod harness;
+pub mod hostile_server;
 pub mod servers;

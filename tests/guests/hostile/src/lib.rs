@@ -1,0 +1,344 @@
+//! A deliberately hostile ftp-host plugin, for the sandbox attack suite and
+//! the fault tests. It is built for wasm32-wasip2 by `tests/build.rs` and
+//! reached from the tests as `ftp_host_e2e::harness::hostile_guest()`.
+//!
+//! `run(args)` takes one command:
+//!
+//! ```text
+//! spin                                   busy-loop forever, no host calls
+//! alloc MIB                              allocate MIB MiB (1 MiB chunks), touch every 4 KiB page
+//! trap                                   execute `unreachable`: a trap, not an error
+//! sessions N PROFILE                     connect-profile(PROFILE) N times, keeping every session
+//! connect HOST PORT USER PASSWORD [SECURITY]
+//!                                        connect with guest credentials, then list-directory(none)
+//! probe PROFILE [PATH...]                call everything on a profile session (see `probe`)
+//! download-all PROFILE PATH              open-get PATH, read it all in 64 KiB chunks, finish
+//! upload-zeros PROFILE PATH MIB          open-send PATH (replace), write MIB MiB of zeros, finish
+//! ```
+//!
+//! Output: one stdout line per FTP call, `CALL: ok VALUE` or `CALL: KIND: message`
+//! (KIND being the WIT error case, as in the example guest), with CR and LF in
+//! server-supplied text escaped as `\r` / `\n` so every call stays on one line.
+//! Everything else (slashes, quotes, non-ASCII) is printed as is, so a test can
+//! search the output for a secret. Errors returned from `run` are `KIND: message`.
+
+wit_bindgen::generate!({ path: "../../../wit", world: "plugin", generate_all });
+
+use naas::ftp::client::{connect, connect_profile, Download, SendMode, Session, Upload};
+use naas::ftp::types::{ConnectOptions, Error, Security};
+use wasi::io::streams::StreamError;
+
+const MIB: usize = 1024 * 1024;
+/// Read and write chunk size of `download-all` / `upload-zeros`.
+const CHUNK: u64 = 64 * 1024;
+/// At most this many bytes of a downloaded file are printed by `probe`.
+const PRINT_LIMIT: usize = 64 * 1024;
+
+struct Plugin;
+
+impl Guest for Plugin {
+    fn run(args: Vec<String>) -> Result<String, String> {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        match args.as_slice() {
+            ["spin"] => spin(),
+            ["alloc", mib] => alloc(number(mib)?),
+            ["trap"] => core::arch::wasm32::unreachable(),
+            ["sessions", n, profile] => sessions(number(n)?, profile),
+            ["connect", host, port, user, password, security @ ..] if security.len() <= 1 => {
+                connect_with_credentials(host, number(port)?, user, password, security.first().copied().unwrap_or("none"))
+            }
+            ["probe", profile, paths @ ..] => probe(profile, paths),
+            ["download-all", profile, path] => download_all(profile, path),
+            ["upload-zeros", profile, path, mib] => upload_zeros(profile, path, number(mib)?),
+            _ => Err(format!(
+                "invalid-input: unknown command {args:?}: expected spin | alloc MIB | trap | sessions N PROFILE | \
+                 connect HOST PORT USER PASSWORD [none|explicit|implicit] | probe PROFILE [PATH...] | \
+                 download-all PROFILE PATH | upload-zeros PROFILE PATH MIB"
+            )),
+        }
+    }
+}
+
+/// Burn CPU forever without ever calling the host: only fuel or epoch
+/// interruption can stop this.
+fn spin() -> Result<String, String> {
+    let mut n: u64 = 0;
+    loop {
+        // black_box: the loop must really run, not be folded away.
+        n = core::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+/// Grow linear memory by `mib` MiB and write to every 4 KiB page of it, so
+/// the memory is really committed on the host. A failed allocation (the
+/// host's memory limit, or wasm32's 4 GiB ceiling) is reported, not aborted on.
+fn alloc(mib: usize) -> Result<String, String> {
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    for done in 0..mib {
+        let mut chunk: Vec<u8> = Vec::new();
+        if chunk.try_reserve_exact(MIB).is_err() || chunks.try_reserve(1).is_err() {
+            return Err(format!("oom: allocation failed after {done} of {mib} MiB"));
+        }
+        let base = chunk.as_mut_ptr();
+        for offset in (0..MIB).step_by(4096) {
+            // SAFETY: within the capacity just reserved; volatile so the store is kept.
+            unsafe { base.add(offset).write_volatile(1) };
+        }
+        chunks.push(chunk);
+    }
+    core::hint::black_box(&chunks);
+    Ok(format!("allocated and touched {mib} MiB"))
+}
+
+/// Open `n` sessions on `profile` and keep them all open until the end.
+fn sessions(n: usize, profile: &str) -> Result<String, String> {
+    let mut open: Vec<Session> = Vec::new();
+    for _ in 0..n {
+        match connect_profile(profile) {
+            Ok(session) => {
+                println!("ok");
+                open.push(session);
+            }
+            Err(e) => println!("{}", one_line(&describe(&e))),
+        }
+    }
+    Ok(format!("opened {} of {n}", open.len()))
+}
+
+/// Connect with credentials the plugin chose, then list the directory.
+fn connect_with_credentials(host: &str, port: u16, user: &str, password: &str, security: &str) -> Result<String, String> {
+    let security = match security {
+        "none" => Security::None,
+        "explicit" => Security::Explicit,
+        "implicit" => Security::Implicit,
+        other => return Err(format!("invalid-input: bad security {other:?}: none, explicit or implicit")),
+    };
+    let options = ConnectOptions {
+        host: host.into(),
+        port: Some(port),
+        user: user.into(),
+        password: password.into(),
+        security,
+        force_prot: false,
+        timeout_ms: None,
+    };
+    let session = report("connect", connect(&options).map(|s| (s, "".to_string()))).map_err(|e| describe(&e))?;
+    let names = report("list-directory", session.list_directory(None).map(|n| (n.clone(), names_text(&n))))
+        .map_err(|e| describe(&e))?;
+    Ok(format!("{} entries", names.len()))
+}
+
+/// Call every session function on a profile session, printing each result:
+/// the calls a plugin could use to learn the profile's password, or to leave
+/// the directory the operator jailed the profile in.
+///
+/// ```text
+/// connect-profile: ok
+/// pwd: ok "/"                          (PWD's answer in quotes)
+/// list-directory: ok 2 entries: a | b
+/// then for each PATH:
+/// list-directory PATH: ok N entries: ...
+/// get PATH: ok N bytes: CONTENT       (first 64 KiB, lossy UTF-8)
+/// size PATH: ok N
+/// send PATH: ok N                     (sends the one byte "x")
+/// open-get PATH: ok N bytes: CONTENT
+/// cwd PATH: ok
+/// and last:
+/// quit: ok
+/// ```
+///
+/// Returns `ok("K of M calls succeeded")`, or the error of `connect-profile`.
+fn probe(profile: &str, paths: &[&str]) -> Result<String, String> {
+    let session = report("connect-profile", connect_profile(profile).map(|s| (s, String::new()))).map_err(|e| describe(&e))?;
+    let mut calls = 0;
+    let mut succeeded = 0;
+    let mut count = |ok: bool| {
+        calls += 1;
+        succeeded += ok as usize;
+    };
+    count(report("pwd", session.pwd().map(|p| ((), format!("\"{p}\"")))).is_ok());
+    count(report("list-directory", session.list_directory(None).map(|n| ((), names_text(&n)))).is_ok());
+    for path in paths {
+        let path = path.to_string();
+        let listing = session.list_directory(Some(&path)).map(|n| ((), names_text(&n)));
+        count(report(&format!("list-directory {path}"), listing).is_ok());
+        count(report(&format!("get {path}"), session.get(&path).map(|d| ((), bytes_text(&d)))).is_ok());
+        count(report(&format!("size {path}"), session.size(&path).map(|n| ((), n.to_string()))).is_ok());
+        count(report(&format!("send {path}"), session.send(&path, b"x").map(|n| ((), n.to_string()))).is_ok());
+        count(report(&format!("open-get {path}"), read_all(&session, &path, true).map(|(_, d)| ((), bytes_text(&d)))).is_ok());
+        count(report(&format!("cwd {path}"), session.cwd(&path).map(|()| ((), String::new()))).is_ok());
+    }
+    count(report("quit", session.quit().map(|()| ((), String::new()))).is_ok());
+    Ok(format!("{succeeded} of {calls} calls succeeded"))
+}
+
+/// Stream a whole file through the plugin in 64 KiB chunks, discarding it.
+///
+/// Prints `download-all PATH: ok N bytes` or `download-all PATH: KIND: message`
+/// and returns `ok("N bytes")` or that error.
+fn download_all(profile: &str, path: &str) -> Result<String, String> {
+    let session = connect_profile(profile).map_err(|e| describe(&e))?;
+    let (n, _) = report(&format!("download-all {path}"), read_all(&session, path, false).map(|(n, d)| ((n, d), format!("{n} bytes"))))
+        .map_err(|e| describe(&e))?;
+    Ok(format!("{n} bytes"))
+}
+
+/// `open-get(path, 0)`, read the body to its end, drop it, `finish`. Returns
+/// the byte count and, if `keep`, the first [`PRINT_LIMIT`] bytes. A failed
+/// read still calls `finish`, whose error (the host's verdict: timeout,
+/// too-large...) wins; a read error with a successful `finish` is `io`.
+fn read_all(session: &Session, path: &str, keep: bool) -> Result<(u64, Vec<u8>), Error> {
+    let transfer = session.open_get(path, 0)?;
+    let body = transfer.body()?;
+    let mut total: u64 = 0;
+    let mut kept = Vec::new();
+    let mut failure = None;
+    loop {
+        match body.blocking_read(CHUNK) {
+            Ok(chunk) => {
+                total += chunk.len() as u64;
+                if keep && kept.len() < PRINT_LIMIT {
+                    let room = PRINT_LIMIT - kept.len();
+                    kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+            }
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => {
+                failure = Some(format!("body read failed after {total} bytes: {}", e.to_debug_string()));
+                break;
+            }
+        }
+    }
+    drop(body);
+    match (Download::finish(transfer), failure) {
+        (Ok(_), None) => Ok((total, kept)),
+        (Ok(_), Some(failure)) => Err(Error::Io(failure)),
+        (Err(e), None) => Err(e),
+        (Err(e), Some(failure)) => Err(append(e, &format!(" ({failure})"))),
+    }
+}
+
+/// Upload `mib` MiB of zeros through `check-write` / `write`.
+///
+/// Prints `upload-zeros PATH: ok N bytes` or `upload-zeros PATH: KIND: message`
+/// and returns `ok("N bytes")` or that error. As in `read_all`, a failed
+/// write still calls `finish`, whose error wins.
+fn upload_zeros(profile: &str, path: &str, mib: u64) -> Result<String, String> {
+    let session = connect_profile(profile).map_err(|e| describe(&e))?;
+    let outcome = (|| {
+        let transfer = session.open_send(path, SendMode::Replace)?;
+        let body = transfer.body()?;
+        let zeros = vec![0u8; CHUNK as usize];
+        let mut remaining = mib * MIB as u64;
+        let mut failure = None;
+        while remaining > 0 {
+            let permit = match body.check_write() {
+                Ok(0) => {
+                    body.subscribe().block();
+                    continue;
+                }
+                Ok(permit) => permit.min(remaining).min(CHUNK),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            if let Err(e) = body.write(&zeros[..permit as usize]) {
+                failure = Some(e);
+                break;
+            }
+            remaining -= permit;
+        }
+        if failure.is_none() {
+            failure = body.blocking_flush().err();
+        }
+        let written = mib * MIB as u64 - remaining;
+        drop(body);
+        let failure = failure.map(|e| match e {
+            StreamError::Closed => format!("body closed after {written} bytes"),
+            StreamError::LastOperationFailed(e) => format!("body write failed after {written} bytes: {}", e.to_debug_string()),
+        });
+        match (Upload::finish(transfer), failure) {
+            (Ok(n), None) => Ok((n, format!("{n} bytes"))),
+            (Ok(_), Some(failure)) => Err(Error::Io(failure)),
+            (Err(e), None) => Err(e),
+            (Err(e), Some(failure)) => Err(append(e, &format!(" ({failure})"))),
+        }
+    })();
+    let n = report(&format!("upload-zeros {path}"), outcome).map_err(|e| describe(&e))?;
+    Ok(format!("{n} bytes"))
+}
+
+/// Print `CALL: ok TEXT` or `CALL: KIND: message` on one line; pass the value on.
+fn report<T>(call: &str, result: Result<(T, String), Error>) -> Result<T, Error> {
+    match result {
+        Ok((value, text)) if text.is_empty() => {
+            println!("{call}: ok");
+            Ok(value)
+        }
+        Ok((value, text)) => {
+            println!("{call}: ok {}", one_line(&text));
+            Ok(value)
+        }
+        Err(e) => {
+            println!("{call}: {}", one_line(&describe(&e)));
+            Err(e)
+        }
+    }
+}
+
+fn names_text(names: &[String]) -> String {
+    format!("{} entries: {}", names.len(), names.join(" | "))
+}
+
+fn bytes_text(data: &[u8]) -> String {
+    format!("{} bytes: {}", data.len(), String::from_utf8_lossy(&data[..data.len().min(PRINT_LIMIT)]))
+}
+
+/// Escape CR and LF only, so one call is one line and secrets stay greppable.
+fn one_line(text: &str) -> String {
+    text.replace('\r', "\\r").replace('\n', "\\n")
+}
+
+fn number<T: core::str::FromStr>(text: &str) -> Result<T, String> {
+    text.parse().map_err(|_| format!("invalid-input: not a number: {text:?}"))
+}
+
+/// Add `extra` to an error's message, keeping its kind.
+fn append(error: Error, extra: &str) -> Error {
+    match error {
+        Error::Denied(m) => Error::Denied(m + extra),
+        Error::Connect(m) => Error::Connect(m + extra),
+        Error::Tls(m) => Error::Tls(m + extra),
+        Error::Auth(m) => Error::Auth(m + extra),
+        Error::NotFound(m) => Error::NotFound(m + extra),
+        Error::Permission(m) => Error::Permission(m + extra),
+        Error::Timeout(m) => Error::Timeout(m + extra),
+        Error::Protocol(mut p) => {
+            p.message += extra;
+            Error::Protocol(p)
+        }
+        Error::InvalidInput(m) => Error::InvalidInput(m + extra),
+        Error::TooLarge(m) => Error::TooLarge(m + extra),
+        Error::Io(m) => Error::Io(m + extra),
+    }
+}
+
+/// `KIND: message`, KIND being the WIT error case (as in the example guest).
+fn describe(error: &Error) -> String {
+    match error {
+        Error::Denied(m) => format!("denied: {m}"),
+        Error::Connect(m) => format!("connect: {m}"),
+        Error::Tls(m) => format!("tls: {m}"),
+        Error::Auth(m) => format!("auth: {m}"),
+        Error::NotFound(m) => format!("not-found: {m}"),
+        Error::Permission(m) => format!("permission: {m}"),
+        Error::Timeout(m) => format!("timeout: {m}"),
+        Error::Protocol(p) => format!("protocol: {} {}", p.code, p.message),
+        Error::InvalidInput(m) => format!("invalid-input: {m}"),
+        Error::TooLarge(m) => format!("too-large: {m}"),
+        Error::Io(m) => format!("io: {m}"),
+    }
+}
+
+export!(Plugin);
