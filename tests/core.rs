@@ -150,3 +150,24 @@ fn a_component_for_another_world_is_refused_at_load() {
     // Not WebAssembly at all.
     assert!(matches!(host.load(b"#!/bin/sh\nrm -rf /\n"), Err(LoadError::NotAPlugin(_))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_retries_back_off_when_the_operator_asks() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let t = Target::plain(([127, 0, 0, 1], port).into(), DEMO_USER, PASSWORD);
+    let limits = ftp_host::Limits {
+        connect_retries: 2,
+        connect_backoff: std::time::Duration::from_millis(150),
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let report = run(rust_guest(), t.policy().with_limits(limits), t.args(&["ls"])).await;
+    assert_eq!(error_kind(&report), Some("connect"), "{:?}", report.result);
+    // 150 ms, then 300 ms between the three attempts.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(450), "{:?}", started.elapsed());
+
+    // Default: no retry.
+    let started = std::time::Instant::now();
+    run(rust_guest(), t.policy(), t.args(&["ls"])).await;
+    assert!(started.elapsed() < std::time::Duration::from_millis(400), "{:?}", started.elapsed());
+}

@@ -184,3 +184,26 @@ async fn in_memory_transfers_are_capped_and_point_to_streaming() {
     assert_eq!(error_kind(&report), Some("too-large"), "{:?}", report.result);
     assert!(report.result.unwrap_err().contains("open-get"), "points to the streaming call");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_replacement_leaves_the_old_file_and_no_temporary() {
+    let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::explicit()).unwrap();
+    server.put_file("target.bin", b"the old, complete file").unwrap();
+    let local = tempfile::tempdir().unwrap();
+    std::fs::write(local.path().join("blob.bin"), blob()).unwrap();
+    let t = target(&server, "explicit");
+    // The run's byte quota stops the upload a third of the way through.
+    let limits = Limits { max_run_bytes: Some(1024 * 1024), ..Limits::default() };
+    let policy = with_dir(policy_for(&server, &t), local.path()).with_limits(limits);
+    let report = run(rust_guest(), policy, t.args(&["upload", "/local/blob.bin", "target.bin"])).await;
+    assert_eq!(error_kind(&report), Some("too-large"), "{:?}", report.result);
+    assert_eq!(std::fs::read(server.path("target.bin")).unwrap(), b"the old, complete file");
+    let names: Vec<String> = std::fs::read_dir(&server.root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
+
+    // The same upload without the quota replaces the file whole.
+    let policy = with_dir(policy_for(&server, &t), local.path());
+    let report = run(rust_guest(), policy, t.args(&["upload", "/local/blob.bin", "target.bin"])).await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    assert_eq!(std::fs::read(server.path("target.bin")).unwrap(), blob());
+}

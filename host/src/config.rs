@@ -20,6 +20,8 @@
 //! resources = 64             # sessions + transfers held at once
 //! operations = 100000        # FTP operations per run
 //! list_entries = 100000
+//! connect_retries = 0        # retry an unreachable server this many times
+//! connect_backoff = "500ms"  # first wait; doubles each retry
 //!
 //! [audit]
 //! file = "audit.jsonl"       # or "-" for stderr
@@ -124,6 +126,8 @@ struct LimitsSection {
     resources: Option<usize>,
     operations: Option<u64>,
     list_entries: Option<usize>,
+    connect_retries: Option<u32>,
+    connect_backoff: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -226,6 +230,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     limits.max_resources = l.resources.unwrap_or(limits.max_resources);
     limits.max_operations = l.operations.unwrap_or(limits.max_operations);
     limits.max_list_entries = l.list_entries.unwrap_or(limits.max_list_entries);
+    limits.connect_retries = l.connect_retries.unwrap_or(0);
+    if let Some(v) = duration(&l.connect_backoff)? {
+        limits.connect_backoff = v;
+    }
 
     let mut policy = Policy::new()
         .with_limits(limits)

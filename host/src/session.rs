@@ -23,7 +23,7 @@ use crate::bindings::client::{self, HostDownload, HostSession, HostUpload, SendM
 use crate::bindings::types::{self, ConnectOptions, Security};
 use crate::error::{self, Error, Op, PolicyDenied};
 use crate::policy::{check_field, Access, Policy, SecurityMode};
-use crate::transfer::{Direction, Download, Opened, TransferInfo, Upload};
+use crate::transfer::{staging_name, Direction, Download, Opened, Staged, TransferInfo, Upload};
 use crate::usage::{Stats, Usage};
 
 /// Size of one read from a data connection into a `get` buffer.
@@ -107,6 +107,7 @@ pub struct Session {
 }
 
 /// Everything needed to open a session, after the gate chose the grant.
+#[derive(Clone)]
 struct Dial<'a> {
     grant: usize,
     host: &'a str,
@@ -275,7 +276,18 @@ impl FtpView<'_> {
             (Ok(()), Ok(dial)) => match self.ctx.claim_resource(op) {
                 Err(e) => Err(e),
                 Ok(()) => {
-                    let session = Session::open(self.ctx, dial).await;
+                    let limits = self.ctx.policy.limits();
+                    let (retries, mut backoff) = (limits.connect_retries, limits.connect_backoff);
+                    let mut session = Session::open(self.ctx, dial.clone()).await;
+                    for _ in 0..retries {
+                        if !matches!(session, Err(Error::Connect(_)) | Err(Error::Timeout(_))) {
+                            break;
+                        }
+                        tracing::info!(target: "ftp_host::ftp", server = label, "connect failed; retrying in {backoff:?}");
+                        tokio::time::sleep(backoff).await;
+                        backoff *= 2;
+                        session = Session::open(self.ctx, dial.clone()).await;
+                    }
                     if session.is_err() {
                         self.ctx.release_resource();
                     }
@@ -446,19 +458,24 @@ impl HostSession for FtpView<'_> {
         } else {
             match (usage.moved(Direction::Upload, data.len() as u64, op), session.stream(op.action)) {
                 (Err(e), _) | (_, Err(e)) => Err(e),
-                (Ok(()), Ok(ftp)) => async {
-                    let mut stream = deadline(timeout, op, ftp.put_with_stream(&target)).await?;
-                    for chunk in data.chunks(READ_CHUNK) {
-                        match tokio::time::timeout(timeout, stream.write_all(chunk)).await {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => return Err(error::from_io(e, op)),
-                            Err(_) => return Err(error::timeout(op, timeout)),
+                (Ok(()), Ok(ftp)) => {
+                    // To a temporary name, renamed once complete (see open-send).
+                    let temp = staging_name(&target);
+                    let sent = async {
+                        let mut stream = deadline(timeout, op, ftp.put_with_stream(&temp)).await?;
+                        for chunk in data.chunks(READ_CHUNK) {
+                            match tokio::time::timeout(timeout, stream.write_all(chunk)).await {
+                                Ok(Ok(())) => {}
+                                Ok(Err(e)) => return Err(error::from_io(e, op)),
+                                Err(_) => return Err(error::timeout(op, timeout)),
+                            }
                         }
+                        deadline(timeout, op, stream.finish()).await?;
+                        Ok(data.len() as u64)
                     }
-                    deadline(timeout, op, stream.finish()).await?;
-                    Ok(data.len() as u64)
+                    .await;
+                    commit(ftp, sent, &temp, &target, timeout, op).await
                 }
-                .await,
             }
         };
         let result = session.after(result);
@@ -591,6 +608,10 @@ impl HostSession for FtpView<'_> {
             SendMode::ResumeAt(offset) => offset,
             _ => 0,
         };
+        // A replacement goes to a temporary name first: readers of the
+        // target see the old file or the whole new one, never a part.
+        let staged = matches!(mode, SendMode::Replace).then(|| Staged { temp: staging_name(&target), target: target.clone(), session: this.rep() });
+        let destination = staged.as_ref().map_or(target.clone(), |s| s.temp.clone());
         let result = match (self.ctx.claim_resource(op), session.stream(op.action)) {
             (Err(e), _) => Err(e),
             (Ok(()), Err(e)) => {
@@ -600,7 +621,7 @@ impl HostSession for FtpView<'_> {
             (Ok(()), Ok(ftp)) => {
                 let opened = async {
                     match mode {
-                        SendMode::Replace => deadline(timeout, op, ftp.put_with_stream(&target)).await,
+                        SendMode::Replace => deadline(timeout, op, ftp.put_with_stream(&destination)).await,
                         SendMode::Append => deadline(timeout, op, ftp.append_with_stream(&target)).await,
                         SendMode::ResumeAt(offset) => {
                             let at = usize::try_from(offset).map_err(|_| Error::InvalidInput(format!("{op}: offset {offset} is too large")))?;
@@ -615,7 +636,7 @@ impl HostSession for FtpView<'_> {
                 }
                 session.after(opened).map(|stream| {
                     let info = TransferInfo { direction: Direction::Upload, server: server.clone(), secure, path: target.clone(), size: None, offset };
-                    Upload::new(Opened { info, stream, timeout, usage: self.ctx.usage.clone() })
+                    Upload::new(Opened { info, stream, timeout, usage: self.ctx.usage.clone() }, staged)
                 })
             }
         };
@@ -633,6 +654,39 @@ impl HostSession for FtpView<'_> {
         self.ctx.release_resource();
         Ok(())
     }
+}
+
+impl FtpView<'_> {
+    /// Rename a staged upload into place, or remove it, on its session.
+    async fn settle(&mut self, staged: Staged, result: Result<u64, Error>) -> Result<u64, Error> {
+        let Ok(session) = self.table.get_mut(&Resource::<Session>::new_borrow(staged.session)) else {
+            return result.and_then(|_| {
+                Err(Error::InvalidInput(format!(
+                    "upload of `{}`: its session was closed before the file could be renamed into place; it stays at `{}`",
+                    staged.target, staged.temp
+                )))
+            });
+        };
+        let (server, secure, timeout) = session.label();
+        let op = Op { server: &server, secure, action: "upload", path: Some(&staged.target) };
+        match session.stream(op.action) {
+            Ok(ftp) => commit(ftp, result, &staged.temp, &staged.target, timeout, op).await,
+            Err(e) => result.and(Err(e)),
+        }
+    }
+}
+
+/// The last step of an atomic upload: rename the temporary file to its
+/// target if the upload succeeded, remove it (best effort) if not.
+async fn commit(ftp: &mut AsyncRustlsFtpStream, sent: Result<u64, Error>, temp: &str, target: &str, timeout: Duration, op: Op<'_>) -> Result<u64, Error> {
+    let renamed = match sent {
+        Ok(bytes) => deadline(timeout, Op { action: "rename into place", ..op }, ftp.rename(temp, target)).await.map(|()| bytes),
+        Err(e) => Err(e),
+    };
+    if renamed.is_err() {
+        let _ = deadline(timeout, op, ftp.rm(temp)).await;
+    }
+    renamed
 }
 
 impl HostDownload for FtpView<'_> {
@@ -670,15 +724,24 @@ impl HostUpload for FtpView<'_> {
     }
 
     async fn finish(&mut self, this: Resource<Upload>) -> wasmtime::Result<Result<u64, Error>> {
-        let upload = self.table.delete(this)?;
+        let mut upload = self.table.delete(this)?;
         self.ctx.release_resource();
-        Ok(upload.finish().await)
+        let staged = upload.staged.take();
+        let result = upload.finish().await;
+        Ok(match staged {
+            None => result,
+            Some(staged) => self.settle(staged, result).await,
+        })
     }
 
     async fn drop(&mut self, this: Resource<Upload>) -> wasmtime::Result<()> {
-        let upload = self.table.delete(this)?;
+        let mut upload = self.table.delete(this)?;
         self.ctx.release_resource();
+        let staged = upload.staged.take();
         upload.abort().await;
+        if let Some(staged) = staged {
+            let _ = self.settle(staged, Err(Error::Io("the upload was dropped without finish".into()))).await;
+        }
         Ok(())
     }
 }

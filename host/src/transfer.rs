@@ -266,6 +266,28 @@ pub struct Download {
 pub struct Upload {
     shared: Shared,
     body_taken: bool,
+    /// Set when the upload goes to a temporary name first.
+    pub(crate) staged: Option<Staged>,
+}
+
+/// An atomic upload: the bytes go to `temp`, renamed to `target` once the
+/// server confirmed them, removed otherwise.
+#[derive(Clone, Debug)]
+pub(crate) struct Staged {
+    /// The temporary name, in the target's directory.
+    pub temp: String,
+    /// The name the file gets once complete.
+    pub target: String,
+    /// The `session` resource the upload came from (its rep in the table).
+    pub session: u32,
+}
+
+/// A temporary name next to `target`, hidden on Unix servers.
+pub(crate) fn staging_name(target: &str) -> String {
+    let (dir, name) = target.rsplit_once('/').unwrap_or(("", target));
+    let mut tag = [0u8; 6];
+    let _ = getrandom::fill(&mut tag);
+    format!("{dir}/.{name}.ftp-host-{}.part", hex::encode(tag))
 }
 
 /// Everything a transfer needs from its session.
@@ -324,8 +346,8 @@ impl Download {
 }
 
 impl Upload {
-    pub(crate) fn new(opened: Opened) -> Self {
-        Upload { shared: shared(opened), body_taken: false }
+    pub(crate) fn new(opened: Opened, staged: Option<Staged>) -> Self {
+        Upload { shared: shared(opened), body_taken: false, staged }
     }
 
     pub(crate) fn body(&mut self) -> Result<DynOutputStream, Error> {

@@ -73,6 +73,12 @@ pub struct Limits {
     pub max_cpu: Duration,
     /// Time the whole run may take.
     pub max_wall_clock: Duration,
+    /// How many times a failed connect (unreachable, reset, timed out) is
+    /// retried; 0, the default, never retries. Auth, TLS and policy
+    /// failures are never retried.
+    pub connect_retries: u32,
+    /// Wait before the first retry; doubled for each next one.
+    pub connect_backoff: Duration,
 }
 
 impl Default for Limits {
@@ -89,6 +95,8 @@ impl Default for Limits {
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             max_cpu: DEFAULT_MAX_CPU,
             max_wall_clock: DEFAULT_MAX_WALL_CLOCK,
+            connect_retries: 0,
+            connect_backoff: Duration::from_millis(500),
         }
     }
 }
