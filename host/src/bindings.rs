@@ -4,6 +4,9 @@
 //! trappable: the outer `wasmtime::Result` is for host bugs, which trap; the
 //! inner `Result<_, Error>` is what the guest sees.
 
+// Generated code: its documentation is the WIT's own `///` docs.
+#![allow(missing_docs)]
+
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "plugin",

@@ -274,6 +274,9 @@ struct JsonResult<'a> {
     bytes_uploaded: u64,
     /// Limits the run hit.
     limits_hit: Vec<String>,
+    /// `compiled` (this run compiled the plugin) or `cached`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plugin: Option<&'a str>,
     stdout: String,
     stderr: String,
 }
@@ -299,12 +302,16 @@ async fn run(plugin_path: &Path, grants: Grants, no_cache: bool, json: bool, arg
         Err(e @ LoadError::Read { .. }) => return Err(e.into()),
         Err(e) => {
             if json {
-                print_json(&JsonResult { outcome: "not-a-plugin", exit_code: EXIT_TRAP, message: None, error: Some(e.to_string()), duration_ms: 0.0, operations: 0, bytes_downloaded: 0, bytes_uploaded: 0, limits_hit: vec![], stdout: String::new(), stderr: String::new() });
+                print_json(&JsonResult { outcome: "not-a-plugin", exit_code: EXIT_TRAP, message: None, error: Some(e.to_string()), duration_ms: 0.0, operations: 0, bytes_downloaded: 0, bytes_uploaded: 0, limits_hit: vec![], plugin: None, stdout: String::new(), stderr: String::new() });
             } else {
                 eprintln!("error: {e}");
             }
             return Ok(EXIT_TRAP);
         }
+    };
+    let origin = match plugin.origin() {
+        crate::cache::Origin::Compiled => "compiled",
+        crate::cache::Origin::Cached => "cached",
     };
     let output = if json { Output::Capture } else { Output::Inherit };
     let outcome = plugin.run(&args, output).await;
@@ -323,6 +330,7 @@ async fn run(plugin_path: &Path, grants: Grants, no_cache: bool, json: bool, arg
             bytes_downloaded: report.stats.bytes_downloaded,
             bytes_uploaded: report.stats.bytes_uploaded,
             limits_hit: report.result.as_ref().err().filter(|e| e.starts_with("too-large:")).map(|e| vec![e.clone()]).unwrap_or_default(),
+            plugin: Some(origin),
             stdout: String::from_utf8_lossy(&report.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&report.stderr).into_owned(),
         },
@@ -339,6 +347,7 @@ async fn run(plugin_path: &Path, grants: Grants, no_cache: bool, json: bool, arg
                 RunError::Limit(why) => vec![why.clone()],
                 _ => vec![],
             },
+            plugin: Some(origin),
             stdout: String::new(),
             stderr: String::new(),
         },

@@ -1,7 +1,7 @@
 //! The two tiers of errors.
 //!
 //! * [`Error`] (generated from the WIT `error` variant) is what a guest may
-//!   see and act on. [`from_ftp`] is the one place that turns suppaftp, I/O and
+//!   see and act on. `from_ftp` is the one place that turns suppaftp, I/O and
 //!   TLS failures into it; every message names the server, the operation and
 //!   the path, and says how to fix what the user can fix.
 //! * Host bugs and misuse of the component model (a stale resource handle)

@@ -47,6 +47,8 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod audit;
 pub mod bindings;
 pub mod cache;

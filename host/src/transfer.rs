@@ -3,7 +3,7 @@
 //! constant memory, and can `splice` them to and from local files without
 //! the bytes entering its memory.
 //!
-//! A resource and its body stream share one [`Transfer`]: the stream moves
+//! A resource and its body stream share one `Transfer`: the stream moves
 //! bytes, the resource's `finish` completes the transfer with the server.
 
 use std::sync::Arc;

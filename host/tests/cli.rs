@@ -139,3 +139,172 @@ fn ftps_trust_is_chosen_on_the_command_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("WARN") && stderr.contains("accepting an unverified TLS certificate"), "{stderr}");
 }
+
+fn ftp_host_env(args: &[&str], cache: &std::path::Path) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_ftp-host"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env("FTP_HOST_CACHE_DIR", cache)
+        .output()
+        .unwrap();
+    eprintln!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+#[test]
+fn the_second_run_loads_the_compiled_plugin_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let plugin = example_plugin(dir.path());
+    // No server granted: the plugin fails fast with `denied`; compiling is what is measured.
+    let args = ["run", &plugin, "--json", "--", "--host", "127.0.0.1", "--port", "9", "ls"];
+    let first = json_of(&ftp_host_env(&args, &cache));
+    assert_eq!(first["plugin"], "compiled");
+    let second = json_of(&ftp_host_env(&args, &cache));
+    assert_eq!(second["plugin"], "cached");
+
+    // A corrupted entry is detected, never loaded, and replaced.
+    let entry = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "cwasm")).unwrap();
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&entry, &bytes).unwrap();
+    let out = ftp_host_env(&args, &cache);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("failed its integrity check"));
+    assert_eq!(json_of(&out)["plugin"], "compiled");
+    assert_eq!(json_of(&ftp_host_env(&args, &cache))["plugin"], "cached", "the entry was rewritten");
+
+    // --no-cache compiles every time.
+    let mut no_cache = args.to_vec();
+    no_cache.insert(2, "--no-cache");
+    assert_eq!(json_of(&ftp_host_env(&no_cache, &cache))["plugin"], "compiled");
+}
+
+#[test]
+fn compiled_plugins_run_only_where_they_were_compiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let plugin = example_plugin(dir.path());
+    let cwasm = dir.path().join("example.cwasm");
+    let out = ftp_host_env(&["compile", &plugin, "-o", cwasm.to_str().unwrap()], &cache);
+    assert_eq!(out.status.code(), Some(0));
+    let args = ["run", cwasm.to_str().unwrap(), "--json", "--", "--host", "127.0.0.1", "--port", "9", "ls"];
+    let out = ftp_host_env(&args, &cache);
+    assert_eq!(json_of(&out)["outcome"], "plugin-error", "it ran (and was denied the server)");
+    // Another machine (another cache key) refuses it.
+    let out = ftp_host_env(&args, &dir.path().join("other-cache"));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(json_of(&out)["error"].as_str().unwrap().contains("did not write"));
+}
+
+#[test]
+fn json_results_and_exit_codes_are_distinct() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let plugin = example_plugin(dir.path());
+    let served = dir.path().join("srv");
+    std::fs::create_dir(&served).unwrap();
+    std::fs::write(served.join("a.txt"), "a").unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_ftp-host"))
+        .args(["serve", served.to_str().unwrap(), "--password", "pw"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let line = {
+        use std::io::BufRead;
+        std::io::BufReader::new(child.0.stdout.take().unwrap()).lines().next().unwrap().unwrap()
+    };
+    let port = line.split_whitespace().nth(2).unwrap().rsplit(':').next().unwrap().to_string();
+    let grant = format!("127.0.0.1:{port}");
+    let conn = ["--host", "127.0.0.1", "--port", &port, "--user", "demo", "--password", "pw"];
+
+    let mut ok = vec!["run", &plugin, "--allow", &grant, "--json", "--"];
+    ok.extend(conn);
+    ok.push("ls");
+    let out = ftp_host_env(&ok, &cache);
+    let v = json_of(&out);
+    assert_eq!((out.status.code(), v["outcome"].as_str()), (Some(0), Some("ok")));
+    assert_eq!(v["stdout"], "a.txt\n");
+    assert_eq!(v["message"], "1 entries");
+    assert!(v["operations"].as_u64().unwrap() >= 3);
+    assert!(v["duration_ms"].as_f64().unwrap() > 0.0);
+
+    let mut failing = ok.clone();
+    *failing.last_mut().unwrap() = "cat";
+    failing.push("missing.txt");
+    let out = ftp_host_env(&failing, &cache);
+    let v = json_of(&out);
+    assert_eq!((out.status.code(), v["outcome"].as_str()), (Some(1), Some("plugin-error")));
+    assert!(v["error"].as_str().unwrap().starts_with("not-found:"));
+
+    drop(child);
+
+    let out = ftp_host_env(&["run", "/nonexistent.wasm", "--json"], &cache);
+    assert_eq!(out.status.code(), Some(2));
+
+    let bogus = dir.path().join("bogus.wasm");
+    std::fs::write(&bogus, b"\0asm\x01\0\0\0").unwrap();
+    let out = ftp_host_env(&["run", bogus.to_str().unwrap(), "--json"], &cache);
+    assert_eq!((out.status.code(), json_of(&out)["outcome"].as_str()), (Some(3), Some("not-a-plugin")));
+}
+
+#[test]
+fn inspect_shows_what_a_plugin_asks_for_and_what_a_policy_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = example_plugin(dir.path());
+    let policy = dir.path().join("ftp-host.toml");
+    std::fs::write(&policy, "[[server]]\nhost = \"ftp.example.org\"\nport = 21\n").unwrap();
+    let out = ftp_host(&["inspect", &plugin, "--config", policy.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["world"], "naas:ftp/plugin@0.1.0");
+    let ftp: Vec<&str> = v["ftp_functions"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert!(ftp.contains(&"client.connect") && ftp.contains(&"client.[method]session.open-get"), "{ftp:?}");
+    assert!(v["wasi_interfaces"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().starts_with("wasi:filesystem/preopens")));
+    assert_eq!(v["policy"]["servers"][0], "ftp.example.org:21");
+    assert!(v["policy"]["denied"].as_array().unwrap().iter().any(|d| d.as_str().unwrap().starts_with("wasi:filesystem")));
+
+    let out = ftp_host(&["inspect", &plugin]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("naas:ftp functions: "));
+
+    let bogus = dir.path().join("bogus.wasm");
+    std::fs::write(&bogus, b"(component)").unwrap();
+    let out = ftp_host(&["inspect", bogus.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("NOT A PLUGIN"));
+}
+
+#[test]
+fn check_validates_a_policy_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[[server]]\nname = \"partner\"\nhost = \"ftp.partner.test\"\nuser = \"acme\"\npassword_file = \"pw\"\n").unwrap();
+    std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
+    let out = ftp_host(&["check", good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("profile partner"), "{stdout}");
+    assert!(!stdout.contains("s3cret"));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[limits]\nsessions = 2\ncpu = \"forever\"\n").unwrap();
+    let out = ftp_host(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.toml:3: `forever` is not a duration"), "{stderr}");
+}
+
+/// A child process killed when the test ends, passing or not.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
