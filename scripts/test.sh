@@ -10,4 +10,5 @@ rustup target add wasm32-wasip2 >/dev/null 2>&1 || {
 }
 # Real FTP servers (proftpd, vsftpd) for the end-to-end tests.
 bash scripts/install-test-servers.sh
+bash scripts/install-guest-toolchains.sh
 cargo test --release --workspace
