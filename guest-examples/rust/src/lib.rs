@@ -99,7 +99,8 @@ fn simple_command(ftp: &Session, command: &[String]) -> Result<String, Error> {
         }
         (Some("cat"), Some(path)) => {
             let data = ftp.get(path)?;
-            print!("{}", String::from_utf8_lossy(&data));
+            // The exact bytes, binary or not.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &data);
             Ok(format!("{} bytes", data.len()))
         }
         (Some("put"), Some(path)) => {
