@@ -71,6 +71,9 @@ pub(crate) fn from_io(err: std::io::Error, op: Op<'_>) -> Error {
     if let Some(tls) = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
         return tls_error(&tls.to_string(), op);
     }
+    if let Some(big) = err.get_ref().and_then(|e| e.downcast_ref::<suppaftp::ReplyTooLarge>()) {
+        return Error::Protocol(ProtocolError { code: 0, message: format!("{op}: {big}; the server is broken or hostile") });
+    }
     match err.kind() {
         TimedOut => Error::Timeout(format!("{op}: {err}")),
         ConnectionRefused => Error::Connect(format!(

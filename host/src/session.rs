@@ -219,12 +219,20 @@ impl Session {
     /// A timed-out command leaves the control connection in an unknown
     /// state: close it rather than guess.
     fn after<T>(&mut self, result: Result<T, Error>) -> Result<T, Error> {
-        if matches!(result, Err(Error::Timeout(_)) | Err(Error::Connect(_))) {
-            self.ftp = None;
-            self.closed = "a previous operation timed out or lost the connection";
+        if let Err(e) = &result {
+            if breaks_session(e) {
+                self.ftp = None;
+                self.closed = "a previous operation timed out, lost the connection or got an unreadable reply";
+            }
         }
         result
     }
+}
+
+/// Errors after which the control connection cannot be trusted: it timed
+/// out mid-reply, is gone, or sent something that is not FTP.
+fn breaks_session(e: &Error) -> bool {
+    matches!(e, Error::Timeout(_) | Error::Connect(_) | Error::Protocol(crate::error::ProtocolError { code: 0, .. }))
 }
 
 /// Dial the first address that answers, within the deadline.
@@ -386,7 +394,9 @@ impl HostSession for FtpView<'_> {
             Ok(names
                 .into_iter()
                 .map(|n| n.rsplit('/').next().unwrap_or_default().to_string())
-                .filter(|n| !n.is_empty() && n != "." && n != ".." && rules.shows(&target, n))
+                // Names no path could carry back (NUL, CR, LF, too long) are useless to the plugin.
+                .filter(|n| crate::policy::paths::check_bytes(n, crate::policy::MAX_PATH_BYTES).is_ok())
+                .filter(|n| n != "." && n != ".." && rules.shows(&target, n))
                 .collect())
         });
         self.ctx.usage.record(op, started, 0, &result);
@@ -669,10 +679,11 @@ impl FtpView<'_> {
         };
         let (server, secure, timeout) = session.label();
         let op = Op { server: &server, secure, action: "upload", path: Some(&staged.target) };
-        match session.stream(op.action) {
+        let settled = match session.stream(op.action) {
             Ok(ftp) => commit(ftp, result, &staged.temp, &staged.target, timeout, op).await,
             Err(e) => result.and(Err(e)),
-        }
+        };
+        session.after(settled)
     }
 }
 
@@ -683,8 +694,13 @@ async fn commit(ftp: &mut AsyncRustlsFtpStream, sent: Result<u64, Error>, temp: 
         Ok(bytes) => deadline(timeout, Op { action: "rename into place", ..op }, ftp.rename(temp, target)).await.map(|()| bytes),
         Err(e) => Err(e),
     };
-    if renamed.is_err() {
-        let _ = deadline(timeout, op, ftp.rm(temp)).await;
+    match &renamed {
+        // A dead or confused control connection cannot remove anything: do
+        // not spend another deadline trying.
+        Err(e) if !breaks_session(e) => {
+            let _ = deadline(timeout, op, ftp.rm(temp)).await;
+        }
+        _ => {}
     }
     renamed
 }
