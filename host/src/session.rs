@@ -318,13 +318,15 @@ impl FtpView<'_> {
     fn begin(&mut self, this: &Resource<Session>, action: &'static str, path: Option<&str>, access: Access) -> wasmtime::Result<Result<Option<String>, Error>> {
         let session = self.table.get(this)?;
         let op = Op { server: &session.server, secure: session.secure, action, path };
-        if let Err(e) = self.ctx.usage.begin(op) {
-            return Ok(Err(e));
-        }
-        Ok(match path {
+        let verdict = self.ctx.usage.begin(op).and_then(|()| match path {
             None => Ok(None),
             Some(p) => self.ctx.policy.check_path(session.grant, &session.cwd, p, access, op).map(Some),
-        })
+        });
+        // Refusals are audited too: a plugin probing its jail leaves a trace.
+        if verdict.is_err() {
+            self.ctx.usage.record(op, Instant::now(), 0, &verdict);
+        }
+        Ok(verdict)
     }
 }
 

@@ -2,7 +2,7 @@
 //! current directory, with `.`, `..` and `//` resolved) and the read/write
 //! rules an operator sets per server as globs. Pure functions, no I/O.
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 /// Characters a path may never contain: CR and LF would end the FTP command
 /// and start another; NUL truncates it in C servers.
@@ -106,11 +106,10 @@ impl Patterns {
             if !glob.starts_with('/') {
                 return Err(format!("path pattern `{glob}` must be absolute, e.g. `/outbox/**`"));
             }
-            let parsed = Glob::new(glob).map_err(|e| format!("path pattern `{glob}`: {e}"))?;
-            builder.add(parsed);
+            builder.add(shell_glob(glob)?);
             // `/a/**` also grants the directory `/a` itself.
             if let Some(dir) = glob.strip_suffix("/**") {
-                builder.add(Glob::new(if dir.is_empty() { "/" } else { dir }).map_err(|e| format!("path pattern `{glob}`: {e}"))?);
+                builder.add(shell_glob(if dir.is_empty() { "/" } else { dir })?);
             }
             let literal = glob.split(['*', '?', '[', '{']).next().unwrap_or("/");
             prefixes.push(literal.to_string());
@@ -129,6 +128,12 @@ impl Patterns {
         let dir = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
         self.prefixes.iter().any(|p| p.starts_with(&dir))
     }
+}
+
+/// A glob where `*` and `?` stay within one path component, as in a shell;
+/// only `**` crosses directories.
+fn shell_glob(glob: &str) -> Result<Glob, String> {
+    GlobBuilder::new(glob).literal_separator(true).build().map_err(|e| format!("path pattern `{glob}`: {e}"))
 }
 
 impl PathRules {
@@ -227,6 +232,7 @@ mod tests {
         assert!(r.check("/outbox/a/b.bin", Access::Read).is_ok());
         assert!(r.check("/reports/2026.csv", Access::Read).is_ok());
         assert!(r.check("/reports/secret.txt", Access::Read).is_err());
+        assert!(r.check("/reports/private/salaries.csv", Access::Read).is_err(), "`*` stays in one directory");
         assert!(r.check("/etc/passwd", Access::Read).is_err());
         assert!(r.check("/inbox/new.bin", Access::Write).is_ok());
         assert!(r.check("/outbox/a.bin", Access::Write).is_err());
