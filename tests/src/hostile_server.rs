@@ -485,6 +485,8 @@ struct Control<'a> {
     rest: u64,
     data: Option<DataPort>,
     silent: bool,
+    /// The file named by the last RNFR.
+    rename_from: Option<String>,
 }
 
 /// What a misbehaviour leaves the connection in.
@@ -496,7 +498,7 @@ enum Flow {
 impl<'a> Control<'a> {
     fn new(shared: &'a Arc<Shared>, stream: TcpStream) -> io::Result<Self> {
         let writer = stream.try_clone()?;
-        Ok(Control { shared, reader: BufReader::new(stream), writer, cwd: "/".into(), rest: 0, data: None, silent: false })
+        Ok(Control { shared, reader: BufReader::new(stream), writer, cwd: "/".into(), rest: 0, data: None, silent: false, rename_from: None })
     }
 
     fn serve(&mut self) -> io::Result<()> {
@@ -640,8 +642,26 @@ impl<'a> Control<'a> {
             },
             "MKD" | "XMKD" => self.reply(&format!("257 \"{arg}\" created"))?,
             "RMD" | "XRMD" => self.reply("250 removed")?,
-            "RNFR" => self.reply("350 ready for RNTO")?,
-            "RNTO" => self.reply("250 renamed")?,
+            "RNFR" => {
+                if self.shared.files.lock().unwrap().contains_key(&self.key(arg)) {
+                    self.rename_from = Some(self.key(arg));
+                    self.reply("350 ready for RNTO")?
+                } else {
+                    self.reply("550 no such file")?
+                }
+            }
+            "RNTO" => match self.rename_from.take() {
+                Some(from) => {
+                    let to = self.key(arg);
+                    let mut files = self.shared.files.lock().unwrap();
+                    if let Some(bytes) = files.remove(&from) {
+                        files.insert(to, bytes);
+                    }
+                    drop(files);
+                    self.reply("250 renamed")?
+                }
+                None => self.reply("503 RNFR first")?,
+            },
             "ABOR" => self.reply("226 nothing to abort")?,
             "QUIT" => {
                 self.reply("221 bye")?;

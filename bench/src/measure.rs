@@ -1,0 +1,175 @@
+//! What one case costs: wall time, CPU time (getrusage) and resident memory
+//! (VmRSS / VmHWM from /proc/self/status, with the high-water mark reset at
+//! the start of the timed region so that it is the case's own peak).
+
+use std::io;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// CPU seconds and peak RSS from `getrusage` or `wait4`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Usage {
+    pub user_s: f64,
+    pub sys_s: f64,
+    pub maxrss_kib: u64,
+}
+
+fn seconds(t: libc::timeval) -> f64 {
+    t.tv_sec as f64 + t.tv_usec as f64 / 1e6
+}
+
+fn usage_of(ru: &libc::rusage) -> Usage {
+    Usage {
+        user_s: seconds(ru.ru_utime),
+        sys_s: seconds(ru.ru_stime),
+        maxrss_kib: ru.ru_maxrss.max(0) as u64,
+    }
+}
+
+/// `getrusage(RUSAGE_SELF)`: every thread of this process.
+pub fn self_usage() -> Usage {
+    // SAFETY: getrusage only writes the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    usage_of(&ru)
+}
+
+/// A field of /proc/self/status in KiB (`VmRSS`, `VmHWM`).
+pub fn status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        rest.trim().trim_end_matches("kB").trim().parse().ok()
+    })
+}
+
+/// Reset this process's peak RSS (VmHWM) to its current RSS (Linux >= 4.0).
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// The cost of one timed region, as a child reports it to the parent.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Cost {
+    pub wall_s: f64,
+    pub user_s: f64,
+    pub sys_s: f64,
+    /// RSS when the timed region started.
+    pub rss_start_kib: u64,
+    /// Peak RSS during the timed region (absolute, not a delta).
+    pub peak_kib: u64,
+    /// Whether the peak could be reset at the start (else it is the process's lifetime peak).
+    pub peak_is_per_case: bool,
+}
+
+impl Cost {
+    pub fn cpu_s(&self) -> f64 {
+        self.user_s + self.sys_s
+    }
+    pub fn growth_kib(&self) -> u64 {
+        self.peak_kib.saturating_sub(self.rss_start_kib)
+    }
+}
+
+/// A running measurement of this process.
+pub struct Meter {
+    started: Instant,
+    usage: Usage,
+    rss_start_kib: u64,
+    reset: bool,
+}
+
+impl Meter {
+    pub fn start() -> Meter {
+        let reset = reset_peak_rss();
+        let rss_start_kib = status_kib("VmRSS").unwrap_or(0);
+        let usage = self_usage();
+        Meter {
+            started: Instant::now(),
+            usage,
+            rss_start_kib,
+            reset,
+        }
+    }
+
+    pub fn stop(&self) -> Cost {
+        let wall = self.started.elapsed();
+        let usage = self_usage();
+        let peak_kib = status_kib("VmHWM").unwrap_or(usage.maxrss_kib);
+        Cost {
+            wall_s: wall.as_secs_f64(),
+            user_s: usage.user_s - self.usage.user_s,
+            sys_s: usage.sys_s - self.usage.sys_s,
+            rss_start_kib: self.rss_start_kib,
+            peak_kib,
+            peak_is_per_case: self.reset,
+        }
+    }
+}
+
+/// Run a command to completion and measure it with `wait4`: wall time, the
+/// child's CPU time and its peak RSS. Returns the exit code (or -signal).
+pub fn run_measured(cmd: &mut Command) -> io::Result<(i32, Cost)> {
+    let started = Instant::now();
+    let child = cmd.spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: wait4 on our own child, writing into locals.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let wall = started.elapsed();
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The child is reaped: forget the handle so that nothing waits on it again.
+    std::mem::forget(child);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -libc::WTERMSIG(status)
+    };
+    let usage = usage_of(&ru);
+    Ok((
+        code,
+        Cost {
+            wall_s: wall.as_secs_f64(),
+            user_s: usage.user_s,
+            sys_s: usage.sys_s,
+            rss_start_kib: 0,
+            peak_kib: usage.maxrss_kib,
+            peak_is_per_case: true,
+        },
+    ))
+}
+
+/// Median of a list (the mean of the two middle values for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+/// The p-th percentile (nearest rank), p in 0..=100.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}

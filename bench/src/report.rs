@@ -1,0 +1,638 @@
+//! BENCHMARKS.md: tables, targets, machine, and the hand-written analysis
+//! from bench/ANALYSIS.md.
+
+use std::fmt::Write as _;
+
+use crate::cases::{Client, Direction};
+use crate::measure::{median, percentile};
+use crate::suite::{op_median, workspace_root, Results, ServerId, TransferStat};
+use crate::Section;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn size_label(bytes: u64) -> String {
+    if bytes >= 1 << 30 && bytes & ((1 << 30) - 1) == 0 {
+        format!("{} GiB", bytes >> 30)
+    } else if bytes >= 1 << 20 {
+        format!("{} MiB", bytes as f64 / MIB)
+    } else {
+        format!("{} KiB", bytes / 1024)
+    }
+}
+
+fn find(
+    r: &Results,
+    server: ServerId,
+    direction: Direction,
+    client: Client,
+) -> Option<&TransferStat> {
+    r.transfers
+        .iter()
+        .find(|t| t.server == server && t.direction == direction && t.client == client)
+}
+
+fn median_mbps(t: Option<&TransferStat>) -> Option<f64> {
+    let t = t?;
+    let v = t.mbps();
+    (!v.is_empty()).then(|| median(&v))
+}
+
+/// One target line: what, the measured value, the verdict.
+struct Target {
+    what: String,
+    measured: String,
+    pass: Option<bool>,
+}
+
+fn verdict(pass: Option<bool>) -> &'static str {
+    match pass {
+        Some(true) => "met",
+        Some(false) => "**MISSED**",
+        None => "not measured",
+    }
+}
+
+fn targets(r: &Results) -> Vec<Target> {
+    let mut out = Vec::new();
+    let ratio = |server, direction, a: Client, b: Client| {
+        let x = median_mbps(find(r, server, direction, a))?;
+        let y = median_mbps(find(r, server, direction, b))?;
+        Some(x / y)
+    };
+    if r.plan.has(Section::Transfers) {
+        for server in [ServerId::ProftpdPlain, ServerId::ProftpdFtps] {
+            let short = if server == ServerId::ProftpdPlain {
+                "plain"
+            } else {
+                "FTPS"
+            };
+            for direction in [Direction::Download, Direction::Upload] {
+                let v = ratio(server, direction, Client::GuestSplice, Client::Native);
+                out.push(Target {
+                    what: format!("a/c >= 0.95, {} {short}", direction.label()),
+                    measured: v.map_or("-".into(), |v| format!("{v:.2}")),
+                    pass: v.map(|v| v >= 0.95),
+                });
+            }
+        }
+        for server in [ServerId::ProftpdPlain, ServerId::ProftpdFtps] {
+            let short = if server == ServerId::ProftpdPlain {
+                "plain"
+            } else {
+                "FTPS"
+            };
+            for direction in [Direction::Download, Direction::Upload] {
+                let v = ratio(server, direction, Client::GuestSplice, Client::Curl);
+                out.push(Target {
+                    what: format!("a/d >= 1.0, {} {short}", direction.label()),
+                    measured: v.map_or("-".into(), |v| format!("{v:.2}")),
+                    pass: v.map(|v| v >= 1.0),
+                });
+            }
+        }
+        // Peak RSS of the host process during a large guest transfer.
+        let peaks: Vec<(u64, String)> = r
+            .transfers
+            .iter()
+            .filter(|t| t.client.is_guest() && t.server != ServerId::Embedded)
+            .flat_map(|t| {
+                t.costs.iter().map(move |c| {
+                    (
+                        c.peak_kib,
+                        format!(
+                            "{} {} {}",
+                            t.client.label(),
+                            t.direction.label(),
+                            t.server.label()
+                        ),
+                    )
+                })
+            })
+            .collect();
+        if let Some((peak, which)) = peaks.iter().max_by_key(|p| p.0) {
+            out.push(Target {
+                what: format!(
+                    "host peak RSS <= 64 MiB during a {} transfer",
+                    size_label(r.plan.size)
+                ),
+                measured: format!("{:.1} MiB (worst: {which})", mib(*peak)),
+                pass: Some(*peak <= 64 * 1024),
+            });
+        }
+    }
+    if r.plan.has(Section::Memory) && !r.memory.is_empty() {
+        let all_ok = r.memory.iter().all(|m| m.full.is_ok());
+        let caps: Vec<String> = r
+            .memory
+            .iter()
+            .map(|m| match &m.min_bytes {
+                Ok(b) => format!("{:.2}", *b as f64 / MIB),
+                Err(_) => "?".into(),
+            })
+            .collect();
+        out.push(Target {
+            what: "guest memory does not grow with file size".into(),
+            measured: format!(
+                "{} transfers ran under the cap found with a 4 MiB file ({} MiB)",
+                size_label(r.plan.size),
+                caps.join(" / ")
+            ),
+            pass: Some(all_ok),
+        });
+    }
+    if let Some(s) = r.startup.iter().find(|s| s.capture) {
+        if let Ok(res) = &s.result {
+            let m = median(&res.samples_ms);
+            out.push(Target {
+                what: "plugin start <= 1 ms median".into(),
+                measured: format!(
+                    "{:.3} ms median, {:.3} ms p99",
+                    m,
+                    percentile(&res.samples_ms, 99.0)
+                ),
+                pass: Some(m <= 1.0),
+            });
+        }
+    }
+    if let Some(ratio) = listing_ratio(r) {
+        out.push(Target {
+            what: format!("listing {} entries, guest/native <= 1.2", r.plan.entries),
+            measured: format!("{ratio:.2}"),
+            pass: Some(ratio <= 1.2),
+        });
+    }
+    if let Some(ratio) = concurrency_ratio(r) {
+        out.push(Target {
+            what: format!(
+                "{} plugins at once >= 0.8 of native aggregate",
+                r.plan.concurrency
+            ),
+            measured: format!("{ratio:.2}"),
+            pass: Some(ratio >= 0.8),
+        });
+    }
+    out
+}
+
+fn listing_median(r: &Results, client: Client) -> Option<f64> {
+    let l = r.listing.iter().find(|l| l.client == client)?;
+    l.result.as_ref().ok().map(|res| median(&res.samples_ms))
+}
+
+fn listing_ratio(r: &Results) -> Option<f64> {
+    Some(listing_median(r, Client::GuestSplice)? / listing_median(r, Client::Native)?)
+}
+
+fn concurrency_mbps(r: &Results, client: Client) -> Option<f64> {
+    let c = r.concurrency.iter().find(|c| c.client == client)?;
+    let total = (r.plan.concurrency as u64 * r.plan.concurrency_size) as f64;
+    let v: Vec<f64> = c
+        .runs
+        .iter()
+        .filter_map(|x| x.as_ref().ok())
+        .map(|x| total / x.cost.wall_s / 1e6)
+        .collect();
+    (!v.is_empty()).then(|| median(&v))
+}
+
+fn concurrency_ratio(r: &Results) -> Option<f64> {
+    Some(concurrency_mbps(r, Client::GuestSplice)? / concurrency_mbps(r, Client::Native)?)
+}
+
+fn transfer_table(out: &mut String, r: &Results, server: ServerId) {
+    let rows: Vec<&TransferStat> = r.transfers.iter().filter(|t| t.server == server).collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "### {} ({} file)\n",
+        server.label(),
+        size_label(rows[0].bytes)
+    );
+    let _ = writeln!(
+        out,
+        "| direction | client | MB/s (median) | MB/s (min–max) | CPU s (user+sys) | CPU s per GiB | peak RSS MiB | RSS growth MiB |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|");
+    for t in rows {
+        if t.costs.is_empty() {
+            let _ = writeln!(
+                out,
+                "| {} | {} | FAILED: {} | | | | | |",
+                t.direction.label(),
+                t.client.label(),
+                one_line(t.errors.first())
+            );
+            continue;
+        }
+        let mbps = t.mbps();
+        let cpu: Vec<f64> = t.costs.iter().map(|c| c.cpu_s()).collect();
+        let user: Vec<f64> = t.costs.iter().map(|c| c.user_s).collect();
+        let sys: Vec<f64> = t.costs.iter().map(|c| c.sys_s).collect();
+        let peak = t.costs.iter().map(|c| c.peak_kib).max().unwrap_or(0);
+        let growth = if t.client == Client::Curl {
+            "n/a".to_string()
+        } else {
+            format!(
+                "{:.1}",
+                mib(t.costs.iter().map(|c| c.growth_kib()).max().unwrap_or(0))
+            )
+        };
+        let min = mbps.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = mbps.iter().cloned().fold(0.0, f64::max);
+        let gib = t.bytes as f64 / (1u64 << 30) as f64;
+        let failed = if t.errors.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} failed)", t.errors.len())
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | **{:.0}**{failed} | {:.0}–{:.0} | {:.2} ({:.2}+{:.2}) | {:.2} | {:.1} | {} |",
+            t.direction.label(),
+            t.client.label(),
+            median(&mbps),
+            min,
+            max,
+            median(&cpu),
+            median(&user),
+            median(&sys),
+            median(&cpu) / gib,
+            mib(peak),
+            growth
+        );
+    }
+    out.push('\n');
+}
+
+fn one_line(s: Option<&String>) -> String {
+    s.map(|s| s.lines().next().unwrap_or("").replace('|', "/"))
+        .unwrap_or_default()
+}
+
+fn ratios_table(out: &mut String, r: &Results) {
+    let _ = writeln!(out, "### Ratios (of median MB/s)\n");
+    let _ = writeln!(out, "| server | direction | a/c (guest splice / native) | b/c (guest via memory / native) | a/d (guest splice / curl) | CPU s a/c | CPU s b/c |");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+    for server in [
+        ServerId::ProftpdPlain,
+        ServerId::ProftpdFtps,
+        ServerId::Embedded,
+    ] {
+        for direction in [Direction::Download, Direction::Upload] {
+            let get = |c| median_mbps(find(r, server, direction, c));
+            let (a, b, c, d) = (
+                get(Client::GuestSplice),
+                get(Client::GuestMemory),
+                get(Client::Native),
+                get(Client::Curl),
+            );
+            if a.is_none() && c.is_none() {
+                continue;
+            }
+            let fmt = |x: Option<f64>, y: Option<f64>| match (x, y) {
+                (Some(x), Some(y)) => format!("{:.2}", x / y),
+                _ => "-".into(),
+            };
+            let name = match server {
+                ServerId::ProftpdPlain => "proftpd plain",
+                ServerId::ProftpdFtps => "proftpd FTPS",
+                ServerId::Embedded => "embedded (reference)",
+            };
+            let cpu = |client| {
+                find(r, server, direction, client)
+                    .filter(|t| !t.costs.is_empty())
+                    .map(|t| median(&t.costs.iter().map(|c| c.cpu_s()).collect::<Vec<_>>()))
+            };
+            let (ca, cb, cc) = (
+                cpu(Client::GuestSplice),
+                cpu(Client::GuestMemory),
+                cpu(Client::Native),
+            );
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {} | {} | {} | {} | {} |",
+                direction.label(),
+                fmt(a, c),
+                fmt(b, c),
+                fmt(a, d),
+                fmt(ca, cc),
+                fmt(cb, cc)
+            );
+        }
+    }
+    out.push('\n');
+}
+
+pub fn render(r: &Results) -> String {
+    let mut out = String::new();
+    let p = &r.plan;
+    let m = &r.machine;
+    let _ = writeln!(out, "# ftp-host benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Generated by `ftp-host-bench` (crate `bench/`) on {}{}. Regenerate with:\n\n```sh\n{}\n```\n",
+        m.date,
+        if p.quick { " — a **--quick** smoke run, not the reference numbers" } else { "" },
+        if p.quick { "scripts/bench.sh --quick" } else { "scripts/bench.sh" }
+    );
+    let _ = writeln!(
+        out,
+        "This report was produced by: `{}` (wall time of the whole run: {:.0} s).\n",
+        r.command,
+        r.elapsed.as_secs_f64()
+    );
+    let _ = writeln!(out, "## Machine\n");
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(out, "| CPU | {} × `{}` (nproc) |", m.nproc, m.cpu);
+    let _ = writeln!(out, "| kernel | {} ({}) |", m.kernel, m.os);
+    let _ = writeln!(out, "| memory | {:.1} GiB |", m.mem_gib);
+    let _ = writeln!(
+        out,
+        "| machine load | load average {} at the start, {} at the end; during the run {:.0}% of all CPU time was busy (this benchmark, its servers and everything else), {:.1}% stolen by the hypervisor. A shared machine: other engineers' builds and tests ran at the same time, so absolute MB/s vary by up to 2x from run to run: compare ratios and CPU seconds |",
+        m.load_start,
+        m.load_end,
+        m.busy_share * 100.0,
+        m.steal_share * 100.0
+    );
+    let _ = writeln!(out, "| toolchain | {} |", m.rustc);
+    let _ = writeln!(
+        out,
+        "| servers | {}; the embedded server is libunftp 0.24 in the benchmark process |",
+        m.proftpd
+    );
+    let _ = writeln!(out, "| curl | {} |", m.curl);
+    out.push('\n');
+
+    let _ = writeln!(out, "## Method\n");
+    let _ = writeln!(
+        out,
+        "- Everything on loopback (127.0.0.1). Files, server roots and the plugin's granted directory are on a tmpfs (`{}`), so the disk is not measured.",
+        p.work_dir.display()
+    );
+    let _ = writeln!(out, "- Clients: **(a)** the Rust example guest (`guest-examples/rust`) run with `Plugin::run` through the `ftp_host` library, `download REMOTE /data/FILE` / `upload /data/FILE REMOTE`, the local directory granted with `Policy::with_dir` — it `splice`s between the FTP stream and the file stream, so the bytes never enter guest memory; **(b)** the same with `--via-memory` (64 KiB chunks through guest memory); **(c)** native suppaftp 12.2.1 (tokio + rustls/ring, the host's versions), a 1 MiB read/write loop between the data stream and a `tokio::fs::File`, one shared rustls `ClientConfig` trusting the server's certificate (TLS session resumption on data connections); **(d)** `curl -o` / `curl -T` (`--ssl-reqd --cacert` for FTPS).");
+    let _ = writeln!(out, "- MB/s = 10^6 bytes per second of the whole operation: connect, log in, transfer, server's final reply, quit (for curl: process start to exit; for the guest: instantiation included).");
+    let _ = writeln!(out, "- Medians of {} run(s) per case, clients interleaved within each run. Every case runs in a fresh child process of the benchmark (or is curl itself), so **CPU s** is that process's user+sys time for the timed region (getrusage of itself, or wait4 for curl) and **peak RSS** is its VmHWM, reset at the start of the timed region through `/proc/self/clear_refs` (curl: ru_maxrss). **RSS growth** is the peak minus the RSS when the timed region started (the compiled plugin, wasmtime and tokio are already resident). Server CPU is not counted.", p.runs);
+    let _ = writeln!(out, "- Every transfer's file is checked afterwards (size and SHA-256 against the source; outside the timed region); a failed check fails the case.");
+    let _ = writeln!(out, "- proftpd's listener sleeps ~400 ms after any session ends: the benchmark waits 600 ms before each proftpd case so that no case pays for the previous one.");
+    out.push('\n');
+
+    let _ = writeln!(out, "## Targets\n");
+    if m.busy_share > 0.8 {
+        let _ = writeln!(
+            out,
+            "_The machine was {:.0}% busy during this run (other engineers' work included): single MB/s ratios swing by ±50% between runs (see the min–max columns). The CPU-second ratios in the ratios table are steadier._\n",
+            m.busy_share * 100.0
+        );
+    }
+    let _ = writeln!(out, "| target | measured | verdict |\n|---|---|---|");
+    for t in targets(r) {
+        let _ = writeln!(out, "| {} | {} | {} |", t.what, t.measured, verdict(t.pass));
+    }
+    out.push('\n');
+
+    if p.has(Section::Transfers) {
+        let _ = writeln!(out, "## Large transfers\n");
+        for server in [
+            ServerId::ProftpdPlain,
+            ServerId::ProftpdFtps,
+            ServerId::Embedded,
+        ] {
+            transfer_table(&mut out, r, server);
+        }
+        ratios_table(&mut out, r);
+        let load: Vec<f64> = r
+            .transfers
+            .iter()
+            .flat_map(|t| t.load_ms.iter().cloned())
+            .collect();
+        if !load.is_empty() {
+            let _ = writeln!(out, "Not in the timed region: `Host::new` + `Host::load` (compiling the 120 KB guest with Cranelift) took {:.0} ms median per guest case.\n", median(&load));
+        }
+    }
+
+    if p.has(Section::Memory) && !r.memory.is_empty() {
+        let _ = writeln!(out, "## Guest memory vs file size\n");
+        let _ = writeln!(out, "The smallest `Limits::max_memory_bytes` (guest linear memory cap, 64 KiB steps) under which a 4 MiB transfer succeeds was found by bisection; then the {} transfer ran under exactly that cap. If the guest's memory grew with the file, the large transfer would trap.\n", size_label(p.size));
+        let _ = writeln!(out, "| client | direction | smallest cap (4 MiB file) | {} file under that cap | MB/s | host peak RSS MiB |", size_label(p.size));
+        let _ = writeln!(out, "|---|---|---:|---|---:|---:|");
+        for mp in &r.memory {
+            let cap = match &mp.min_bytes {
+                Ok(b) => format!("{:.2} MiB", *b as f64 / MIB),
+                Err(e) => format!("FAILED: {}", one_line(Some(e))),
+            };
+            let (ok, mbps, peak) = match &mp.full {
+                Ok(c) => (
+                    "ok".to_string(),
+                    format!("{:.0}", p.size as f64 / c.wall_s / 1e6),
+                    format!("{:.1}", mib(c.peak_kib)),
+                ),
+                Err(e) => (
+                    format!("FAILED: {}", one_line(Some(e))),
+                    "-".into(),
+                    "-".into(),
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {cap} | {ok} | {mbps} | {peak} |",
+                mp.client.label(),
+                mp.direction.label()
+            );
+        }
+        out.push('\n');
+    }
+
+    if p.has(Section::Startup) && !r.startup.is_empty() {
+        let _ = writeln!(out, "## Plugin start-up\n");
+        let _ = writeln!(out, "`Plugin::run` of the Rust guest with no arguments (it returns its usage error at once): a fresh `WasiCtx` and store, instantiation through the `InstancePre` made by `Host::load`, the call, teardown. {} timed runs after 20 warm-up runs, in one process. The host compiles once per `Host::load` (or loads a cached compilation); when this benchmark was written it used wasmtime's default on-demand instance allocator, not the pooling allocator (see the analysis).\n", p.startup_runs);
+        let _ = writeln!(out, "| output | median ms | p99 ms | mean ms | max ms | compile (`Host::new` + `load`) ms |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        for s in &r.startup {
+            let label = if s.capture {
+                "`Output::Capture`"
+            } else {
+                "`Output::Inherit`"
+            };
+            match &s.result {
+                Ok(res) => {
+                    let v = &res.samples_ms;
+                    let mean = v.iter().sum::<f64>() / v.len() as f64;
+                    let max = v.iter().cloned().fold(0.0, f64::max);
+                    let _ = writeln!(
+                        out,
+                        "| {label} | **{:.3}** | {:.3} | {:.3} | {:.2} | {:.0} |",
+                        median(v),
+                        percentile(v, 99.0),
+                        mean,
+                        max,
+                        res.load_ms
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "| {label} | FAILED: {} | | | | |", one_line(Some(e)));
+                }
+            }
+        }
+        out.push('\n');
+    }
+
+    if p.has(Section::Listing) && !r.listing.is_empty() {
+        let _ = writeln!(out, "## Listing {} entries (proftpd, plain)\n", p.entries);
+        let _ = writeln!(out, "Each run: connect, log in, `NLST many`, quit. The guest is `ls many`, which also prints every name to its (captured) stdout. Median of {} runs.\n", p.listing_runs);
+        let _ = writeln!(out, "| client | median ms | min–max ms | host-side ms (connect / listing / quit, from the host's operation log) |");
+        let _ = writeln!(out, "|---|---:|---:|---|");
+        for l in &r.listing {
+            match &l.result {
+                Ok(res) => {
+                    let v = &res.samples_ms;
+                    let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
+                    let max = v.iter().cloned().fold(0.0, f64::max);
+                    let host = if l.client.is_guest() {
+                        let f =
+                            |op| op_median(&res.ops, op).map_or("-".into(), |v| format!("{v:.0}"));
+                        format!("{} / {} / {}", f("connect"), f("listing"), f("quit"))
+                    } else {
+                        "-".into()
+                    };
+                    let label = if l.client.is_guest() {
+                        "guest `ls`"
+                    } else {
+                        "native suppaftp `nlst`"
+                    };
+                    let _ = writeln!(
+                        out,
+                        "| {label} | **{:.1}** | {:.1}–{:.1} | {host} |",
+                        median(v),
+                        min,
+                        max
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | FAILED: {} | | |",
+                        l.client.label(),
+                        one_line(Some(e))
+                    );
+                }
+            }
+        }
+        if let Some(ratio) = listing_ratio(r) {
+            let _ = writeln!(out, "\nguest / native = **{ratio:.2}**");
+        }
+        out.push('\n');
+    }
+
+    if p.has(Section::Concurrency) && !r.concurrency.is_empty() {
+        let _ = writeln!(
+            out,
+            "## {} downloads at once (proftpd, plain, {} each)\n",
+            p.concurrency,
+            size_label(p.concurrency_size)
+        );
+        let _ = writeln!(out, "One process: {} tokio tasks on the default multi-threaded runtime, each a `Plugin::run` of one loaded plugin (`download`, splice) — or a native suppaftp session. Aggregate = all bytes / wall time from the first start to the last finish. Median of {} run(s).\n", p.concurrency, p.runs);
+        let _ = writeln!(out, "| client | aggregate MB/s | per-client ms (median / p99 / max) | CPU s | peak RSS MiB |");
+        let _ = writeln!(out, "|---|---:|---|---:|---:|");
+        for c in &r.concurrency {
+            let ok: Vec<_> = c.runs.iter().filter_map(|x| x.as_ref().ok()).collect();
+            let label = if c.client.is_guest() {
+                format!("{} plugins", p.concurrency)
+            } else {
+                format!("{} native sessions", p.concurrency)
+            };
+            if ok.is_empty() {
+                let err = c.runs.iter().find_map(|x| x.as_ref().err());
+                let _ = writeln!(out, "| {label} | FAILED: {} | | | |", one_line(err));
+                continue;
+            }
+            let per: Vec<f64> = ok
+                .iter()
+                .flat_map(|x| x.samples_ms.iter().cloned())
+                .collect();
+            let cpu: Vec<f64> = ok.iter().map(|x| x.cost.cpu_s()).collect();
+            let peak = ok.iter().map(|x| x.cost.peak_kib).max().unwrap_or(0);
+            let max = per.iter().cloned().fold(0.0, f64::max);
+            let _ = writeln!(
+                out,
+                "| {label} | **{:.0}** | {:.0} / {:.0} / {:.0} | {:.2} | {:.1} |",
+                concurrency_mbps(r, c.client).unwrap_or(f64::NAN),
+                median(&per),
+                percentile(&per, 99.0),
+                max,
+                median(&cpu),
+                mib(peak)
+            );
+        }
+        if let Some(ratio) = concurrency_ratio(r) {
+            let _ = writeln!(out, "\nplugins / native = **{ratio:.2}**");
+        }
+        out.push('\n');
+    }
+
+    if p.has(Section::Latency) && !r.latency.is_empty() {
+        let _ = writeln!(out, "## Per-operation latency (the 40 ms question)\n");
+        let _ = writeln!(out, "One session: connect, log in, {} downloads of a 1 KiB file in a row (`cat` in the guest; `retr_as_stream` + `read_to_end` + `finish` natively: PASV, RETR, data connection, 150 ... 226), quit. Individual times: for the guest, the host's own log of each `get` (whole milliseconds); natively, timed around each download.\n", p.ops);
+        let _ = writeln!(out, "| server | client | session ms / {} | per download: median ms | p90 ms | max ms | whole session ms |", p.ops);
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+        for l in &r.latency {
+            match &l.result {
+                Ok(res) => {
+                    let v = &res.samples_ms;
+                    let max = v.iter().cloned().fold(0.0, f64::max);
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | **{:.1}** | {:.1} | {:.1} | {:.1} | {:.0} |",
+                        l.server,
+                        l.client,
+                        res.cost.wall_s * 1e3 / p.ops as f64,
+                        median(v),
+                        percentile(v, 90.0),
+                        max,
+                        res.cost.wall_s * 1e3
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | FAILED: {} | | | | |",
+                        l.server,
+                        l.client,
+                        one_line(Some(e))
+                    );
+                }
+            }
+        }
+        out.push('\n');
+    }
+
+    let analysis = workspace_root().join("bench/ANALYSIS.md");
+    if let Ok(text) = std::fs::read_to_string(&analysis) {
+        let _ = writeln!(out, "## Analysis\n");
+        let _ = writeln!(out, "_Written by hand from profiles (perf) and local host experiments made on 2026-11-24 against the host of that day; kept in `bench/ANALYSIS.md` and copied here by every run — re-check it when the numbers above change. The experiments' patch is in `bench/experiments/`._\n");
+        out.push_str(text.trim());
+        out.push('\n');
+    }
+    out
+}
+
+/// The headline numbers, for the terminal.
+pub fn summary(r: &Results) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\nTargets:");
+    for t in targets(r) {
+        let _ = writeln!(
+            out,
+            "  {:<58} {:<40} {}",
+            t.what,
+            t.measured,
+            verdict(t.pass).trim_matches('*')
+        );
+    }
+    out
+}

@@ -1,0 +1,1025 @@
+//! The parent process: plan, servers, files, the cases in order, checks,
+//! and the report.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use ftp_host::demo::{DemoServer, DEMO_USER};
+use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions};
+use sha2::{Digest, Sha256};
+
+use crate::cases::{Case, CaseResult, Client, Direction, Endpoint, RESULT_PREFIX};
+use crate::measure::{run_measured, Cost};
+use crate::oplog::OpTime;
+use crate::{report, ClientChoice, Options, Section, ServerChoice};
+
+const MIB: u64 = 1 << 20;
+/// proftpd's listener sleeps 2 x 200 ms after any session process exits
+/// (see tests/src/servers.rs): wait longer than that before the next
+/// connection so that no case pays for the previous one.
+const PROFTPD_SETTLE: Duration = Duration::from_millis(600);
+const EMBEDDED_PASSWORD: &str = "bench-password";
+/// File the guest-memory probe bisects with.
+const PROBE_SIZE: u64 = 4 * MIB;
+
+/// How much of everything.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub quick: bool,
+    pub size: u64,
+    pub runs: usize,
+    pub embedded_size: u64,
+    pub startup_runs: usize,
+    pub concurrency: usize,
+    pub concurrency_size: u64,
+    pub entries: usize,
+    pub listing_runs: usize,
+    pub ops: usize,
+    pub sections: Vec<Section>,
+    pub out: PathBuf,
+    pub work_dir: PathBuf,
+    pub keep: bool,
+    pub servers: Vec<ServerId>,
+    pub clients: Vec<Client>,
+}
+
+impl Plan {
+    fn new(o: Options) -> Plan {
+        let quick = o.quick;
+        let size = o.size.unwrap_or(if quick { 64 * MIB } else { 1024 * MIB });
+        let root = workspace_root();
+        let sections = if o.only.is_empty() {
+            vec![
+                Section::Transfers,
+                Section::Memory,
+                Section::Startup,
+                Section::Listing,
+                Section::Concurrency,
+                Section::Latency,
+            ]
+        } else {
+            o.only.clone()
+        };
+        Plan {
+            quick,
+            size,
+            runs: o.runs.unwrap_or(if quick { 1 } else { 3 }).max(1),
+            embedded_size: o.embedded_size.unwrap_or(size.min(256 * MIB)),
+            startup_runs: o
+                .startup_runs
+                .unwrap_or(if quick { 200 } else { 1000 })
+                .max(1),
+            concurrency: o.concurrency.max(1),
+            concurrency_size: o
+                .concurrency_size
+                .unwrap_or(if quick { 4 * MIB } else { 16 * MIB }),
+            entries: o.entries,
+            listing_runs: if quick { 3 } else { 7 },
+            ops: 20,
+            sections,
+            // Only the full, default run may replace the committed report.
+            out: o.out.clone().unwrap_or_else(|| {
+                let full = !quick
+                    && o.size.is_none()
+                    && o.runs.is_none()
+                    && o.embedded_size.is_none()
+                    && o.only.is_empty()
+                    && o.servers.is_empty()
+                    && o.clients.is_empty()
+                    && o.startup_runs.is_none()
+                    && o.concurrency == 64
+                    && o.concurrency_size.is_none()
+                    && o.entries == 10_000;
+                if full {
+                    root.join("BENCHMARKS.md")
+                } else if quick {
+                    root.join("target/bench/BENCHMARKS.quick.md")
+                } else {
+                    root.join("target/bench/BENCHMARKS.partial.md")
+                }
+            }),
+            work_dir: o.work_dir,
+            keep: o.keep,
+            servers: if o.servers.is_empty() {
+                vec![
+                    ServerId::ProftpdPlain,
+                    ServerId::ProftpdFtps,
+                    ServerId::Embedded,
+                ]
+            } else {
+                o.servers
+                    .iter()
+                    .map(|s| match s {
+                        ServerChoice::Plain => ServerId::ProftpdPlain,
+                        ServerChoice::Ftps => ServerId::ProftpdFtps,
+                        ServerChoice::Embedded => ServerId::Embedded,
+                    })
+                    .collect()
+            },
+            clients: if o.clients.is_empty() {
+                Client::ALL.to_vec()
+            } else {
+                o.clients
+                    .iter()
+                    .map(|c| match c {
+                        ClientChoice::Splice => Client::GuestSplice,
+                        ClientChoice::Memory => Client::GuestMemory,
+                        ClientChoice::Native => Client::Native,
+                        ClientChoice::Curl => Client::Curl,
+                    })
+                    .collect()
+            },
+        }
+    }
+
+    pub fn has(&self, s: Section) -> bool {
+        self.sections.contains(&s)
+    }
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("bench/ is in the workspace")
+        .to_path_buf()
+}
+
+// ---- results ------------------------------------------------------------------
+
+/// Which server a measurement was made against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServerId {
+    ProftpdPlain,
+    ProftpdFtps,
+    Embedded,
+}
+
+impl ServerId {
+    pub fn label(self) -> &'static str {
+        match self {
+            ServerId::ProftpdPlain => "proftpd, plain FTP",
+            ServerId::ProftpdFtps => "proftpd, explicit FTPS + PROT P",
+            ServerId::Embedded => "embedded libunftp, plain FTP (reference only: CPU-bound, slow)",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TransferStat {
+    pub server: ServerId,
+    pub direction: Direction,
+    pub client: Client,
+    pub bytes: u64,
+    pub costs: Vec<Cost>,
+    pub load_ms: Vec<f64>,
+    pub errors: Vec<String>,
+}
+
+impl TransferStat {
+    pub fn mbps(&self) -> Vec<f64> {
+        self.costs
+            .iter()
+            .map(|c| self.bytes as f64 / c.wall_s / 1e6)
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct MemoryProbe {
+    pub client: Client,
+    pub direction: Direction,
+    /// Smallest `max_memory_bytes` the probe-size transfer succeeded with.
+    pub min_bytes: Result<u64, String>,
+    /// The full-size transfer under exactly that cap.
+    pub full: Result<Cost, String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct StartupStat {
+    pub capture: bool,
+    pub result: Result<CaseResult, String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ListingStat {
+    pub client: Client,
+    pub result: Result<CaseResult, String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ConcurrencyStat {
+    pub client: Client,
+    pub runs: Vec<Result<CaseResult, String>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LatencyStat {
+    pub server: &'static str,
+    pub client: String,
+    pub result: Result<CaseResult, String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Machine {
+    pub nproc: usize,
+    pub cpu: String,
+    pub kernel: String,
+    pub os: String,
+    pub mem_gib: f64,
+    pub load_start: String,
+    pub load_end: String,
+    /// /proc/stat at the start: (busy, steal, total) jiffies of all CPUs.
+    pub stat_start: (u64, u64, u64),
+    /// Share of all CPUs busy during the run (everything on the machine), and stolen by the hypervisor.
+    pub busy_share: f64,
+    pub steal_share: f64,
+    pub date: String,
+    pub curl: String,
+    pub proftpd: String,
+    pub rustc: String,
+}
+
+pub struct Results {
+    pub plan: Plan,
+    pub machine: Machine,
+    pub command: String,
+    pub transfers: Vec<TransferStat>,
+    pub memory: Vec<MemoryProbe>,
+    pub startup: Vec<StartupStat>,
+    pub listing: Vec<ListingStat>,
+    pub concurrency: Vec<ConcurrencyStat>,
+    pub latency: Vec<LatencyStat>,
+    pub elapsed: Duration,
+}
+
+// ---- helpers --------------------------------------------------------------------
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {}", path.display()))
+}
+
+/// Incompressible bytes, the same for a given size every time.
+fn make_file(path: &Path, size: u64) -> Result<String> {
+    use std::io::Write;
+    let mut file = std::io::BufWriter::with_capacity(4 * MIB as usize, fs::File::create(path)?);
+    let mut hasher = Sha256::new();
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15 ^ size;
+    let mut buf = vec![0u8; MIB as usize];
+    let mut left = size;
+    while left > 0 {
+        for word in buf.chunks_exact_mut(8) {
+            // xorshift64*
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            word.copy_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        file.write_all(&buf[..n])?;
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    file.flush()?;
+    set_mode(path, 0o644)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn sha256_file(path: &Path) -> Result<(u64, String)> {
+    let mut file = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 4 * MIB as usize];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((total, hex::encode(hasher.finalize())))
+}
+
+fn verify(path: &Path, size: u64, sha: &str) -> Result<()> {
+    let (got_size, got_sha) = sha256_file(path)?;
+    ensure!(
+        got_size == size,
+        "{}: {got_size} bytes, expected {size}",
+        path.display()
+    );
+    ensure!(
+        got_sha == sha,
+        "{}: SHA-256 {got_sha}, expected {sha}",
+        path.display()
+    );
+    Ok(())
+}
+
+fn remove(path: &Path) {
+    let _ = fs::remove_file(path);
+}
+
+/// Run one case in a child process of this binary.
+pub fn run_child(case: &Case) -> Result<CaseResult> {
+    static CHILDREN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CHILDREN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let exe = std::env::current_exe()?;
+    let spec = serde_json::to_string(case)?;
+    // For profiling: FTP_HOST_BENCH_WRAPPER="perf record -g -o /tmp/case-{n}.data" runs
+    // every case under that command ({n} = the case's number).
+    let mut cmd = match std::env::var("FTP_HOST_BENCH_WRAPPER") {
+        Ok(wrapper) if !wrapper.trim().is_empty() => {
+            let mut words = wrapper
+                .split_whitespace()
+                .map(|w| w.replace("{n}", &n.to_string()));
+            let mut cmd = Command::new(words.next().expect("not empty"));
+            cmd.args(words).arg(&exe);
+            cmd
+        }
+        _ => Command::new(&exe),
+    };
+    let out = cmd
+        .arg("case")
+        .arg(spec)
+        .stdin(Stdio::null())
+        .output()
+        .context("starting a case")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        let tail: Vec<&str> = stderr.lines().rev().take(12).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!("case failed ({}): {}", out.status, tail.join("\n"));
+    }
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(RESULT_PREFIX))
+        .context("the case printed no result")?;
+    Ok(serde_json::from_str(line)?)
+}
+
+fn command_output(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| {
+            let text = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            String::from_utf8_lossy(&text)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+/// (busy, steal, total) jiffies over all CPUs, from the first line of /proc/stat.
+fn cpu_stat() -> (u64, u64, u64) {
+    let text = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    let steal = v.get(7).copied().unwrap_or(0);
+    (total.saturating_sub(idle), steal, total)
+}
+
+fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn machine() -> Machine {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|r| r.trim_start_matches([' ', '\t', ':']).trim().to_string())
+        })
+        .unwrap_or_else(|| "?".into());
+    let mem_kib: f64 = fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")
+                    .and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
+        .unwrap_or(0.0);
+    let os = fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_default();
+    Machine {
+        nproc: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        cpu,
+        kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        os,
+        mem_gib: mem_kib / (1024.0 * 1024.0),
+        load_start: loadavg(),
+        load_end: String::new(),
+        stat_start: cpu_stat(),
+        busy_share: f64::NAN,
+        steal_share: f64::NAN,
+        date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        curl: command_output("curl", &["--version"]),
+        proftpd: command_output(ftp_host_e2e::servers::PROFTPD_BIN, &["-v"]),
+        rustc: command_output("rustc", &["--version"]),
+    }
+}
+
+// ---- servers --------------------------------------------------------------------
+
+/// A server under test and how to reach its files.
+struct Target {
+    id: ServerId,
+    endpoint: Endpoint,
+    root: PathBuf,
+    settle: Duration,
+}
+
+impl Target {
+    fn proftpd(id: ServerId, server: &FtpServer) -> Target {
+        Target {
+            id,
+            endpoint: Endpoint {
+                host: server.host.clone(),
+                port: server.port,
+                user: server.user.clone(),
+                password: server.password.clone(),
+                tls: id == ServerId::ProftpdFtps,
+                cert_pem: (id == ServerId::ProftpdFtps).then(|| server.cert_pem.clone()),
+            },
+            root: server.root.clone(),
+            settle: PROFTPD_SETTLE,
+        }
+    }
+
+    fn embedded(server: &DemoServer) -> Target {
+        Target {
+            id: ServerId::Embedded,
+            endpoint: Endpoint {
+                host: server.addr().ip().to_string(),
+                port: server.addr().port(),
+                user: DEMO_USER.into(),
+                password: EMBEDDED_PASSWORD.into(),
+                tls: false,
+                cert_pem: None,
+            },
+            root: server.root().to_path_buf(),
+            settle: Duration::from_millis(50),
+        }
+    }
+
+    fn settle(&self) {
+        std::thread::sleep(self.settle);
+    }
+
+    fn curl(&self, args: &[&str], remote: &str) -> Command {
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-sS",
+            "--user",
+            &format!("{}:{}", self.endpoint.user, self.endpoint.password),
+        ]);
+        if self.endpoint.tls {
+            cmd.arg("--ssl-reqd").arg("--cacert").arg(
+                self.endpoint
+                    .cert_pem
+                    .as_ref()
+                    .expect("FTPS has a certificate"),
+            );
+        }
+        cmd.args(args).arg(format!(
+            "ftp://{}:{}/{remote}",
+            self.endpoint.host, self.endpoint.port
+        ));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    }
+}
+
+/// A source file: where it is, its size and digest.
+#[derive(Clone)]
+struct Source {
+    /// Name in the granted local directory and in every server root.
+    name: String,
+    size: u64,
+    sha: String,
+}
+
+struct Env {
+    local: PathBuf,
+}
+
+impl Env {
+    /// Run one transfer (any client) and check the file that arrived.
+    fn transfer(
+        &self,
+        target: &Target,
+        direction: Direction,
+        client: Client,
+        src: &Source,
+        max_memory: Option<usize>,
+    ) -> Result<CaseResult> {
+        let remote_up = "up.bin";
+        let local_down = "down.bin";
+        // The destination must not exist beforehand: a stale file could pass the check.
+        let arrived = match direction {
+            Direction::Download => self.local.join(local_down),
+            Direction::Upload => target.root.join(remote_up),
+        };
+        remove(&arrived);
+        remove(&self.local.join(format!("{local_down}.part")));
+        target.settle();
+        let result = match client {
+            Client::Curl => {
+                let mut cmd = match direction {
+                    Direction::Download => target.curl(
+                        &["-o", self.local.join(local_down).to_str().unwrap()],
+                        &src.name,
+                    ),
+                    Direction::Upload => target.curl(
+                        &["-T", self.local.join(&src.name).to_str().unwrap()],
+                        remote_up,
+                    ),
+                };
+                let (code, cost) = run_measured(&mut cmd)?;
+                ensure!(code == 0, "curl exited with {code}");
+                CaseResult {
+                    cost,
+                    ..Default::default()
+                }
+            }
+            _ => {
+                let (remote, local_name) = match direction {
+                    Direction::Download => (src.name.clone(), local_down.to_string()),
+                    Direction::Upload => (remote_up.to_string(), src.name.clone()),
+                };
+                run_child(&Case::Transfer {
+                    client,
+                    direction,
+                    endpoint: target.endpoint.clone(),
+                    remote,
+                    local_dir: self.local.clone(),
+                    local_name,
+                    max_memory,
+                })?
+            }
+        };
+        let checked = verify(&arrived, src.size, &src.sha);
+        remove(&arrived);
+        checked?;
+        Ok(result)
+    }
+}
+
+// ---- the run --------------------------------------------------------------------
+
+pub fn run(options: Options) -> Result<()> {
+    let started = Instant::now();
+    // scripts/bench.sh says how it was called; else this process's own command line.
+    let command = std::env::var("FTP_HOST_BENCH_COMMAND")
+        .unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" "));
+    let plan = Plan::new(options);
+    let mut machine = machine();
+    eprintln!(
+        "ftp-host-bench: {} MiB files, {} run(s) per case, sections {:?}, report -> {}",
+        plan.size / MIB,
+        plan.runs,
+        plan.sections,
+        plan.out.display()
+    );
+
+    // Everything on a tmpfs, traversable by the servers' unprivileged users.
+    fs::create_dir_all(&plan.work_dir)?;
+    let work = tempfile::Builder::new()
+        .prefix("ftp-host-bench-")
+        .tempdir_in(&plan.work_dir)?;
+    set_mode(work.path(), 0o755)?;
+    let tmp = work.path().join("tmp");
+    fs::create_dir(&tmp)?;
+    set_mode(&tmp, 0o755)?;
+    // The fixture puts the servers' roots and configuration under TMPDIR.
+    std::env::set_var("TMPDIR", &tmp);
+    let local = work.path().join("local");
+    fs::create_dir(&local)?;
+    set_mode(&local, 0o755)?;
+    let env = Env {
+        local: local.clone(),
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+
+    // Files.
+    eprintln!("creating test files...");
+    let make = |name: &str, size: u64| -> Result<Source> {
+        let sha = make_file(&local.join(name), size)?;
+        Ok(Source {
+            name: name.into(),
+            size,
+            sha,
+        })
+    };
+    let big = make("big.bin", plan.size)?;
+    let embedded_big = if plan.embedded_size == plan.size {
+        big.clone()
+    } else {
+        make("big-embedded.bin", plan.embedded_size)?
+    };
+    let probe = make("probe.bin", PROBE_SIZE.min(plan.size))?;
+    let conc = make("conc.bin", plan.concurrency_size)?;
+    let small = make("small.bin", 1024)?;
+    let sources = [&big, &embedded_big, &probe, &conc, &small];
+
+    // Servers: enough passive ports for the concurrent case.
+    eprintln!("starting proftpd (plain, explicit FTPS) and the embedded server...");
+    let mut plain_options = ServerOptions::plain();
+    plain_options.passive_ports = (plan.concurrency as u16).saturating_mul(2).max(64);
+    let proftpd_plain =
+        FtpServer::start(ServerKind::Proftpd, plain_options).context("starting proftpd (plain)")?;
+    let proftpd_ftps = FtpServer::start(ServerKind::Proftpd, ServerOptions::explicit())
+        .context("starting proftpd (FTPS)")?;
+    let embedded_root = work.path().join("embedded-root");
+    fs::create_dir(&embedded_root)?;
+    let embedded = runtime.block_on(DemoServer::start(&embedded_root, EMBEDDED_PASSWORD))?;
+    let targets = [
+        Target::proftpd(ServerId::ProftpdPlain, &proftpd_plain),
+        Target::proftpd(ServerId::ProftpdFtps, &proftpd_ftps),
+        Target::embedded(&embedded),
+    ];
+    for target in &targets {
+        for src in sources {
+            let dest = target.root.join(&src.name);
+            if !dest.exists() {
+                fs::hard_link(local.join(&src.name), &dest)
+                    .with_context(|| format!("linking {}", dest.display()))?;
+            }
+        }
+    }
+    let plain = &targets[0];
+
+    let mut results = Results {
+        plan: plan.clone(),
+        machine: Machine::default(),
+        command,
+        transfers: Vec::new(),
+        memory: Vec::new(),
+        startup: Vec::new(),
+        listing: Vec::new(),
+        concurrency: Vec::new(),
+        latency: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+
+    if plan.has(Section::Startup) {
+        for capture in [true, false] {
+            eprintln!(
+                "start-up: {} runs (output {})...",
+                plan.startup_runs,
+                if capture { "captured" } else { "inherited" }
+            );
+            let result = run_child(&Case::Startup {
+                runs: plan.startup_runs,
+                warmup: 20,
+                capture,
+            })
+            .map_err(|e| format!("{e:#}"));
+            results.startup.push(StartupStat { capture, result });
+        }
+    }
+
+    if plan.has(Section::Transfers) {
+        for target in targets.iter().filter(|t| plan.servers.contains(&t.id)) {
+            let src = if target.id == ServerId::Embedded {
+                &embedded_big
+            } else {
+                &big
+            };
+            for direction in [Direction::Download, Direction::Upload] {
+                let mut stats: BTreeMap<usize, TransferStat> = BTreeMap::new();
+                for run in 0..plan.runs {
+                    for (i, client) in plan.clients.iter().copied().enumerate() {
+                        let stat = stats.entry(i).or_insert_with(|| TransferStat {
+                            server: target.id,
+                            direction,
+                            client,
+                            bytes: src.size,
+                            costs: Vec::new(),
+                            load_ms: Vec::new(),
+                            errors: Vec::new(),
+                        });
+                        match env.transfer(target, direction, client, src, None) {
+                            Ok(r) => {
+                                eprintln!(
+                                    "{} {} {} run {}: {:.0} MB/s, {:.2} s CPU, peak RSS {:.1} MiB",
+                                    target.id.label(),
+                                    direction.label(),
+                                    client.label(),
+                                    run + 1,
+                                    src.size as f64 / r.cost.wall_s / 1e6,
+                                    r.cost.cpu_s(),
+                                    r.cost.peak_kib as f64 / 1024.0
+                                );
+                                stat.costs.push(r.cost);
+                                if r.load_ms > 0.0 {
+                                    stat.load_ms.push(r.load_ms);
+                                }
+                            }
+                            Err(e) => {
+                                eprintln!(
+                                    "{} {} {} run {}: FAILED: {e:#}",
+                                    target.id.label(),
+                                    direction.label(),
+                                    client.label(),
+                                    run + 1
+                                );
+                                stat.errors.push(format!("{e:#}"));
+                            }
+                        }
+                    }
+                }
+                results.transfers.extend(stats.into_values());
+            }
+        }
+    }
+
+    if plan.has(Section::Memory) {
+        for client in [Client::GuestSplice, Client::GuestMemory] {
+            for direction in [Direction::Download, Direction::Upload] {
+                eprintln!(
+                    "guest memory: {} {}: bisecting the memory cap with a {} KiB file...",
+                    client.label(),
+                    direction.label(),
+                    probe.size / 1024
+                );
+                let min_bytes = bisect_memory(&env, plain, direction, client, &probe);
+                let full = match &min_bytes {
+                    Ok(cap) => env
+                        .transfer(plain, direction, client, &big, Some(*cap as usize))
+                        .map(|r| r.cost)
+                        .map_err(|e| format!("{e:#}")),
+                    Err(e) => Err(e.clone()),
+                };
+                eprintln!(
+                    "  cap {:?} -> full size: {}",
+                    min_bytes,
+                    if full.is_ok() { "ok" } else { "FAILED" }
+                );
+                results.memory.push(MemoryProbe {
+                    client,
+                    direction,
+                    min_bytes,
+                    full,
+                });
+            }
+        }
+    }
+
+    if plan.has(Section::Listing) {
+        let dir = "many";
+        let path = plain.root.join(dir);
+        fs::create_dir_all(&path)?;
+        set_mode(&path, 0o755)?;
+        for i in 0..plan.entries {
+            fs::File::create(path.join(format!("entry-{i:06}.dat")))?;
+        }
+        for client in [Client::GuestSplice, Client::Native] {
+            plain.settle();
+            eprintln!("listing {} entries: {}...", plan.entries, client.label());
+            let result = run_child(&Case::Listing {
+                client,
+                endpoint: plain.endpoint.clone(),
+                path: dir.into(),
+                runs: plan.listing_runs,
+                gap_ms: PROFTPD_SETTLE.as_millis() as u64,
+            })
+            .and_then(|r| {
+                ensure!(
+                    r.note == format!("{} entries", plan.entries),
+                    "listing returned {}",
+                    r.note
+                );
+                Ok(r)
+            })
+            .map_err(|e| format!("{e:#}"));
+            results.listing.push(ListingStat { client, result });
+        }
+    }
+
+    if plan.has(Section::Concurrency) {
+        let dir = local.join("concurrent");
+        fs::create_dir_all(&dir)?;
+        set_mode(&dir, 0o755)?;
+        let mut stats = vec![
+            ConcurrencyStat {
+                client: Client::GuestSplice,
+                runs: Vec::new(),
+            },
+            ConcurrencyStat {
+                client: Client::Native,
+                runs: Vec::new(),
+            },
+        ];
+        for run in 0..plan.runs {
+            for stat in stats.iter_mut() {
+                std::thread::sleep(Duration::from_millis(1000));
+                let result = run_child(&Case::Concurrent {
+                    client: stat.client,
+                    endpoint: plain.endpoint.clone(),
+                    remote: conc.name.clone(),
+                    local_dir: dir.clone(),
+                    n: plan.concurrency,
+                })
+                .and_then(|r| {
+                    for i in 0..plan.concurrency {
+                        let file = dir.join(format!("c{i}.bin"));
+                        let checked = verify(&file, conc.size, &conc.sha);
+                        remove(&file);
+                        checked?;
+                    }
+                    Ok(r)
+                })
+                .map_err(|e| format!("{e:#}"));
+                match &result {
+                    Ok(r) => eprintln!(
+                        "{} x {} run {}: {:.0} MB/s aggregate",
+                        plan.concurrency,
+                        stat.client.label(),
+                        run + 1,
+                        (plan.concurrency as u64 * conc.size) as f64 / r.cost.wall_s / 1e6
+                    ),
+                    Err(e) => eprintln!(
+                        "{} x {} run {}: FAILED: {e}",
+                        plan.concurrency,
+                        stat.client.label(),
+                        run + 1
+                    ),
+                }
+                stat.runs.push(result);
+            }
+        }
+        results.concurrency = stats;
+    }
+
+    if plan.has(Section::Latency) {
+        for target in [&targets[0], &targets[2]] {
+            let server = if target.id == ServerId::Embedded {
+                "embedded libunftp"
+            } else {
+                "proftpd"
+            };
+            let clients: [(Client, bool, bool, &str); 3] = [
+                (
+                    Client::GuestSplice,
+                    true,
+                    false,
+                    "guest (the host sets TCP_NODELAY)",
+                ),
+                (
+                    Client::Native,
+                    false,
+                    false,
+                    "native suppaftp, defaults (Nagle on)",
+                ),
+                (Client::Native, true, false, "native suppaftp + TCP_NODELAY"),
+            ];
+            for (client, nodelay, quickack, label) in clients {
+                target.settle();
+                eprintln!(
+                    "latency: {server}, {label}: {} small downloads in one session...",
+                    plan.ops
+                );
+                let result = run_child(&Case::Ops {
+                    client,
+                    endpoint: target.endpoint.clone(),
+                    path: small.name.clone(),
+                    n: plan.ops,
+                    nodelay,
+                    quickack,
+                })
+                .map_err(|e| format!("{e:#}"));
+                results.latency.push(LatencyStat {
+                    server,
+                    client: label.to_string(),
+                    result,
+                });
+            }
+        }
+    }
+
+    drop(embedded);
+    drop(runtime);
+    drop(proftpd_plain);
+    drop(proftpd_ftps);
+    machine.load_end = loadavg();
+    let (busy, steal, total) = cpu_stat();
+    let span = total.saturating_sub(machine.stat_start.2).max(1) as f64;
+    machine.busy_share = busy.saturating_sub(machine.stat_start.0) as f64 / span;
+    machine.steal_share = steal.saturating_sub(machine.stat_start.1) as f64 / span;
+    results.machine = machine;
+    results.elapsed = started.elapsed();
+
+    let text = report::render(&results);
+    if let Some(parent) = plan.out.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::write(&plan.out, &text).with_context(|| format!("writing {}", plan.out.display()))?;
+    println!("{}", report::summary(&results));
+    eprintln!(
+        "wrote {} ({:.0} s)",
+        plan.out.display(),
+        results.elapsed.as_secs_f64()
+    );
+    if plan.keep {
+        eprintln!("kept {}", work.keep().display());
+    }
+    Ok(())
+}
+
+/// The smallest guest memory cap, in 64 KiB pages, under which the probe
+/// transfer still succeeds.
+fn bisect_memory(
+    env: &Env,
+    target: &Target,
+    direction: Direction,
+    client: Client,
+    probe: &Source,
+) -> Result<u64, String> {
+    const PAGE: u64 = 64 * 1024;
+    let ok = |pages: u64| {
+        env.transfer(
+            target,
+            direction,
+            client,
+            probe,
+            Some((pages * PAGE) as usize),
+        )
+        .is_ok()
+    };
+    // Exponential search up from 1 MiB, then bisection.
+    let (mut lo, mut hi) = (0u64, 16u64);
+    while !ok(hi) {
+        lo = hi;
+        hi *= 2;
+        if hi > 4096 {
+            return Err("does not run under a 256 MiB cap".into());
+        }
+    }
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if ok(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(hi * PAGE)
+}
+
+/// For OpTime lists: the median of one operation's milliseconds.
+pub fn op_median(ops: &[OpTime], op: &str) -> Option<f64> {
+    let v: Vec<f64> = ops
+        .iter()
+        .filter(|o| o.op == op)
+        .map(|o| o.ms as f64)
+        .collect();
+    (!v.is_empty()).then(|| crate::measure::median(&v))
+}

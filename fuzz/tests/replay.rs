@@ -1,0 +1,140 @@
+//! The fuzz targets' properties on stable Rust, without libFuzzer: every
+//! seed in `corpus/TARGET/` (and any crash reproducer saved in
+//! `artifacts/TARGET/`), then generated inputs built from tokens that
+//! matter to each parser. `FUZZ_REPLAY_CASES` sets how many per target
+//! (default 20000); `FUZZ_REPLAY_SEED` the generator's seed.
+//!
+//! ```text
+//! cargo test --manifest-path fuzz/Cargo.toml
+//! ```
+
+use std::path::Path;
+
+use ftp_host_fuzz::{allow, allow_case, config, config_text, join, paths, paths_case, SECRET_ENV};
+
+/// The files of `corpus/TARGET` and `artifacts/TARGET`, if any.
+fn seeds(target: &str) -> Vec<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    for dir in [root.join("corpus").join(target), root.join("artifacts").join(target)] {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut files: Vec<_> = entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+        files.sort();
+        out.extend(files.iter().map(|f| std::fs::read(f).unwrap()));
+    }
+    out
+}
+
+fn cases() -> usize {
+    std::env::var("FUZZ_REPLAY_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(20_000)
+}
+
+/// splitmix64: small, seedable, good enough to pick tokens.
+struct Rng(u64);
+
+impl Rng {
+    fn new(salt: u64) -> Rng {
+        let seed = std::env::var("FUZZ_REPLAY_SEED").ok().and_then(|n| n.parse().ok()).unwrap_or(0x5eed);
+        Rng(seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    }
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+    /// Up to `max` tokens, now and then a random character.
+    fn text(&mut self, tokens: &[&str], max: usize) -> String {
+        let mut s = String::new();
+        for _ in 0..self.below(max + 1) {
+            if self.below(10) == 0 {
+                s.push(char::from_u32(self.below(0x1_0000) as u32).unwrap_or('\u{fffd}'));
+            } else {
+                s.push_str(self.pick(tokens));
+            }
+        }
+        s
+    }
+}
+
+const PATH_TOKENS: &[&str] = &[
+    "/", "/", "/", "\\", "..", "..", ".", "out", "in", "etc", "passwd", "outside", "in2", "//", "*", "**", "?", "[", "]", "{", "}", "~",
+    "\r\n", "\n", "\0", "é", "a", "/out", "/in", "/out/", "/in/", ":", " ", "%2e%2e", "\u{2215}",
+];
+
+#[test]
+fn paths_replay() {
+    for seed in seeds("paths") {
+        paths(&seed);
+    }
+    let mut rng = Rng::new(1);
+    for _ in 0..cases() {
+        let (cwd, path, name) = (rng.text(PATH_TOKENS, 6), rng.text(PATH_TOKENS, 10), rng.text(PATH_TOKENS, 4));
+        let glob = format!("{}{}", rng.pick(&["/", "", "/out/", "/in/"]), rng.text(PATH_TOKENS, 4));
+        paths_case(&cwd, &path, &name, &glob);
+        // The same case through the byte decoder the fuzzer uses.
+        paths(&join(&[&cwd, &path, &name, &glob]));
+    }
+}
+
+const HOST_TOKENS: &[&str] = &[
+    "localhost", "127.0.0.1", "::1", "::", "ffff", "[", "]", ":", "21", "0", "99999", "65535", "-", "_", ".", "Example.COM", "fe80::1", "%", " ",
+    "é", "a", "1.2.3.4", "::ffff:1.2.3.4", "\r\n", "/", "@",
+];
+
+#[test]
+fn allow_replay() {
+    for seed in seeds("allow") {
+        allow(&seed);
+    }
+    let mut rng = Rng::new(2);
+    for _ in 0..cases() {
+        let rule = rng.text(HOST_TOKENS, 6);
+        let host = rng.text(HOST_TOKENS, 4);
+        let port = rng.pick(&["", "21", "0", "990", "65535", "65536", "-1", "x"]).to_string();
+        allow_case(&rule, &host, &port);
+        allow(&join(&[&rule, &host, &port]));
+    }
+}
+
+/// Lines of a policy file, some valid, some not.
+const CONFIG_LINES: &[&str] = &[
+    "[network]", "allow_loopback = true", "allow_private = false", "allow_loopback = \"yes\"", "[limits]", "memory = \"64MiB\"", "memory = \"lots\"",
+    "cpu = \"5s\"", "cpu = \"soon\"", "wall_clock = \"1h\"", "bytes_per_run = \"1GiB\"", "sessions = 2", "sessions = -1", "operations = 18446744073709551615",
+    "list_entries = 0", "operation_timeout = \"0s\"", "[audit]", "file = \"-\"", "file = \"audit.jsonl\"", "[[dir]]", "host = \"/tmp\"", "guest = \"/x\"",
+    "[[server]]", "[[server]]", "name = \"partner\"", "name = \"\"", "host = \"127.0.0.1\"", "host = \"::1\"", "host = \"ftp.example.com\"", "host = \"a b\"",
+    "host = \"\"", "port = 21", "port = 0", "port = 99999", "security = \"explicit\"", "security = \"implicit\"", "security = \"maybe\"", "force_prot = true",
+    "trust = \"webpki\"", "trust = \"accept-invalid\"", "trust = \"yolo\"", "pin_sha256 = \"00\"", "ca_file = \"/nonexistent.pem\"", "user = \"acme\"",
+    "password = \"inline\"", "password_env = \"FTP_HOST_FUZZ_PASSWORD\"", "password_env = \"FTP_HOST_SURELY_UNSET\"", "password_file = \"/dev/null\"",
+    "password_file = \"missing\"", "read = [\"/out/**\"]", "read = [\"relative/**\"]", "read = [\"/[\"]", "write = [\"/in/**\"]", "write = []", "read_only = true",
+    "guest_credentials = true", "guest_credentials = false", "[sever]", "x = 1", "= =", "\"", "[[", "]]", "# comment", "",
+];
+
+#[test]
+fn config_replay() {
+    for seed in seeds("config") {
+        config(&seed);
+    }
+    let mut rng = Rng::new(3);
+    for _ in 0..cases() {
+        let mut text = String::new();
+        for _ in 0..rng.below(14) {
+            text.push_str(rng.pick(CONFIG_LINES));
+            text.push('\n');
+        }
+        config_text(&text);
+        // Cut anywhere: errors must still name a line within the text.
+        let cut = rng.below(text.len() + 1);
+        if text.is_char_boundary(cut) {
+            config_text(&text[..cut]);
+        }
+    }
+    assert_eq!(std::env::var(SECRET_ENV).as_deref(), Ok(ftp_host_fuzz::SECRET), "the targets set the password variable");
+}

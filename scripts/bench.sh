@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The ftp-host benchmark (crate bench/, binary ftp-host-bench), one command:
+# installs the FTP servers if missing, builds in release mode, and runs every
+# section against proftpd (and the embedded server) on loopback, writing
+# BENCHMARKS.md at the workspace root.
+#
+#   scripts/bench.sh            full run: 1 GiB files, medians of 3, 1,000 start-ups
+#                               (~6-7 minutes of measuring on 2 cores, plus the build)
+#   scripts/bench.sh --quick    CI-sized smoke run: 64 MiB, one run each (~1 minute plus
+#                               the build), written to target/bench/BENCHMARKS.quick.md
+#
+# Any other ftp-host-bench option is passed through (`ftp-host-bench --help`), e.g.
+#   scripts/bench.sh --only transfers --servers plain --clients splice,native --runs 5
+#   scripts/bench.sh --size 256M --out /tmp/bench.md
+# Only the full default run replaces BENCHMARKS.md; other selections go to
+# target/bench/BENCHMARKS.partial.md unless --out says otherwise.
+#
+# To profile the measured cases, run each one under a wrapper ({n} numbers them):
+#   FTP_HOST_BENCH_WRAPPER='perf record -e cpu-clock -g -o /tmp/case-{n}.data' scripts/bench.sh ...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup target add wasm32-wasip2 >/dev/null 2>&1 || {
+    echo "error: cannot install the wasm32-wasip2 Rust target (rustup target add wasm32-wasip2)" >&2
+    exit 1
+}
+# proftpd (and vsftpd, openssl, curl) for the real-server fixture of tests/src/servers.rs.
+bash scripts/install-test-servers.sh
+cargo build --release -p ftp-host-bench
+# The report quotes the command that produced it.
+export FTP_HOST_BENCH_COMMAND="scripts/bench.sh${*:+ $*}"
+exec "${CARGO_TARGET_DIR:-target}/release/ftp-host-bench" "$@"
