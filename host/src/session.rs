@@ -51,13 +51,14 @@ impl FtpCtx {
         self.usage.stats()
     }
 
-    /// Reserve a slot for one more resource.
-    fn claim_resource(&mut self, op: Op<'_>) -> Result<(), Error> {
+    /// Refuse before any network work if one more resource would pass the cap.
+    /// The slot is taken by [`FtpView::push`] once the resource exists (calls
+    /// on one store never overlap, so nothing can take it in between).
+    fn check_room(&self, op: Op<'_>) -> Result<(), Error> {
         let max = self.policy.limits().max_resources;
         if self.resources >= max {
             return Err(Error::Denied(format!("{op}: this plugin holds {max} sessions and transfers, the most its operator allows; finish or drop some")));
         }
-        self.resources += 1;
         Ok(())
     }
 
@@ -275,13 +276,24 @@ fn passive_dialer(
 impl types::Host for FtpView<'_> {}
 
 impl FtpView<'_> {
+    /// Put a new session or transfer in the table, taking its resource slot.
+    fn push<T: Send + 'static>(&mut self, result: Result<T, Error>) -> wasmtime::Result<Result<Resource<T>, Error>> {
+        Ok(match result {
+            Ok(resource) => {
+                self.ctx.resources += 1;
+                Ok(self.table.push(resource)?)
+            }
+            Err(e) => Err(e),
+        })
+    }
+
     /// Open a session through the gate's chosen grant and push it.
     async fn open(&mut self, label: &str, dial: Result<Dial<'_>, Error>) -> wasmtime::Result<Result<Resource<Session>, Error>> {
         let started = Instant::now();
         let op = Op { server: label, secure: false, action: "connect", path: None };
         let result = match (self.ctx.usage.begin(op), dial) {
             (Err(e), _) | (_, Err(e)) => Err(e),
-            (Ok(()), Ok(dial)) => match self.ctx.claim_resource(op) {
+            (Ok(()), Ok(dial)) => match self.ctx.check_room(op) {
                 Err(e) => Err(e),
                 Ok(()) => {
                     let limits = self.ctx.policy.limits();
@@ -296,21 +308,15 @@ impl FtpView<'_> {
                         backoff *= 2;
                         session = Session::open(self.ctx, dial.clone()).await;
                     }
-                    if session.is_err() {
-                        self.ctx.release_resource();
-                    }
                     session
                 }
             },
         };
         self.ctx.usage.record(op, started, 0, &result);
-        Ok(match result {
-            Ok(session) => {
-                self.ctx.open_sessions += 1;
-                Ok(self.table.push(session)?)
-            }
-            Err(e) => Err(e),
-        })
+        if result.is_ok() {
+            self.ctx.open_sessions += 1;
+        }
+        self.push(result)
     }
 
     /// The common start of a session operation: the run's budget, then the
@@ -573,12 +579,8 @@ impl HostSession for FtpView<'_> {
         let session = self.table.get_mut(&this)?;
         let (server, secure, timeout) = session.label();
         let op = Op { server: &server, secure, action: "open download", path: Some(&target) };
-        let result = match (self.ctx.claim_resource(op), session.stream(op.action)) {
-            (Err(e), _) => Err(e),
-            (Ok(()), Err(e)) => {
-                self.ctx.release_resource();
-                Err(e)
-            }
+        let result = match (self.ctx.check_room(op), session.stream(op.action)) {
+            (Err(e), _) | (_, Err(e)) => Err(e),
             (Ok(()), Ok(ftp)) => {
                 let opened = async {
                     // Best effort, for progress: not every server answers SIZE, and RETR reports a missing file.
@@ -591,9 +593,6 @@ impl HostSession for FtpView<'_> {
                     Ok((stream, size))
                 }
                 .await;
-                if opened.is_err() {
-                    self.ctx.release_resource();
-                }
                 session.after(opened).map(|(stream, size)| {
                     let info = TransferInfo { direction: Direction::Download, server: server.clone(), secure, path: target.clone(), size, offset };
                     Download::new(Opened { info, stream, timeout, usage: self.ctx.usage.clone() })
@@ -601,10 +600,7 @@ impl HostSession for FtpView<'_> {
             }
         };
         self.ctx.usage.record(op, started, 0, &result);
-        Ok(match result {
-            Ok(download) => Ok(self.table.push(download)?),
-            Err(e) => Err(e),
-        })
+        self.push(result)
     }
 
     async fn open_send(&mut self, this: Resource<Session>, path: String, mode: SendMode) -> wasmtime::Result<Result<Resource<Upload>, Error>> {
@@ -624,12 +620,8 @@ impl HostSession for FtpView<'_> {
         // target see the old file or the whole new one, never a part.
         let staged = matches!(mode, SendMode::Replace).then(|| Staged { temp: staging_name(&target), target: target.clone(), session: this.rep() });
         let destination = staged.as_ref().map_or(target.clone(), |s| s.temp.clone());
-        let result = match (self.ctx.claim_resource(op), session.stream(op.action)) {
-            (Err(e), _) => Err(e),
-            (Ok(()), Err(e)) => {
-                self.ctx.release_resource();
-                Err(e)
-            }
+        let result = match (self.ctx.check_room(op), session.stream(op.action)) {
+            (Err(e), _) | (_, Err(e)) => Err(e),
             (Ok(()), Ok(ftp)) => {
                 let opened = async {
                     match mode {
@@ -643,9 +635,6 @@ impl HostSession for FtpView<'_> {
                     }
                 }
                 .await;
-                if opened.is_err() {
-                    self.ctx.release_resource();
-                }
                 session.after(opened).map(|stream| {
                     let info = TransferInfo { direction: Direction::Upload, server: server.clone(), secure, path: target.clone(), size: None, offset };
                     Upload::new(Opened { info, stream, timeout, usage: self.ctx.usage.clone() }, staged)
@@ -653,10 +642,7 @@ impl HostSession for FtpView<'_> {
             }
         };
         self.ctx.usage.record(op, started, 0, &result);
-        Ok(match result {
-            Ok(upload) => Ok(self.table.push(upload)?),
-            Err(e) => Err(e),
-        })
+        self.push(result)
     }
 
     async fn drop(&mut self, this: Resource<Session>) -> wasmtime::Result<()> {
