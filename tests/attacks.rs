@@ -20,7 +20,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ftp_host::{AuditLog, Cache, Grant, Host, Limits, NetworkRules, Output, PathRules, Plugin, Policy, Profile, RunError, RunReport, Secret, SecurityMode};
+use ftp_host::{
+    AuditLog, Cache, Grant, Host, Limits, NetworkRules, Output, PathRules, Plugin, Policy, Profile, RunError,
+    RunReport, Secret, SecurityMode,
+};
 use ftp_host_e2e::harness::{error_kind, hostile_guest, Target};
 use ftp_host_e2e::hostile_server::{Canary, HostileServer, Script};
 use ftp_host_e2e::servers::{FtpServer, ServerOptions};
@@ -130,7 +133,17 @@ impl AuditBuf {
                     "error" => assert!(entry.error.is_some(), "error without a message: {line}"),
                     other => panic!("unknown outcome {other:?}: {line}"),
                 }
-                let path_ops = ["listing", "download", "upload", "size", "cwd", "open download", "open upload", "finish download", "finish upload"];
+                let path_ops = [
+                    "listing",
+                    "download",
+                    "upload",
+                    "size",
+                    "cwd",
+                    "open download",
+                    "open upload",
+                    "finish download",
+                    "finish upload",
+                ];
                 if path_ops.contains(&entry.operation.as_str()) {
                     assert!(entry.path.is_some(), "a path operation without its path: {line}");
                 }
@@ -208,7 +221,8 @@ fn calls(report: &RunReport) -> Vec<(String, String)> {
         .lines()
         .map(|line| {
             let (call, outcome) = line.split_once(": ").unwrap_or_else(|| panic!("not a call line: {line:?}"));
-            let kind = if outcome == "ok" || outcome.starts_with("ok ") { "ok" } else { outcome.split(':').next().unwrap() };
+            let kind =
+                if outcome == "ok" || outcome.starts_with("ok ") { "ok" } else { outcome.split(':').next().unwrap() };
             (call.to_string(), kind.to_string())
         })
         .collect()
@@ -217,7 +231,9 @@ fn calls(report: &RunReport) -> Vec<(String, String)> {
 /// The text after `CALL: ok ` of the first line for `call`.
 fn value_of<'a>(out: &'a str, call: &str) -> &'a str {
     let prefix = format!("{call}: ok ");
-    out.lines().find_map(|l| l.strip_prefix(prefix.as_str())).unwrap_or_else(|| panic!("no successful `{call}` in:\n{out}"))
+    out.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no successful `{call}` in:\n{out}"))
 }
 
 /// A listener on a chosen address that counts the connections it accepts
@@ -374,7 +390,9 @@ async fn a_pasv_reply_naming_another_address_is_not_dialed() {
             Some((canary, tripwire))
         })
         .expect("a port free on both 127.0.0.1 and 127.0.0.2");
-    let server = HostileServer::start(Script::new().file("a.txt", b"a").pasv_to(canary.addr()).data_timeout(Duration::from_millis(300)));
+    let server = HostileServer::start(
+        Script::new().file("a.txt", b"a").pasv_to(canary.addr()).data_timeout(Duration::from_millis(300)),
+    );
     let target = Target::plain(server.addr(), "mallory", "guest-pw");
     let sandbox = Sandbox::new(target.policy().with_limits(limits()));
     let port = server.port().to_string();
@@ -401,13 +419,19 @@ async fn a_pasv_reply_naming_a_privileged_or_the_control_port_is_denied() {
     let low = privileged.as_ref().map(|t| t.addr).unwrap_or_else(|| SocketAddr::new(loopback(1), 22));
 
     for named in [low, SocketAddr::new(loopback(1), 0)] {
-        let server = HostileServer::start(Script::new().file("a.txt", b"a").pasv_to(named).data_timeout(Duration::from_millis(300)));
+        let server = HostileServer::start(
+            Script::new().file("a.txt", b"a").pasv_to(named).data_timeout(Duration::from_millis(300)),
+        );
         let sandbox = Sandbox::new(Target::plain(server.addr(), "mallory", "guest-pw").policy().with_limits(limits()));
         let port = server.port().to_string();
         let report = sandbox.run(&["connect", "127.0.0.1", &port, "mallory", "guest-pw"]).await;
         assert!(String::from_utf8_lossy(&report.stdout).starts_with("connect: ok\n"));
         assert_eq!(error_kind(&report), Some("denied"), "PASV to {named}: {:?}", report.result);
-        assert!(!server.received("NLST") && !server.received("LIST"), "the transfer command was sent: {:?}", server.commands());
+        assert!(
+            !server.received("NLST") && !server.received("LIST"),
+            "the transfer command was sent: {:?}",
+            server.commands()
+        );
         assert_eq!(server.data_connections(), 0);
         sandbox.audit.check(&["guest-pw"]);
     }
@@ -419,7 +443,9 @@ async fn a_pasv_reply_naming_a_privileged_or_the_control_port_is_denied() {
     // The control port: the host reaches the server through a relay whose
     // port (the control port, as the host sees it) the server's PASV names.
     let relay = Relay::bind();
-    let server = HostileServer::start(Script::new().file("a.txt", b"a").pasv_to(relay.addr).data_timeout(Duration::from_millis(300)));
+    let server = HostileServer::start(
+        Script::new().file("a.txt", b"a").pasv_to(relay.addr).data_timeout(Duration::from_millis(300)),
+    );
     let relay = relay.start(server.addr());
     let sandbox = Sandbox::new(Target::plain(relay.addr, "mallory", "guest-pw").policy().with_limits(limits()));
     let port = relay.addr.port().to_string();
@@ -529,7 +555,10 @@ async fn a_path_with_crlf_never_reaches_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_star_glob_does_not_reach_subdirectories() {
     let server = HostileServer::start(
-        Script::new().file("reports/q1.csv", b"q1").file("reports/private/salaries.csv", b"CANARY-SALARIES").file("up/x", b""),
+        Script::new()
+            .file("reports/q1.csv", b"q1")
+            .file("reports/private/salaries.csv", b"CANARY-SALARIES")
+            .file("up/x", b""),
     );
     let rules = PathRules::new(Some(&["/reports/*.csv".to_string()]), Some(&["/up/*".to_string()]), false).unwrap();
     let grant = Grant::profile(profile("p", server.addr(), "alice", "pr0file-pw")).unwrap().with_paths(rules);
@@ -586,7 +615,8 @@ async fn path_escapes_from_a_jail_are_refused_on_a_real_server() {
     let before = snapshot(&server.root);
 
     let rules = PathRules::new(Some(&["/out/**".to_string()]), Some(&["/in/**".to_string()]), false).unwrap();
-    let grant = Grant::profile(profile("jail", server.addr(), &server.user, &server.password)).unwrap().with_paths(rules);
+    let grant =
+        Grant::profile(profile("jail", server.addr(), &server.user, &server.password)).unwrap().with_paths(rules);
     let sandbox = Sandbox::new(Policy::new().grant(grant).with_limits(limits()));
 
     // (path, outcomes of list-directory, get, size, send, open-get, cwd):
@@ -602,11 +632,11 @@ async fn path_escapes_from_a_jail_are_refused_on_a_real_server() {
         ("/out/..\\..\\etc/passwd", D),
         ("/home/other/private.txt", D),
         ("/home", D),
-        ("/out", ["ok", "E", "E", "denied", "E", "ok"]),   // cwd /out
-        ("../etc/passwd", D),                             // from /out
+        ("/out", ["ok", "E", "E", "denied", "E", "ok"]), // cwd /out
+        ("../etc/passwd", D),                            // from /out
         ("../../../../secret.txt", D),
         ("..", ["ok", "denied", "denied", "denied", "denied", "ok"]), // cwd /
-        ("etc/passwd", D),                                // relative, from /
+        ("etc/passwd", D),                                            // relative, from /
         ("secret.txt", D),
         ("in/../etc/passwd", D),
         ("in/new.txt", ["*", "denied", "denied", "ok", "denied", "E"]),
@@ -618,7 +648,10 @@ async fn path_escapes_from_a_jail_are_refused_on_a_real_server() {
     let report = sandbox.run(&args).await;
     let out = String::from_utf8_lossy(&report.stdout).into_owned();
     let got = calls(&report);
-    assert_eq!(&got[..3], [("connect-profile".into(), "ok".into()), ("pwd".into(), "ok".into()), ("list-directory".into(), "ok".into())]);
+    assert_eq!(
+        &got[..3],
+        [("connect-profile".into(), "ok".into()), ("pwd".into(), "ok".into()), ("list-directory".into(), "ok".into())]
+    );
     let names = ["list-directory", "get", "size", "send", "open-get", "cwd"];
     for (i, (path, want)) in plan.iter().enumerate() {
         for (j, want) in want.iter().enumerate() {
@@ -657,7 +690,10 @@ async fn path_escapes_from_a_jail_are_refused_on_a_real_server() {
     for e in &entries {
         if let Some(path) = &e.path {
             if e.outcome == "ok" {
-                assert!(path == "/" || path.starts_with("/out") || path.starts_with("/in"), "audited success outside the jail: {e:?}");
+                assert!(
+                    path == "/" || path.starts_with("/out") || path.starts_with("/in"),
+                    "audited success outside the jail: {e:?}"
+                );
             }
         }
     }
@@ -720,14 +756,18 @@ async fn a_byte_quota_stops_a_transfer_mid_way() {
     let size = 8 * MIB;
     let server = HostileServer::start(Script::new().file("big.bin", &vec![7u8; size]));
     let quota = MIB as u64;
-    let policy = profile_policy("p", server.addr(), "pr0file-pw").with_limits(Limits { max_run_bytes: Some(quota), ..limits() });
+    let policy =
+        profile_policy("p", server.addr(), "pr0file-pw").with_limits(Limits { max_run_bytes: Some(quota), ..limits() });
     let sandbox = Sandbox::new(policy);
 
     let report = sandbox.run(&["download-all", "p", "big.bin"]).await;
     assert_eq!(error_kind(&report), Some("too-large"), "{:?}", report.result);
     assert!(report.result.as_ref().unwrap_err().contains("quota"), "{:?}", report.result);
     let down = report.stats.bytes_downloaded;
-    assert!(down > quota && down < 3 * quota, "downloaded {down} bytes with a {quota}-byte quota of an {size}-byte file");
+    assert!(
+        down > quota && down < 3 * quota,
+        "downloaded {down} bytes with a {quota}-byte quota of an {size}-byte file"
+    );
 
     let report = sandbox.run(&["upload-zeros", "p", "up.bin", "8"]).await;
     assert_eq!(error_kind(&report), Some("too-large"), "{:?}", report.result);
@@ -739,7 +779,10 @@ async fn a_byte_quota_stops_a_transfer_mid_way() {
     assert!((stored as u64) <= 2 * quota, "{stored} bytes reached the server");
 
     let entries = sandbox.audit.check(&["pr0file-pw"]);
-    assert!(entries.iter().any(|e| e.outcome == "error" && e.error.as_deref().unwrap().starts_with("too-large")), "{entries:?}");
+    assert!(
+        entries.iter().any(|e| e.outcome == "error" && e.error.as_deref().unwrap().starts_with("too-large")),
+        "{entries:?}"
+    );
     let audited: f64 = entries.iter().filter(|e| e.operation == "finish download").map(|e| e.bytes).sum();
     assert!(audited < size as f64, "audited {audited} bytes downloaded");
 }
@@ -751,7 +794,12 @@ async fn the_wall_clock_deadline_ends_a_stalled_run() {
     let max_wall_clock = Duration::from_secs(1);
     for script in [Script::new().never_greet(), Script::new().file("big.bin", &[1u8; 10]).stall_retr_after(1000)] {
         let server = HostileServer::start(script);
-        let limits = Limits { max_wall_clock, default_timeout: Duration::from_secs(30), max_timeout: Duration::from_secs(30), ..limits() };
+        let limits = Limits {
+            max_wall_clock,
+            default_timeout: Duration::from_secs(30),
+            max_timeout: Duration::from_secs(30),
+            ..limits()
+        };
         let sandbox = Sandbox::new(profile_policy("p", server.addr(), "pr0file-pw").with_limits(limits));
         let started = Instant::now();
         let result = sandbox.attempt(&["download-all", "p", "big.bin"]).await;
@@ -789,13 +837,18 @@ async fn a_trapping_plugin_does_not_disturb_the_others() {
     let report = sandbox.run(&["download-all", "p", "big.bin"]).await;
     assert_eq!(report.result, Ok(format!("{} bytes", 2 * MIB)));
     let entries = sandbox.audit.check(&["pr0file-pw"]);
-    assert_eq!(entries.iter().filter(|e| e.operation == "finish download" && e.outcome == "ok").count(), 5, "{entries:?}");
+    assert_eq!(
+        entries.iter().filter(|e| e.operation == "finish download" && e.outcome == "ok").count(),
+        5,
+        "{entries:?}"
+    );
 }
 
 // ============================================================ secret attacks
 
 /// Paths a plugin might try to learn its profile's password through.
-const NOSY_PATHS: [&str; 8] = [".", "/", "a.txt", "../../../proc/self/environ", "/proc/self/cmdline", "/etc/ftp-host.toml", "~", "$PASSWORD"];
+const NOSY_PATHS: [&str; 8] =
+    [".", "/", "a.txt", "../../../proc/self/environ", "/proc/self/cmdline", "/etc/ftp-host.toml", "~", "$PASSWORD"];
 
 /// A plugin given a profile cannot learn its password by any call: not in
 /// a result, an error message, a listing or a file, on stdout or stderr.
@@ -805,7 +858,9 @@ async fn a_plugin_cannot_learn_its_profiles_password() {
     let secret = "pr0file-S3cret!";
     // The hostile server.
     let server = HostileServer::start(Script::new().file("a.txt", b"hello"));
-    let sandbox = Sandbox::new(profile_policy("p", server.addr(), secret).allow(&format!("127.0.0.1:{}", server.port() ^ 1)).unwrap());
+    let sandbox = Sandbox::new(
+        profile_policy("p", server.addr(), secret).allow(&format!("127.0.0.1:{}", server.port() ^ 1)).unwrap(),
+    );
     let mut args = vec!["probe", "p"];
     args.extend(NOSY_PATHS);
     let report = sandbox.run(&args).await;
@@ -826,7 +881,9 @@ async fn a_plugin_cannot_learn_its_profiles_password() {
     let wrong = "wr0ng-S3cret?";
     let policy = Policy::new()
         .grant(Grant::profile(profile("real", real.addr(), &real.user, &real.password)).unwrap())
-        .grant(Grant::profile(profile("wrong", SocketAddr::new(real.addr().ip(), real.port), &real.user, wrong)).unwrap())
+        .grant(
+            Grant::profile(profile("wrong", SocketAddr::new(real.addr().ip(), real.port), &real.user, wrong)).unwrap(),
+        )
         .with_limits(limits());
     let sandbox = Sandbox::new(policy);
     let mut args = vec!["probe", "real"];
@@ -853,7 +910,8 @@ async fn every_denied_operation_is_audited() {
     let denied_calls = calls.iter().filter(|(_, k)| k == "denied").count();
     assert!(denied_calls >= 12, "{calls:?}");
     let entries = sandbox.audit.check(&["pr0file-pw"]);
-    let denied_entries: Vec<&Entry> = entries.iter().filter(|e| e.error.as_deref().is_some_and(|m| m.starts_with("denied: "))).collect();
+    let denied_entries: Vec<&Entry> =
+        entries.iter().filter(|e| e.error.as_deref().is_some_and(|m| m.starts_with("denied: "))).collect();
     assert_eq!(
         denied_entries.len(),
         denied_calls,
@@ -870,7 +928,13 @@ async fn every_denied_operation_is_audited() {
     }
     // Every call but `pwd` (answered by the host alone) is in the log.
     let remote_calls = calls.iter().filter(|(c, _)| c != "pwd").count();
-    assert!(entries.len() >= remote_calls, "{} calls, {} audit lines:\n{}", remote_calls, entries.len(), sandbox.audit.text());
+    assert!(
+        entries.len() >= remote_calls,
+        "{} calls, {} audit lines:\n{}",
+        remote_calls,
+        entries.len(),
+        sandbox.audit.text()
+    );
     assert!(entries.iter().all(|e| e.server == server.addr().to_string() || e.server.contains("`p`")), "{entries:?}");
 }
 
@@ -935,7 +999,9 @@ impl JsonParser<'_> {
                 }
                 loop {
                     self.ws();
-                    let Json::Str(key) = self.value()? else { return Err(format!("a key that is not a string at {}", self.i)) };
+                    let Json::Str(key) = self.value()? else {
+                        return Err(format!("a key that is not a string at {}", self.i));
+                    };
                     self.eat(b':')?;
                     fields.push((key, self.value()?));
                     self.ws();
@@ -992,7 +1058,8 @@ impl JsonParser<'_> {
                                 b'r' => out.push('\r'),
                                 b't' => out.push('\t'),
                                 b'u' => {
-                                    let hex = std::str::from_utf8(self.s.get(self.i..self.i + 4).ok_or("short \\u")?).map_err(|e| e.to_string())?;
+                                    let hex = std::str::from_utf8(self.s.get(self.i..self.i + 4).ok_or("short \\u")?)
+                                        .map_err(|e| e.to_string())?;
                                     let unit = u32::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
                                     self.i += 4;
                                     // Surrogates are not needed for audit lines; keep them visible.

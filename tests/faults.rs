@@ -24,7 +24,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ftp_host::demo::{DemoServer, DEMO_USER};
-use ftp_host::{Cache, DirGrant, Grant, Host, Limits, Output, Plugin, Policy, Profile, RunReport, Secret, SecurityMode, Trust};
+use ftp_host::{
+    Cache, DirGrant, Grant, Host, Limits, Output, Plugin, Policy, Profile, RunReport, Secret, SecurityMode, Trust,
+};
 use ftp_host_e2e::harness::{error_kind, hostile_guest, rust_guest, sha256, stdout, Target};
 use ftp_host_e2e::hostile_server::{Act, HostileServer, Script, When};
 use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions, Tls};
@@ -36,7 +38,10 @@ use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions, Tls};
 fn cache() -> Cache {
     static CACHE: OnceLock<Cache> = OnceLock::new();
     CACHE
-        .get_or_init(|| Cache::open(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("faults-plugin-cache")).expect("plugin cache opens"))
+        .get_or_init(|| {
+            Cache::open(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("faults-plugin-cache"))
+                .expect("plugin cache opens")
+        })
         .clone()
 }
 
@@ -137,9 +142,8 @@ fn size_of(path: &Path) -> u64 {
 /// The host's temporary names for a replacement of `name` (`.NAME.ftp-host-*.part`) in `dir`.
 fn staged_copies(dir: &Path, name: &str) -> Vec<std::path::PathBuf> {
     let prefix = format!(".{name}.ftp-host-");
-    let mut found: Vec<_> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let mut found: Vec<_> =
+        std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
     found.retain(|p: &std::path::PathBuf| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)));
     found
 }
@@ -149,7 +153,11 @@ fn staged_copies(dir: &Path, name: &str) -> Vec<std::path::PathBuf> {
 /// OS thread, so the moment does not depend on the test's runtime. Returns
 /// the server, stopped, and the size seen (less than `bytes` only if the
 /// watch gave up after a minute, the server still running).
-fn kill_when(mut server: FtpServer, bytes: u64, size: impl Fn(&FtpServer) -> u64 + Send + 'static) -> std::thread::JoinHandle<(FtpServer, u64)> {
+fn kill_when(
+    mut server: FtpServer,
+    bytes: u64,
+    size: impl Fn(&FtpServer) -> u64 + Send + 'static,
+) -> std::thread::JoinHandle<(FtpServer, u64)> {
     std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -178,7 +186,8 @@ async fn run_and_kill(
 ) -> (RunReport, FtpServer, u64, Duration) {
     let task = tokio::spawn(async move { run_plugin(&plugin, args).await });
     let watcher = kill_when(server, KILL_AT, size);
-    let (server, seen) = tokio::task::spawn_blocking(move || watcher.join().expect("the watcher does not panic")).await.unwrap();
+    let (server, seen) =
+        tokio::task::spawn_blocking(move || watcher.join().expect("the watcher does not panic")).await.unwrap();
     assert!(seen >= KILL_AT, "{what}: the transfer never reached {KILL_AT} bytes (stuck at {seen})");
     let killed = Instant::now();
     let report = task.await.expect("the run task does not panic");
@@ -280,7 +289,8 @@ async fn killed_resumable_upload(kind: ServerKind, tls: Tls) {
 
     let plugin = load(rust_guest(), policy_with_dir(&server, local.path()));
     let args = target(&server).args(&["--timeout-ms", "10000", "upload", "/local/big.bin", "big.bin", "--resume"]);
-    let (report, server, seen, noticed) = run_and_kill(plugin, args, server, &what, |s| size_of(&s.path("big.bin"))).await;
+    let (report, server, seen, noticed) =
+        run_and_kill(plugin, args, server, &what, |s| size_of(&s.path("big.bin"))).await;
 
     assert_fault_kind(&report, &what);
     assert!(noticed < Duration::from_secs(5), "{what}: the failure took {noticed:?} to notice");
@@ -438,7 +448,8 @@ fn profile(name: &str, server: &HostileServer) -> Grant {
 /// A normal run through `plugin` against the embedded server: list, get, send.
 async fn normal_run(plugin: &Plugin, t: &Target, dir: &Path, n: usize) -> Duration {
     let name = format!("normal-{n}.txt");
-    let report = run_plugin(plugin, t.args(&["ls", ";", "sha256", "readme.txt", ";", "put", &name, "still here"])).await;
+    let report =
+        run_plugin(plugin, t.args(&["ls", ";", "sha256", "readme.txt", ";", "put", &name, "still here"])).await;
     assert!(report.result.is_ok(), "a normal run failed: {:?}", report.result);
     let readme = std::fs::read(dir.join("readme.txt")).unwrap();
     assert!(stdout(&report).contains(&sha256(&readme)), "{}", stdout(&report));
@@ -458,7 +469,8 @@ const STALL_TIMEOUT: Duration = Duration::from_millis(1500);
 async fn every_network_wait_has_a_deadline_and_blocks_no_one_else() {
     let never_greets = HostileServer::start(Script::new().never_greet());
     let silent = HostileServer::start(Script::new().silent_after_greeting());
-    let stalls_retr = HostileServer::start(Script::new().file("big.bin", &vec![5u8; 4 << 20]).stall_retr_after(64 * 1024));
+    let stalls_retr =
+        HostileServer::start(Script::new().file("big.bin", &vec![5u8; 4 << 20]).stall_retr_after(64 * 1024));
     let stalls_stor = HostileServer::start(Script::new().stall_stor());
     let (demo_dir, _demo, demo) = embedded().await;
     let local = tempfile::tempdir().unwrap();
@@ -485,12 +497,28 @@ async fn every_network_wait_has_a_deadline_and_blocks_no_one_else() {
     };
     let stalled: Vec<(&str, &Plugin, Vec<String>)> = vec![
         ("never greets (guest deadline)", &example, as_guest(&never_greets, &["ls"])),
-        ("never greets (operator default)", &hostile, strings(&["connect", "127.0.0.1", &never_greets.port().to_string(), "alice", "pw"])),
+        (
+            "never greets (operator default)",
+            &hostile,
+            strings(&["connect", "127.0.0.1", &never_greets.port().to_string(), "alice", "pw"]),
+        ),
         ("silent after greeting", &example, as_guest(&silent, &["ls"])),
-        ("stalls a download (guest deadline)", &example, as_guest(&stalls_retr, &["download", "big.bin", "/local/stalled.bin"])),
+        (
+            "stalls a download (guest deadline)",
+            &example,
+            as_guest(&stalls_retr, &["download", "big.bin", "/local/stalled.bin"]),
+        ),
         ("stalls a download (operator default)", &hostile, strings(&["download-all", "stalls-retr", "big.bin"])),
-        ("never acknowledges an upload (guest deadline)", &example, as_guest(&stalls_stor, &["put", "up.txt", "hello"])),
-        ("never acknowledges an upload (operator default)", &hostile, strings(&["upload-zeros", "stalls-stor", "z.bin", "64"])),
+        (
+            "never acknowledges an upload (guest deadline)",
+            &example,
+            as_guest(&stalls_stor, &["put", "up.txt", "hello"]),
+        ),
+        (
+            "never acknowledges an upload (operator default)",
+            &hostile,
+            strings(&["upload-zeros", "stalls-stor", "z.bin", "64"]),
+        ),
     ];
     let began = Instant::now();
     let tasks: Vec<_> = stalled
@@ -531,7 +559,10 @@ async fn every_network_wait_has_a_deadline_and_blocks_no_one_else() {
             failures.push(format!("{what}: `timeout` only after {elapsed:?}, for a deadline of {STALL_TIMEOUT:?}"));
         }
     }
-    assert!(!local.path().join("stalled.bin").exists() && !local.path().join("stalled.bin.part").exists(), "a stalled download leaves nothing");
+    assert!(
+        !local.path().join("stalled.bin").exists() && !local.path().join("stalled.bin.part").exists(),
+        "a stalled download leaves nothing"
+    );
     // The servers saw what the guests did: a STOR that was never acknowledged.
     assert!(stalls_stor.received("STOR"));
     assert!(stalls_retr.received("RETR"));
@@ -560,11 +591,29 @@ async fn hostile_replies_are_typed_errors_and_leave_the_host_working() {
     // (what, script, plugin: example `ls` or hostile `connect ... explicit`, expected kind, text the message must contain)
     let cases: Vec<(&str, Script, bool, &str, &str)> = vec![
         ("a 1 MiB greeting line", Script::new().huge_reply_line(1 << 20), false, "protocol", "connect"),
-        ("a 1 MiB reply line to NLST", Script::new().at(When::command("NLST"), Act::HugeLine(1 << 20)), false, "protocol", "listing"),
+        (
+            "a 1 MiB reply line to NLST",
+            Script::new().at(When::command("NLST"), Act::HugeLine(1 << 20)),
+            false,
+            "protocol",
+            "listing",
+        ),
         ("an unknown reply code", Script::new().unknown_code(), false, "protocol", "999"),
-        ("an unknown reply code to PASV", Script::new().at(When::command("PASV"), Act::UnknownCode), false, "protocol", "999"),
+        (
+            "an unknown reply code to PASV",
+            Script::new().at(When::command("PASV"), Act::UnknownCode),
+            false,
+            "protocol",
+            "999",
+        ),
         ("a never-ending multi-line greeting", Script::new().endless_multiline(), false, "protocol", "connect"),
-        ("a never-ending multi-line reply to NLST", Script::new().at(When::command("NLST"), Act::EndlessMultiline), false, "protocol", "listing"),
+        (
+            "a never-ending multi-line reply to NLST",
+            Script::new().at(When::command("NLST"), Act::EndlessMultiline),
+            false,
+            "protocol",
+            "listing",
+        ),
         ("a PASV reply with out-of-range numbers", Script::new().pasv_garbage(), false, "protocol", "listing"),
         ("a PASV reply naming port 0", Script::new().pasv_to(port0), false, "denied", "port 0"),
         ("plaintext instead of a TLS handshake", Script::new().plaintext_on_auth_tls(), true, "tls", "TLS"),
@@ -575,7 +624,10 @@ async fn hostile_replies_are_typed_errors_and_leave_the_host_working() {
         let args = if tls {
             strings(&["connect", "127.0.0.1", &server.port().to_string(), "alice", "pw", "explicit"])
         } else {
-            strings(&["--timeout-ms", "5000"]).into_iter().chain(Target::plain(server.addr(), "alice", "pw").args(&["ls"])).collect()
+            strings(&["--timeout-ms", "5000"])
+                .into_iter()
+                .chain(Target::plain(server.addr(), "alice", "pw").args(&["ls"]))
+                .collect()
         };
         let report = run_plugin(if tls { &hostile } else { &example }, args).await;
         let kind = error_kind(&report);

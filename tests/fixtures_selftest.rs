@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use ftp_host::{Grant, Host, Output, Policy, Profile, RunError, Secret, SecurityMode};
-use ftp_host_e2e::harness::{hostile_guest, rust_guest, run, stdout, Target};
+use ftp_host_e2e::harness::{hostile_guest, run, rust_guest, stdout, Target};
 use ftp_host_e2e::hostile_server::{Act, Canary, HostileServer, Script, When};
 
 // ---------------------------------------------------------------- raw client
@@ -154,7 +154,9 @@ fn a_well_behaved_script_serves_and_records_everything() {
 #[test]
 fn pasv_can_point_at_the_canary_or_anywhere() {
     // The server's own canary.
-    let server = HostileServer::start(Script::new().file("a.txt", b"x").pasv_to_canary().data_timeout(Duration::from_millis(200)));
+    let server = HostileServer::start(
+        Script::new().file("a.txt", b"x").pasv_to_canary().data_timeout(Duration::from_millis(200)),
+    );
     let mut raw = Raw::login(server.addr());
     let named = pasv_addr(&raw.cmd("PASV"));
     assert_eq!(named, server.canary_addr());
@@ -261,7 +263,10 @@ fn stall_retr_sends_some_bytes_then_holds_the_connection() {
     data.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
     let mut more = [0u8; 1];
     let stalled = data.read(&mut more);
-    assert!(matches!(&stalled, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)), "{stalled:?}");
+    assert!(
+        matches!(&stalled, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+        "{stalled:?}"
+    );
     raw.assert_silent(Duration::from_millis(100));
     // The client gives up: 426, and the session goes on.
     drop(data);

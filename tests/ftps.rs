@@ -79,7 +79,8 @@ async fn a_certificate_for_another_name_is_a_tls_error() {
 async fn a_pinned_certificate_is_accepted_and_another_refused() {
     let (_dir, server, target) = embedded_tls().await;
     let fingerprint = sha256(server.certificate().unwrap().as_ref());
-    let report = run(rust_guest(), target.policy_trusting(Trust::pinned(&fingerprint).unwrap()), target.args(&["ls"])).await;
+    let report =
+        run(rust_guest(), target.policy_trusting(Trust::pinned(&fingerprint).unwrap()), target.args(&["ls"])).await;
     assert!(report.result.is_ok(), "{:?}", report.result);
 
     let wrong = Trust::pinned(&"00".repeat(32)).unwrap();

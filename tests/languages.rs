@@ -81,7 +81,11 @@ fn guests() -> &'static Guests {
 fn build_and_compile() -> Result<Guests, String> {
     let started = Instant::now();
     let script = workspace().join("scripts/build-guests.sh");
-    let output = Command::new("bash").arg(&script).current_dir(workspace()).output().map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let output = Command::new("bash")
+        .arg(&script)
+        .current_dir(workspace())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     if !output.status.success() {
         return Err(format!(
@@ -97,7 +101,9 @@ fn build_and_compile() -> Result<Guests, String> {
     for language in LANGUAGES {
         let bytes = match language.built_by_script() {
             None => ftp_host::demo::EXAMPLE_PLUGIN.to_vec(),
-            Some(path) => std::fs::read(&path).map_err(|e| format!("{} (built by build-guests.sh): {e}", path.display()))?,
+            Some(path) => {
+                std::fs::read(&path).map_err(|e| format!("{} (built by build-guests.sh): {e}", path.display()))?
+            }
         };
         guests.push(Guest { language, bytes });
     }
@@ -119,9 +125,16 @@ fn build_and_compile() -> Result<Guests, String> {
     let host = Host::new(Policy::new()).map_err(|e| format!("{e:#}"))?.with_cache(cache.clone());
     for guest in &guests {
         let started = Instant::now();
-        let plugin =
-            host.load_named(&guest.bytes, guest.language.name()).map_err(|e| format!("the {} guest does not load: {e}", guest.language.name()))?;
-        eprintln!("{}: {} bytes, {:?} in {:.1?}", guest.language.name(), guest.bytes.len(), plugin.origin(), started.elapsed());
+        let plugin = host
+            .load_named(&guest.bytes, guest.language.name())
+            .map_err(|e| format!("the {} guest does not load: {e}", guest.language.name()))?;
+        eprintln!(
+            "{}: {} bytes, {:?} in {:.1?}",
+            guest.language.name(),
+            guest.bytes.len(),
+            plugin.origin(),
+            started.elapsed()
+        );
     }
     Ok(Guests { guests, cache })
 }
@@ -146,7 +159,10 @@ fn load_all(policy: Policy) -> Vec<(Language, Plugin)> {
 }
 
 async fn run(language: Language, plugin: &Plugin, args: &[String]) -> RunReport {
-    let report = plugin.run(args, Output::Capture).await.unwrap_or_else(|e| panic!("{}: {:?} did not run: {e}", language.name(), args.last()));
+    let report = plugin
+        .run(args, Output::Capture)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {:?} did not run: {e}", language.name(), args.last()));
     eprintln!(
         "--- {} {:?} ({:.0?}): {:?}\n{}{}",
         language.name(),
@@ -231,7 +247,13 @@ const UPLOAD_TEXT: &str = "put by a plugin: ünïcödé ✓ — same bytes from 
 
 /// Run `command` with every guest, one after the other; `before` runs before
 /// each. Asserts that every language had the same outcome and returns it.
-async fn everywhere(server: &Server<'_>, scenario: &str, target: &Target, command: &[&str], before: impl Fn()) -> Outcome {
+async fn everywhere(
+    server: &Server<'_>,
+    scenario: &str,
+    target: &Target,
+    command: &[&str],
+    before: impl Fn(),
+) -> Outcome {
     let args = target.args(command);
     let mut outcomes = Vec::new();
     let mut times = String::new();
@@ -244,7 +266,14 @@ async fn everywhere(server: &Server<'_>, scenario: &str, target: &Target, comman
     eprintln!("=== {} / {scenario}:{times}", server.name);
     let (first_language, first) = &outcomes[0];
     for (language, outcome) in &outcomes[1..] {
-        assert_eq!(outcome, first, "{} / {scenario}: {} (right) and {} (left) disagree", server.name, first_language.name(), language.name());
+        assert_eq!(
+            outcome,
+            first,
+            "{} / {scenario}: {} (right) and {} (left) disagree",
+            server.name,
+            first_language.name(),
+            language.name()
+        );
     }
     first.clone()
 }
@@ -313,7 +342,10 @@ fn kind(outcome: &Outcome) -> Option<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_language_alike_on_the_embedded_server() {
     let dir = tempfile::tempdir().unwrap();
-    seed(|path, bytes| std::fs::write(dir.path().join(path), bytes).unwrap(), |path| std::fs::create_dir(dir.path().join(path)).unwrap());
+    seed(
+        |path, bytes| std::fs::write(dir.path().join(path), bytes).unwrap(),
+        |path| std::fs::create_dir(dir.path().join(path)).unwrap(),
+    );
     let server = DemoServer::start(dir.path(), "demo-password").await.unwrap();
     let target = Target::plain(server.addr(), DEMO_USER, "demo-password");
     let plugins = load_all(target.policy());
@@ -322,7 +354,8 @@ async fn every_language_alike_on_the_embedded_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_language_alike_on_proftpd_with_explicit_ftps() {
-    let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::explicit()).unwrap_or_else(|e| panic!("proftpd did not start: {e:#}"));
+    let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::explicit())
+        .unwrap_or_else(|e| panic!("proftpd did not start: {e:#}"));
     seed(
         |path, bytes| {
             server.put_file(path, bytes).unwrap();
@@ -384,7 +417,11 @@ async fn python_mirror_report_uploads_a_manifest() {
         .iter()
         .map(|(path, bytes)| {
             let name = path.strip_prefix("pub/").unwrap();
-            format!("    {{\n      \"name\": \"{name}\",\n      \"size\": {},\n      \"sha256\": \"{}\"\n    }}", bytes.len(), sha256(bytes))
+            format!(
+                "    {{\n      \"name\": \"{name}\",\n      \"size\": {},\n      \"sha256\": \"{}\"\n    }}",
+                bytes.len(),
+                sha256(bytes)
+            )
         })
         .collect();
     let manifest = format!("{{\n  \"directory\": \"/pub\",\n  \"files\": [\n{}\n  ]\n}}\n", entries.join(",\n"));
@@ -394,7 +431,8 @@ async fn python_mirror_report_uploads_a_manifest() {
     let width = reported.iter().map(|(p, _)| p.len() - "pub/".len()).max().unwrap();
     let mut table = format!("skipped sub (not a file)\n{:<width$}  {:>10}  sha256\n", "name", "size");
     for (path, bytes) in &reported {
-        let _ = writeln!(table, "{:<width$}  {:>10}  {}", path.strip_prefix("pub/").unwrap(), bytes.len(), sha256(bytes));
+        let _ =
+            writeln!(table, "{:<width$}  {:>10}  {}", path.strip_prefix("pub/").unwrap(), bytes.len(), sha256(bytes));
     }
     let _ = writeln!(table, "uploaded manifest.json ({} bytes)", manifest.len());
     assert_eq!(stdout(&report), table);
@@ -492,7 +530,12 @@ async fn start_times() {
             assert_eq!(plugin.origin(), Origin::Cached);
             let report = plugin.run(&refused.args(&["ls"]), Output::Capture).await.unwrap();
             first_call.push(started.elapsed());
-            assert!(report.result.as_ref().is_err_and(|e| e.starts_with("auth:")), "{}: {:?}", guest.language.name(), report.result);
+            assert!(
+                report.result.as_ref().is_err_and(|e| e.starts_with("auth:")),
+                "{}: {:?}",
+                guest.language.name(),
+                report.result
+            );
 
             let plugin = fresh_host().load(&guest.bytes).unwrap();
             let report = plugin.run(&target.args(&["ls"]), Output::Capture).await.unwrap();
@@ -510,5 +553,8 @@ async fn start_times() {
             median(ls)
         );
     }
-    eprintln!("medians of {runs} runs (load average {}):\n{table}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+    eprintln!(
+        "medians of {runs} runs (load average {}):\n{table}",
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
 }

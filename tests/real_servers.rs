@@ -94,7 +94,10 @@ async fn vsftpd_over_tls_1_2() {
 async fn refused_reuse(kind: ServerKind) {
     let server = start(kind, ServerOptions::explicit());
     let t = target(&server, "explicit", true);
-    let policy = Policy::new().allow_with_trust(&format!("{}:{}", t.host, t.port), trust(&server)).unwrap().without_tls_resumption();
+    let policy = Policy::new()
+        .allow_with_trust(&format!("{}:{}", t.host, t.port), trust(&server))
+        .unwrap()
+        .without_tls_resumption();
     let report = run(rust_guest(), policy, t.args(&["ls"])).await;
     assert_eq!(error_kind(&report), Some("tls"), "{:?}\n{}", report.result, server.log());
     let message = report.result.unwrap_err();

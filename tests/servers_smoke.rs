@@ -35,8 +35,7 @@ fn curl(server: &FtpServer, args: &[&str]) -> Output {
         }
     }
     cmd.args(args);
-    cmd.output()
-        .expect("running curl (install it with scripts/install-test-servers.sh)")
+    cmd.output().expect("running curl (install it with scripts/install-test-servers.sh)")
 }
 
 fn check(server: &FtpServer, what: &str, out: &Output) {
@@ -76,23 +75,12 @@ fn list_download_upload(kind: ServerKind, tls: Tls) {
     );
     check(&server, "LIST + RETR", &out);
     let listing = std::fs::read_to_string(p("root.txt")).unwrap();
-    assert!(
-        listing.contains("hello.bin"),
-        "listing lacks hello.bin:\n{listing}"
-    );
+    assert!(listing.contains("hello.bin"), "listing lacks hello.bin:\n{listing}");
     assert!(listing.contains("sub"), "listing lacks sub:\n{listing}");
     let listing = std::fs::read_to_string(p("sub.txt")).unwrap();
-    assert!(
-        listing.contains("inner.txt"),
-        "listing of /sub lacks inner.txt:\n{listing}"
-    );
+    assert!(listing.contains("inner.txt"), "listing of /sub lacks inner.txt:\n{listing}");
     let got = std::fs::read(p("hello.bin")).unwrap();
-    assert!(
-        got == data,
-        "downloaded {} bytes that differ from the {} seeded",
-        got.len(),
-        data.len()
-    );
+    assert!(got == data, "downloaded {} bytes that differ from the {} seeded", got.len(), data.len());
 
     // Uploads, a new file and over a seeded one, one per session: a second
     // upload in the same curl session over TLS 1.3 resumes a ticket that
@@ -113,10 +101,7 @@ fn list_download_upload(kind: ServerKind, tls: Tls) {
         args.extend(["--upload-file", &local, &url]);
         let out = curl(&server, &args);
         check(&server, &format!("STOR {target}"), &out);
-        assert!(
-            std::fs::read(server.path(target)).unwrap() == up,
-            "uploaded bytes of {target} differ on disk"
-        );
+        assert!(std::fs::read(server.path(target)).unwrap() == up, "uploaded bytes of {target} differ on disk");
     }
 }
 
@@ -155,11 +140,8 @@ fn vsftpd_implicit() {
 /// refused by default and accepted with the requirement off.
 fn session_reuse_option(kind: ServerKind) {
     for require in [true, false] {
-        let server = FtpServer::start(
-            kind,
-            ServerOptions::explicit().require_session_reuse(require),
-        )
-        .expect("starting the server");
+        let server = FtpServer::start(kind, ServerOptions::explicit().require_session_reuse(require))
+            .expect("starting the server");
         server.put_file("f.txt", b"data\n").unwrap();
         let out = curl(&server, &["--no-sessionid", &server.url("/f.txt")]);
         if require {
@@ -188,28 +170,14 @@ fn vsftpd_session_reuse_option() {
 /// `max_tls_version(Tls12)` caps the server at TLS 1.2: a client that insists
 /// on TLS 1.3 is refused, and TLS 1.2 works (uploads included).
 fn tls12_cap(kind: ServerKind) {
-    let server = FtpServer::start(
-        kind,
-        ServerOptions::explicit().max_tls_version(TlsVersion::Tls12),
-    )
-    .expect("starting the server");
+    let server = FtpServer::start(kind, ServerOptions::explicit().max_tls_version(TlsVersion::Tls12))
+        .expect("starting the server");
     server.put_file("f.txt", b"data\n").unwrap();
     let out = curl(&server, &["--tlsv1.3", &server.url("/f.txt")]);
-    assert!(
-        !out.status.success(),
-        "{kind} capped at TLS 1.2 accepted TLS 1.3\n{}",
-        server.log()
-    );
+    assert!(!out.status.success(), "{kind} capped at TLS 1.2 accepted TLS 1.3\n{}", server.log());
     let local = server.dir.join("up.txt");
     std::fs::write(&local, b"up\n").unwrap();
-    let out = curl(
-        &server,
-        &[
-            "--upload-file",
-            local.to_str().unwrap(),
-            &server.url("/up.txt"),
-        ],
-    );
+    let out = curl(&server, &["--upload-file", local.to_str().unwrap(), &server.url("/up.txt")]);
     check(&server, "STOR over TLS 1.2", &out);
     assert_eq!(std::fs::read(server.path("up.txt")).unwrap(), b"up\n");
 }
@@ -242,20 +210,13 @@ fn drop_stops_the_server_and_cleans_up() {
         write!(session, "PASS {}\r\n", server.password).unwrap();
         line.clear();
         reader.read_line(&mut line).unwrap();
-        assert!(
-            line.starts_with("230"),
-            "{kind} login: {line}\n{}",
-            server.log()
-        );
+        assert!(line.starts_with("230"), "{kind} login: {line}\n{}", server.log());
 
         let (dir, root, addr) = (server.dir.clone(), server.root.clone(), server.addr());
         drop(server);
         assert!(!dir.exists(), "{} still exists", dir.display());
         assert!(!root.exists(), "{} still exists", root.display());
-        assert!(
-            std::net::TcpStream::connect(addr).is_err(),
-            "{kind} still listens on {addr}"
-        );
+        assert!(std::net::TcpStream::connect(addr).is_err(), "{kind} still listens on {addr}");
         // The session died with the server: the connection is closed.
         line.clear();
         let _ = session.set_read_timeout(Some(std::time::Duration::from_secs(5)));

@@ -52,13 +52,23 @@ async fn large_round_trip(tls: Tls, security: &'static str) {
     server.fix_ownership().unwrap();
     let t = target(&server, security);
 
-    let report = run(rust_guest(), with_dir(policy_for(&server, &t), local.path()), t.args(&["download", "large.bin", "/local/large.bin"])).await;
+    let report = run(
+        rust_guest(),
+        with_dir(policy_for(&server, &t), local.path()),
+        t.args(&["download", "large.bin", "/local/large.bin"]),
+    )
+    .await;
     assert!(report.result.is_ok(), "{:?}\n{}", report.result, server.log());
     assert_eq!(sha256(&std::fs::read(local.path().join("large.bin")).unwrap()), expected);
     assert!(!local.path().join("large.bin.part").exists());
     assert_eq!(report.stats.bytes_downloaded, LARGE as u64);
 
-    let report = run(rust_guest(), with_dir(policy_for(&server, &t), local.path()), t.args(&["upload", "/local/large.bin", "copy.bin"])).await;
+    let report = run(
+        rust_guest(),
+        with_dir(policy_for(&server, &t), local.path()),
+        t.args(&["upload", "/local/large.bin", "copy.bin"]),
+    )
+    .await;
     assert!(report.result.is_ok(), "{:?}\n{}", report.result, server.log());
     assert_eq!(sha256(&std::fs::read(server.path("copy.bin")).unwrap()), expected);
     assert_eq!(report.stats.bytes_uploaded, LARGE as u64);
@@ -85,7 +95,17 @@ async fn copies_through_guest_memory_are_the_same_bytes() {
     server.put_file("blob.bin", &blob()).unwrap();
     let local = tempfile::tempdir().unwrap();
     let t = target(&server, "explicit");
-    let args = t.args(&["download", "blob.bin", "/local/blob.bin", "--via-memory", ";", "upload", "/local/blob.bin", "back.bin", "--via-memory"]);
+    let args = t.args(&[
+        "download",
+        "blob.bin",
+        "/local/blob.bin",
+        "--via-memory",
+        ";",
+        "upload",
+        "/local/blob.bin",
+        "back.bin",
+        "--via-memory",
+    ]);
     let report = run(rust_guest(), with_dir(policy_for(&server, &t), local.path()), args).await;
     assert!(report.result.is_ok(), "{:?}\n{}", report.result, server.log());
     assert_eq!(std::fs::read(local.path().join("blob.bin")).unwrap(), blob());
@@ -100,7 +120,12 @@ async fn a_download_resumes_from_its_partial_file() {
     // An earlier run stopped after 1,000,003 bytes.
     std::fs::write(local.path().join("blob.bin.part"), &blob()[..1_000_003]).unwrap();
     let t = target(&server, "explicit");
-    let report = run(rust_guest(), with_dir(policy_for(&server, &t), local.path()), t.args(&["download", "blob.bin", "/local/blob.bin", "--resume"])).await;
+    let report = run(
+        rust_guest(),
+        with_dir(policy_for(&server, &t), local.path()),
+        t.args(&["download", "blob.bin", "/local/blob.bin", "--resume"]),
+    )
+    .await;
     assert!(report.result.is_ok(), "{:?}", report.result);
     assert_eq!(std::fs::read(local.path().join("blob.bin")).unwrap(), blob());
     // Only the missing bytes crossed the network.
@@ -116,7 +141,17 @@ async fn an_upload_resumes_and_appends() {
     std::fs::write(local.path().join("blob.bin"), blob()).unwrap();
     std::fs::write(local.path().join("tail.txt"), b"tail").unwrap();
     let t = target(&server, "none");
-    let args = t.args(&["upload", "/local/blob.bin", "up.bin", "--resume", ";", "upload", "/local/tail.txt", "up.bin", "--append"]);
+    let args = t.args(&[
+        "upload",
+        "/local/blob.bin",
+        "up.bin",
+        "--resume",
+        ";",
+        "upload",
+        "/local/tail.txt",
+        "up.bin",
+        "--append",
+    ]);
     let report = run(rust_guest(), with_dir(t.policy(), local.path()), args).await;
     assert!(report.result.is_ok(), "{:?}\n{}", report.result, server.log());
     let mut expected = blob();
@@ -151,7 +186,9 @@ async fn a_failed_download_leaves_no_partial_file() {
     let local = tempfile::tempdir().unwrap();
     std::fs::write(local.path().join("keep.bin"), b"old contents").unwrap();
     let t = target(&server, "none");
-    let report = run(rust_guest(), with_dir(t.policy(), local.path()), t.args(&["download", "missing.bin", "/local/keep.bin"])).await;
+    let report =
+        run(rust_guest(), with_dir(t.policy(), local.path()), t.args(&["download", "missing.bin", "/local/keep.bin"]))
+            .await;
     assert_eq!(error_kind(&report), Some("not-found"), "{:?}", report.result);
     assert_eq!(std::fs::read(local.path().join("keep.bin")).unwrap(), b"old contents");
     assert!(!local.path().join("keep.bin.part").exists());
@@ -167,7 +204,9 @@ async fn files_outside_the_granted_directory_are_out_of_reach() {
     assert_eq!(error_kind(&report), Some("denied"), "{:?}", report.result);
     // A granted directory does not reach its parent.
     let local = tempfile::tempdir().unwrap();
-    let report = run(rust_guest(), with_dir(t.policy(), local.path()), t.args(&["upload", "/local/../../etc/passwd", "stolen"])).await;
+    let report =
+        run(rust_guest(), with_dir(t.policy(), local.path()), t.args(&["upload", "/local/../../etc/passwd", "stolen"]))
+            .await;
     assert!(report.result.is_err(), "{:?}", report.result);
     assert!(!server.path("stolen").exists());
 }
@@ -198,7 +237,10 @@ async fn a_failed_replacement_leaves_the_old_file_and_no_temporary() {
     let report = run(rust_guest(), policy, t.args(&["upload", "/local/blob.bin", "target.bin"])).await;
     assert_eq!(error_kind(&report), Some("too-large"), "{:?}", report.result);
     assert_eq!(std::fs::read(server.path("target.bin")).unwrap(), b"the old, complete file");
-    let names: Vec<String> = std::fs::read_dir(&server.root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = std::fs::read_dir(&server.root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
 
     // The same upload without the quota replaces the file whole.

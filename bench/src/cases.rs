@@ -55,12 +55,7 @@ pub enum Client {
 }
 
 impl Client {
-    pub const ALL: [Client; 4] = [
-        Client::GuestSplice,
-        Client::GuestMemory,
-        Client::Native,
-        Client::Curl,
-    ];
+    pub const ALL: [Client; 4] = [Client::GuestSplice, Client::GuestMemory, Client::Native, Client::Curl];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -107,38 +102,15 @@ pub enum Case {
     },
     /// `runs` runs of the guest with no arguments (it returns an error at
     /// once): instantiate + call.
-    Startup {
-        runs: usize,
-        warmup: usize,
-        capture: bool,
-    },
+    Startup { runs: usize, warmup: usize, capture: bool },
     /// `runs` listings of `path`, `gap` apart.
-    Listing {
-        client: Client,
-        endpoint: Endpoint,
-        path: String,
-        runs: usize,
-        gap_ms: u64,
-    },
+    Listing { client: Client, endpoint: Endpoint, path: String, runs: usize, gap_ms: u64 },
     /// `n` concurrent downloads of `remote` into `local_dir/cN.bin`.
-    Concurrent {
-        client: Client,
-        endpoint: Endpoint,
-        remote: String,
-        local_dir: PathBuf,
-        n: usize,
-    },
+    Concurrent { client: Client, endpoint: Endpoint, remote: String, local_dir: PathBuf, n: usize },
     /// One session doing `n` small downloads of `path`, each timed.
     /// `quickack` (native only) sets TCP_QUICKACK on the control socket
     /// before each download: a diagnostic for delayed-ACK stalls.
-    Ops {
-        client: Client,
-        endpoint: Endpoint,
-        path: String,
-        n: usize,
-        nodelay: bool,
-        quickack: bool,
-    },
+    Ops { client: Client, endpoint: Endpoint, path: String, n: usize, nodelay: bool, quickack: bool },
 }
 
 /// What a child reports.
@@ -167,63 +139,23 @@ pub fn child_main(spec: &str) -> Result<()> {
 
 async fn run(case: Case) -> Result<CaseResult> {
     match case {
-        Case::Transfer {
-            client,
-            direction,
-            endpoint,
-            remote,
-            local_dir,
-            local_name,
-            max_memory,
-        } => {
-            transfer(
-                client,
-                direction,
-                &endpoint,
-                &remote,
-                &local_dir,
-                &local_name,
-                max_memory,
-            )
-            .await
+        Case::Transfer { client, direction, endpoint, remote, local_dir, local_name, max_memory } => {
+            transfer(client, direction, &endpoint, &remote, &local_dir, &local_name, max_memory).await
         }
-        Case::Startup {
-            runs,
-            warmup,
-            capture,
-        } => startup(runs, warmup, capture).await,
-        Case::Listing {
-            client,
-            endpoint,
-            path,
-            runs,
-            gap_ms,
-        } => listing(client, &endpoint, &path, runs, gap_ms).await,
-        Case::Concurrent {
-            client,
-            endpoint,
-            remote,
-            local_dir,
-            n,
-        } => concurrent(client, &endpoint, &remote, &local_dir, n).await,
-        Case::Ops {
-            client,
-            endpoint,
-            path,
-            n,
-            nodelay,
-            quickack,
-        } => ops(client, &endpoint, &path, n, nodelay, quickack).await,
+        Case::Startup { runs, warmup, capture } => startup(runs, warmup, capture).await,
+        Case::Listing { client, endpoint, path, runs, gap_ms } => listing(client, &endpoint, &path, runs, gap_ms).await,
+        Case::Concurrent { client, endpoint, remote, local_dir, n } => {
+            concurrent(client, &endpoint, &remote, &local_dir, n).await
+        }
+        Case::Ops { client, endpoint, path, n, nodelay, quickack } => {
+            ops(client, &endpoint, &path, n, nodelay, quickack).await
+        }
     }
 }
 
 // ---- the guest ----------------------------------------------------------------
 
-fn guest_policy(
-    endpoint: &Endpoint,
-    local_dir: Option<&Path>,
-    max_memory: Option<usize>,
-) -> Result<Policy> {
+fn guest_policy(endpoint: &Endpoint, local_dir: Option<&Path>, max_memory: Option<usize>) -> Result<Policy> {
     let grant = format!("{}:{}", endpoint.host, endpoint.port);
     let mut policy = match (&endpoint.tls, &endpoint.cert_pem) {
         (true, Some(pem)) => Policy::new().allow_with_trust(&grant, Trust::from_pem_file(pem)?)?,
@@ -231,10 +163,7 @@ fn guest_policy(
         (false, _) => Policy::new().allow(&grant)?,
     };
     if let Some(dir) = local_dir {
-        policy = policy.with_dir(DirGrant {
-            host: dir.to_path_buf(),
-            guest: GUEST_DIR.into(),
-        });
+        policy = policy.with_dir(DirGrant { host: dir.to_path_buf(), guest: GUEST_DIR.into() });
     }
     if let Some(bytes) = max_memory {
         let mut limits = policy.limits().clone();
@@ -246,16 +175,8 @@ fn guest_policy(
 
 fn guest_args(endpoint: &Endpoint, command: &[&str]) -> Vec<String> {
     let port = endpoint.port.to_string();
-    let mut args: Vec<&str> = vec![
-        "--host",
-        &endpoint.host,
-        "--port",
-        &port,
-        "--user",
-        &endpoint.user,
-        "--password",
-        &endpoint.password,
-    ];
+    let mut args: Vec<&str> =
+        vec!["--host", &endpoint.host, "--port", &port, "--user", &endpoint.user, "--password", &endpoint.password];
     if endpoint.tls {
         args.extend(["--security", "explicit", "--force-prot"]);
     }
@@ -275,10 +196,7 @@ async fn run_guest(plugin: &Plugin, args: &[String]) -> Result<String> {
     let report = plugin.run(args, Output::Capture).await?;
     match report.result {
         Ok(summary) => Ok(summary),
-        Err(e) => bail!(
-            "the guest failed: {e}\nstderr: {}",
-            String::from_utf8_lossy(&report.stderr)
-        ),
+        Err(e) => bail!("the guest failed: {e}\nstderr: {}", String::from_utf8_lossy(&report.stderr)),
     }
 }
 
@@ -292,10 +210,7 @@ fn native_tls(endpoint: &Endpoint) -> Result<Option<Arc<rustls::ClientConfig>>> 
     }
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
-    let pem = endpoint
-        .cert_pem
-        .as_ref()
-        .context("FTPS endpoint without a certificate")?;
+    let pem = endpoint.cert_pem.as_ref().context("FTPS endpoint without a certificate")?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(pem)? {
         roots.add(cert?)?;
@@ -324,30 +239,22 @@ async fn native_connect(
     if nodelay {
         ftp = ftp.passive_stream_builder(|addr| {
             Box::pin(async move {
-                let stream = TcpStream::connect(addr)
-                    .await
-                    .map_err(FtpError::ConnectionError)?;
+                let stream = TcpStream::connect(addr).await.map_err(FtpError::ConnectionError)?;
                 let _ = stream.set_nodelay(true);
                 Ok(stream)
             })
         });
     }
     if let Some(config) = tls {
-        let connector =
-            AsyncRustlsConnector::from(suppaftp::tokio_rustls::TlsConnector::from(config.clone()));
+        let connector = AsyncRustlsConnector::from(suppaftp::tokio_rustls::TlsConnector::from(config.clone()));
         ftp = ftp.into_secure(connector, &endpoint.host).await?;
     }
-    ftp.login(endpoint.user.as_str(), endpoint.password.as_str())
-        .await?;
+    ftp.login(endpoint.user.as_str(), endpoint.password.as_str()).await?;
     ftp.transfer_type(FileType::Binary).await?;
     Ok(ftp)
 }
 
-async fn native_download(
-    ftp: &mut AsyncRustlsFtpStream,
-    remote: &str,
-    local: &Path,
-) -> Result<u64> {
+async fn native_download(ftp: &mut AsyncRustlsFtpStream, remote: &str, local: &Path) -> Result<u64> {
     let mut file = tokio::fs::File::create(local).await?;
     let mut stream = ftp.retr_as_stream(remote).await?;
     let mut buf = vec![0u8; NATIVE_CHUNK];
@@ -408,13 +315,7 @@ async fn transfer(
             let meter = Meter::start();
             let summary = run_guest(&plugin, &args).await?;
             let cost = meter.stop();
-            Ok(CaseResult {
-                cost,
-                load_ms,
-                note: summary,
-                ops: oplog::take(),
-                ..Default::default()
-            })
+            Ok(CaseResult { cost, load_ms, note: summary, ops: oplog::take(), ..Default::default() })
         }
         Client::Native => {
             let tls = native_tls(endpoint)?;
@@ -427,11 +328,7 @@ async fn transfer(
             };
             ftp.quit().await?;
             let cost = meter.stop();
-            Ok(CaseResult {
-                cost,
-                note: format!("{bytes} bytes"),
-                ..Default::default()
-            })
+            Ok(CaseResult { cost, note: format!("{bytes} bytes"), ..Default::default() })
         }
         Client::Curl => bail!("curl runs in the parent"),
     }
@@ -439,11 +336,7 @@ async fn transfer(
 
 async fn startup(runs: usize, warmup: usize, capture: bool) -> Result<CaseResult> {
     let (plugin, load_ms) = load(Policy::new())?;
-    let output = if capture {
-        Output::Capture
-    } else {
-        Output::Inherit
-    };
+    let output = if capture { Output::Capture } else { Output::Inherit };
     let no_args: Vec<String> = Vec::new();
     for _ in 0..warmup {
         plugin.run(&no_args, output).await?;
@@ -454,28 +347,13 @@ async fn startup(runs: usize, warmup: usize, capture: bool) -> Result<CaseResult
         let started = Instant::now();
         let report = plugin.run(&no_args, output).await?;
         samples.push(ms(started.elapsed()));
-        ensure!(
-            report.result.is_err(),
-            "the guest with no arguments should fail at once, got {:?}",
-            report.result
-        );
+        ensure!(report.result.is_err(), "the guest with no arguments should fail at once, got {:?}", report.result);
     }
     let cost = meter.stop();
-    Ok(CaseResult {
-        cost,
-        samples_ms: samples,
-        load_ms,
-        ..Default::default()
-    })
+    Ok(CaseResult { cost, samples_ms: samples, load_ms, ..Default::default() })
 }
 
-async fn listing(
-    client: Client,
-    endpoint: &Endpoint,
-    path: &str,
-    runs: usize,
-    gap_ms: u64,
-) -> Result<CaseResult> {
+async fn listing(client: Client, endpoint: &Endpoint, path: &str, runs: usize, gap_ms: u64) -> Result<CaseResult> {
     let mut samples = Vec::new();
     let mut note = String::new();
     let mut load_ms = 0.0;
@@ -511,13 +389,7 @@ async fn listing(
         Client::Curl => bail!("no curl listing case"),
     }
     let cost = meter.stop();
-    Ok(CaseResult {
-        cost,
-        samples_ms: samples,
-        ops: oplog::take(),
-        load_ms,
-        note,
-    })
+    Ok(CaseResult { cost, samples_ms: samples, ops: oplog::take(), load_ms, note })
 }
 
 async fn concurrent(
@@ -545,9 +417,7 @@ async fn concurrent(
                 let args = guest_args(endpoint, &command);
                 tasks.push(tokio::spawn(async move {
                     let started = Instant::now();
-                    run_guest(&plugin, &args)
-                        .await
-                        .map(|_| ms(started.elapsed()))
+                    run_guest(&plugin, &args).await.map(|_| ms(started.elapsed()))
                 }));
             }
         }
@@ -578,18 +448,9 @@ async fn concurrent(
     }
     let cost = meter.stop();
     if !failures.is_empty() {
-        bail!(
-            "{} of {n} transfers failed; first: {}",
-            failures.len(),
-            failures[0]
-        );
+        bail!("{} of {n} transfers failed; first: {}", failures.len(), failures[0]);
     }
-    Ok(CaseResult {
-        cost,
-        samples_ms: samples,
-        load_ms,
-        ..Default::default()
-    })
+    Ok(CaseResult { cost, samples_ms: samples, load_ms, ..Default::default() })
 }
 
 async fn ops(
@@ -652,17 +513,7 @@ async fn ops(
     let cost = meter.stop();
     let ops = oplog::take();
     if client.is_guest() {
-        samples = ops
-            .iter()
-            .filter(|o| o.op == "download")
-            .map(|o| o.ms as f64)
-            .collect();
+        samples = ops.iter().filter(|o| o.op == "download").map(|o| o.ms as f64).collect();
     }
-    Ok(CaseResult {
-        cost,
-        samples_ms: samples,
-        ops,
-        load_ms,
-        ..Default::default()
-    })
+    Ok(CaseResult { cost, samples_ms: samples, ops, load_ms, ..Default::default() })
 }

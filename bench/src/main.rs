@@ -137,9 +137,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
         Some((i, _)) => (&t[..i], &t[i..]),
         None => (t, ""),
     };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("bad size {text:?}: expected e.g. 1G, 64M, 4096"))?;
+    let n: u64 = digits.parse().map_err(|_| format!("bad size {text:?}: expected e.g. 1G, 64M, 4096"))?;
     let mult = match unit {
         "" => 1,
         "k" => 1 << 10,
@@ -147,9 +145,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
         "g" => 1 << 30,
         _ => return Err(format!("bad size unit in {text:?}: K, M or G")),
     };
-    n.checked_mul(mult)
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("bad size {text:?}"))
+    n.checked_mul(mult).filter(|n| *n > 0).ok_or_else(|| format!("bad size {text:?}"))
 }
 
 fn main() -> ExitCode {

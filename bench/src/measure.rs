@@ -21,11 +21,7 @@ fn seconds(t: libc::timeval) -> f64 {
 }
 
 fn usage_of(ru: &libc::rusage) -> Usage {
-    Usage {
-        user_s: seconds(ru.ru_utime),
-        sys_s: seconds(ru.ru_stime),
-        maxrss_kib: ru.ru_maxrss.max(0) as u64,
-    }
+    Usage { user_s: seconds(ru.ru_utime), sys_s: seconds(ru.ru_stime), maxrss_kib: ru.ru_maxrss.max(0) as u64 }
 }
 
 /// `getrusage(RUSAGE_SELF)`: every thread of this process.
@@ -86,12 +82,7 @@ impl Meter {
         let reset = reset_peak_rss();
         let rss_start_kib = status_kib("VmRSS").unwrap_or(0);
         let usage = self_usage();
-        Meter {
-            started: Instant::now(),
-            usage,
-            rss_start_kib,
-            reset,
-        }
+        Meter { started: Instant::now(), usage, rss_start_kib, reset }
     }
 
     pub fn stop(&self) -> Cost {
@@ -125,11 +116,7 @@ pub fn run_measured(cmd: &mut Command) -> io::Result<(i32, Cost)> {
     }
     // The child is reaped: forget the handle so that nothing waits on it again.
     std::mem::forget(child);
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -libc::WTERMSIG(status)
-    };
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -libc::WTERMSIG(status) };
     let usage = usage_of(&ru);
     Ok((
         code,

@@ -24,15 +24,8 @@ fn size_label(bytes: u64) -> String {
     }
 }
 
-fn find(
-    r: &Results,
-    server: ServerId,
-    direction: Direction,
-    client: Client,
-) -> Option<&TransferStat> {
-    r.transfers
-        .iter()
-        .find(|t| t.server == server && t.direction == direction && t.client == client)
+fn find(r: &Results, server: ServerId, direction: Direction, client: Client) -> Option<&TransferStat> {
+    r.transfers.iter().find(|t| t.server == server && t.direction == direction && t.client == client)
 }
 
 fn median_mbps(t: Option<&TransferStat>) -> Option<f64> {
@@ -65,11 +58,7 @@ fn targets(r: &Results) -> Vec<Target> {
     };
     if r.plan.has(Section::Transfers) {
         for server in [ServerId::ProftpdPlain, ServerId::ProftpdFtps] {
-            let short = if server == ServerId::ProftpdPlain {
-                "plain"
-            } else {
-                "FTPS"
-            };
+            let short = if server == ServerId::ProftpdPlain { "plain" } else { "FTPS" };
             for direction in [Direction::Download, Direction::Upload] {
                 let v = ratio(server, direction, Client::GuestSplice, Client::Native);
                 out.push(Target {
@@ -80,11 +69,7 @@ fn targets(r: &Results) -> Vec<Target> {
             }
         }
         for server in [ServerId::ProftpdPlain, ServerId::ProftpdFtps] {
-            let short = if server == ServerId::ProftpdPlain {
-                "plain"
-            } else {
-                "FTPS"
-            };
+            let short = if server == ServerId::ProftpdPlain { "plain" } else { "FTPS" };
             for direction in [Direction::Download, Direction::Upload] {
                 let v = ratio(server, direction, Client::GuestSplice, Client::Curl);
                 out.push(Target {
@@ -101,24 +86,13 @@ fn targets(r: &Results) -> Vec<Target> {
             .filter(|t| t.client.is_guest() && t.server != ServerId::Embedded)
             .flat_map(|t| {
                 t.costs.iter().map(move |c| {
-                    (
-                        c.peak_kib,
-                        format!(
-                            "{} {} {}",
-                            t.client.label(),
-                            t.direction.label(),
-                            t.server.label()
-                        ),
-                    )
+                    (c.peak_kib, format!("{} {} {}", t.client.label(), t.direction.label(), t.server.label()))
                 })
             })
             .collect();
         if let Some((peak, which)) = peaks.iter().max_by_key(|p| p.0) {
             out.push(Target {
-                what: format!(
-                    "host peak RSS <= 64 MiB during a {} transfer",
-                    size_label(r.plan.size)
-                ),
+                what: format!("host peak RSS <= 64 MiB during a {} transfer", size_label(r.plan.size)),
                 measured: format!("{:.1} MiB (worst: {which})", mib(*peak)),
                 pass: Some(*peak <= 64 * 1024),
             });
@@ -149,11 +123,7 @@ fn targets(r: &Results) -> Vec<Target> {
             let m = median(&res.samples_ms);
             out.push(Target {
                 what: "plugin start <= 1 ms median".into(),
-                measured: format!(
-                    "{:.3} ms median, {:.3} ms p99",
-                    m,
-                    percentile(&res.samples_ms, 99.0)
-                ),
+                measured: format!("{:.3} ms median, {:.3} ms p99", m, percentile(&res.samples_ms, 99.0)),
                 pass: Some(m <= 1.0),
             });
         }
@@ -167,10 +137,7 @@ fn targets(r: &Results) -> Vec<Target> {
     }
     if let Some(ratio) = concurrency_ratio(r) {
         out.push(Target {
-            what: format!(
-                "{} plugins at once >= 0.8 of native aggregate",
-                r.plan.concurrency
-            ),
+            what: format!("{} plugins at once >= 0.8 of native aggregate", r.plan.concurrency),
             measured: format!("{ratio:.2}"),
             pass: Some(ratio >= 0.8),
         });
@@ -190,12 +157,7 @@ fn listing_ratio(r: &Results) -> Option<f64> {
 fn concurrency_mbps(r: &Results, client: Client) -> Option<f64> {
     let c = r.concurrency.iter().find(|c| c.client == client)?;
     let total = (r.plan.concurrency as u64 * r.plan.concurrency_size) as f64;
-    let v: Vec<f64> = c
-        .runs
-        .iter()
-        .filter_map(|x| x.as_ref().ok())
-        .map(|x| total / x.cost.wall_s / 1e6)
-        .collect();
+    let v: Vec<f64> = c.runs.iter().filter_map(|x| x.as_ref().ok()).map(|x| total / x.cost.wall_s / 1e6).collect();
     (!v.is_empty()).then(|| median(&v))
 }
 
@@ -208,12 +170,7 @@ fn transfer_table(out: &mut String, r: &Results, server: ServerId) {
     if rows.is_empty() {
         return;
     }
-    let _ = writeln!(
-        out,
-        "### {} ({} file)\n",
-        server.label(),
-        size_label(rows[0].bytes)
-    );
+    let _ = writeln!(out, "### {} ({} file)\n", server.label(), size_label(rows[0].bytes));
     let _ = writeln!(
         out,
         "| direction | client | MB/s (median) | MB/s (min–max) | CPU s (user+sys) | CPU s per GiB | peak RSS MiB | RSS growth MiB |"
@@ -238,19 +195,12 @@ fn transfer_table(out: &mut String, r: &Results, server: ServerId) {
         let growth = if t.client == Client::Curl {
             "n/a".to_string()
         } else {
-            format!(
-                "{:.1}",
-                mib(t.costs.iter().map(|c| c.growth_kib()).max().unwrap_or(0))
-            )
+            format!("{:.1}", mib(t.costs.iter().map(|c| c.growth_kib()).max().unwrap_or(0)))
         };
         let min = mbps.iter().cloned().fold(f64::INFINITY, f64::min);
         let max = mbps.iter().cloned().fold(0.0, f64::max);
         let gib = t.bytes as f64 / (1u64 << 30) as f64;
-        let failed = if t.errors.is_empty() {
-            String::new()
-        } else {
-            format!(" ({} failed)", t.errors.len())
-        };
+        let failed = if t.errors.is_empty() { String::new() } else { format!(" ({} failed)", t.errors.len()) };
         let _ = writeln!(
             out,
             "| {} | {} | **{:.0}**{failed} | {:.0}–{:.0} | {:.2} ({:.2}+{:.2}) | {:.2} | {:.1} | {} |",
@@ -271,27 +221,18 @@ fn transfer_table(out: &mut String, r: &Results, server: ServerId) {
 }
 
 fn one_line(s: Option<&String>) -> String {
-    s.map(|s| s.lines().next().unwrap_or("").replace('|', "/"))
-        .unwrap_or_default()
+    s.map(|s| s.lines().next().unwrap_or("").replace('|', "/")).unwrap_or_default()
 }
 
 fn ratios_table(out: &mut String, r: &Results) {
     let _ = writeln!(out, "### Ratios (of median MB/s)\n");
     let _ = writeln!(out, "| server | direction | a/c (guest splice / native) | b/c (guest via memory / native) | a/d (guest splice / curl) | CPU s a/c | CPU s b/c |");
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
-    for server in [
-        ServerId::ProftpdPlain,
-        ServerId::ProftpdFtps,
-        ServerId::Embedded,
-    ] {
+    for server in [ServerId::ProftpdPlain, ServerId::ProftpdFtps, ServerId::Embedded] {
         for direction in [Direction::Download, Direction::Upload] {
             let get = |c| median_mbps(find(r, server, direction, c));
-            let (a, b, c, d) = (
-                get(Client::GuestSplice),
-                get(Client::GuestMemory),
-                get(Client::Native),
-                get(Client::Curl),
-            );
+            let (a, b, c, d) =
+                (get(Client::GuestSplice), get(Client::GuestMemory), get(Client::Native), get(Client::Curl));
             if a.is_none() && c.is_none() {
                 continue;
             }
@@ -309,11 +250,7 @@ fn ratios_table(out: &mut String, r: &Results) {
                     .filter(|t| !t.costs.is_empty())
                     .map(|t| median(&t.costs.iter().map(|c| c.cpu_s()).collect::<Vec<_>>()))
             };
-            let (ca, cb, cc) = (
-                cpu(Client::GuestSplice),
-                cpu(Client::GuestMemory),
-                cpu(Client::Native),
-            );
+            let (ca, cb, cc) = (cpu(Client::GuestSplice), cpu(Client::GuestMemory), cpu(Client::Native));
             let _ = writeln!(
                 out,
                 "| {name} | {} | {} | {} | {} | {} | {} |",
@@ -361,11 +298,7 @@ pub fn render(r: &Results) -> String {
         m.steal_share * 100.0
     );
     let _ = writeln!(out, "| toolchain | {} |", m.rustc);
-    let _ = writeln!(
-        out,
-        "| servers | {}; the embedded server is libunftp 0.24 in the benchmark process |",
-        m.proftpd
-    );
+    let _ = writeln!(out, "| servers | {}; the embedded server is libunftp 0.24 in the benchmark process |", m.proftpd);
     let _ = writeln!(out, "| curl | {} |", m.curl);
     out.push('\n');
 
@@ -398,19 +331,11 @@ pub fn render(r: &Results) -> String {
 
     if p.has(Section::Transfers) {
         let _ = writeln!(out, "## Large transfers\n");
-        for server in [
-            ServerId::ProftpdPlain,
-            ServerId::ProftpdFtps,
-            ServerId::Embedded,
-        ] {
+        for server in [ServerId::ProftpdPlain, ServerId::ProftpdFtps, ServerId::Embedded] {
             transfer_table(&mut out, r, server);
         }
         ratios_table(&mut out, r);
-        let load: Vec<f64> = r
-            .transfers
-            .iter()
-            .flat_map(|t| t.load_ms.iter().cloned())
-            .collect();
+        let load: Vec<f64> = r.transfers.iter().flat_map(|t| t.load_ms.iter().cloned()).collect();
         if !load.is_empty() {
             let _ = writeln!(out, "Not in the timed region: `Host::new` + `Host::load` (compiling the 120 KB guest with Cranelift) took {:.0} ms median per guest case.\n", median(&load));
         }
@@ -419,7 +344,11 @@ pub fn render(r: &Results) -> String {
     if p.has(Section::Memory) && !r.memory.is_empty() {
         let _ = writeln!(out, "## Guest memory vs file size\n");
         let _ = writeln!(out, "The smallest `Limits::max_memory_bytes` (guest linear memory cap, 64 KiB steps) under which a 4 MiB transfer succeeds was found by bisection; then the {} transfer ran under exactly that cap. If the guest's memory grew with the file, the large transfer would trap.\n", size_label(p.size));
-        let _ = writeln!(out, "| client | direction | smallest cap (4 MiB file) | {} file under that cap | MB/s | host peak RSS MiB |", size_label(p.size));
+        let _ = writeln!(
+            out,
+            "| client | direction | smallest cap (4 MiB file) | {} file under that cap | MB/s | host peak RSS MiB |",
+            size_label(p.size)
+        );
         let _ = writeln!(out, "|---|---|---:|---|---:|---:|");
         for mp in &r.memory {
             let cap = match &mp.min_bytes {
@@ -432,18 +361,10 @@ pub fn render(r: &Results) -> String {
                     format!("{:.0}", p.size as f64 / c.wall_s / 1e6),
                     format!("{:.1}", mib(c.peak_kib)),
                 ),
-                Err(e) => (
-                    format!("FAILED: {}", one_line(Some(e))),
-                    "-".into(),
-                    "-".into(),
-                ),
+                Err(e) => (format!("FAILED: {}", one_line(Some(e))), "-".into(), "-".into()),
             };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {cap} | {ok} | {mbps} | {peak} |",
-                mp.client.label(),
-                mp.direction.label()
-            );
+            let _ =
+                writeln!(out, "| {} | {} | {cap} | {ok} | {mbps} | {peak} |", mp.client.label(), mp.direction.label());
         }
         out.push('\n');
     }
@@ -454,11 +375,7 @@ pub fn render(r: &Results) -> String {
         let _ = writeln!(out, "| output | median ms | p99 ms | mean ms | max ms | compile (`Host::new` + `load`) ms |");
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
         for s in &r.startup {
-            let label = if s.capture {
-                "`Output::Capture`"
-            } else {
-                "`Output::Inherit`"
-            };
+            let label = if s.capture { "`Output::Capture`" } else { "`Output::Inherit`" };
             match &s.result {
                 Ok(res) => {
                     let v = &res.samples_ms;
@@ -494,32 +411,16 @@ pub fn render(r: &Results) -> String {
                     let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
                     let max = v.iter().cloned().fold(0.0, f64::max);
                     let host = if l.client.is_guest() {
-                        let f =
-                            |op| op_median(&res.ops, op).map_or("-".into(), |v| format!("{v:.0}"));
+                        let f = |op| op_median(&res.ops, op).map_or("-".into(), |v| format!("{v:.0}"));
                         format!("{} / {} / {}", f("connect"), f("listing"), f("quit"))
                     } else {
                         "-".into()
                     };
-                    let label = if l.client.is_guest() {
-                        "guest `ls`"
-                    } else {
-                        "native suppaftp `nlst`"
-                    };
-                    let _ = writeln!(
-                        out,
-                        "| {label} | **{:.1}** | {:.1}–{:.1} | {host} |",
-                        median(v),
-                        min,
-                        max
-                    );
+                    let label = if l.client.is_guest() { "guest `ls`" } else { "native suppaftp `nlst`" };
+                    let _ = writeln!(out, "| {label} | **{:.1}** | {:.1}–{:.1} | {host} |", median(v), min, max);
                 }
                 Err(e) => {
-                    let _ = writeln!(
-                        out,
-                        "| {} | FAILED: {} | | |",
-                        l.client.label(),
-                        one_line(Some(e))
-                    );
+                    let _ = writeln!(out, "| {} | FAILED: {} | | |", l.client.label(), one_line(Some(e)));
                 }
             }
         }
@@ -537,7 +438,8 @@ pub fn render(r: &Results) -> String {
             size_label(p.concurrency_size)
         );
         let _ = writeln!(out, "One process: {} tokio tasks on the default multi-threaded runtime, each a `Plugin::run` of one loaded plugin (`download`, splice) — or a native suppaftp session. Aggregate = all bytes / wall time from the first start to the last finish. Median of {} run(s).\n", p.concurrency, p.runs);
-        let _ = writeln!(out, "| client | aggregate MB/s | per-client ms (median / p99 / max) | CPU s | peak RSS MiB |");
+        let _ =
+            writeln!(out, "| client | aggregate MB/s | per-client ms (median / p99 / max) | CPU s | peak RSS MiB |");
         let _ = writeln!(out, "|---|---:|---|---:|---:|");
         for c in &r.concurrency {
             let ok: Vec<_> = c.runs.iter().filter_map(|x| x.as_ref().ok()).collect();
@@ -551,10 +453,7 @@ pub fn render(r: &Results) -> String {
                 let _ = writeln!(out, "| {label} | FAILED: {} | | | |", one_line(err));
                 continue;
             }
-            let per: Vec<f64> = ok
-                .iter()
-                .flat_map(|x| x.samples_ms.iter().cloned())
-                .collect();
+            let per: Vec<f64> = ok.iter().flat_map(|x| x.samples_ms.iter().cloned()).collect();
             let cpu: Vec<f64> = ok.iter().map(|x| x.cost.cpu_s()).collect();
             let peak = ok.iter().map(|x| x.cost.peak_kib).max().unwrap_or(0);
             let max = per.iter().cloned().fold(0.0, f64::max);
@@ -578,7 +477,11 @@ pub fn render(r: &Results) -> String {
     if p.has(Section::Latency) && !r.latency.is_empty() {
         let _ = writeln!(out, "## Per-operation latency (the 40 ms question)\n");
         let _ = writeln!(out, "One session: connect, log in, {} downloads of a 1 KiB file in a row (`cat` in the guest; `retr_as_stream` + `read_to_end` + `finish` natively: PASV, RETR, data connection, 150 ... 226), quit. Individual times: for the guest, the host's own log of each `get` (whole milliseconds); natively, timed around each download.\n", p.ops);
-        let _ = writeln!(out, "| server | client | session ms / {} | per download: median ms | p90 ms | max ms | whole session ms |", p.ops);
+        let _ = writeln!(
+            out,
+            "| server | client | session ms / {} | per download: median ms | p90 ms | max ms | whole session ms |",
+            p.ops
+        );
         let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
         for l in &r.latency {
             match &l.result {
@@ -598,13 +501,7 @@ pub fn render(r: &Results) -> String {
                     );
                 }
                 Err(e) => {
-                    let _ = writeln!(
-                        out,
-                        "| {} | {} | FAILED: {} | | | | |",
-                        l.server,
-                        l.client,
-                        one_line(Some(e))
-                    );
+                    let _ = writeln!(out, "| {} | {} | FAILED: {} | | | | |", l.server, l.client, one_line(Some(e)));
                 }
             }
         }
@@ -626,13 +523,7 @@ pub fn summary(r: &Results) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\nTargets:");
     for t in targets(r) {
-        let _ = writeln!(
-            out,
-            "  {:<58} {:<40} {}",
-            t.what,
-            t.measured,
-            verdict(t.pass).trim_matches('*')
-        );
+        let _ = writeln!(out, "  {:<58} {:<40} {}", t.what, t.measured, verdict(t.pass).trim_matches('*'));
     }
     out
 }

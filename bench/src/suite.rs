@@ -71,14 +71,9 @@ impl Plan {
             size,
             runs: o.runs.unwrap_or(if quick { 1 } else { 3 }).max(1),
             embedded_size: o.embedded_size.unwrap_or(size.min(256 * MIB)),
-            startup_runs: o
-                .startup_runs
-                .unwrap_or(if quick { 200 } else { 1000 })
-                .max(1),
+            startup_runs: o.startup_runs.unwrap_or(if quick { 200 } else { 1000 }).max(1),
             concurrency: o.concurrency.max(1),
-            concurrency_size: o
-                .concurrency_size
-                .unwrap_or(if quick { 4 * MIB } else { 16 * MIB }),
+            concurrency_size: o.concurrency_size.unwrap_or(if quick { 4 * MIB } else { 16 * MIB }),
             entries: o.entries,
             listing_runs: if quick { 3 } else { 7 },
             ops: 20,
@@ -107,11 +102,7 @@ impl Plan {
             work_dir: o.work_dir,
             keep: o.keep,
             servers: if o.servers.is_empty() {
-                vec![
-                    ServerId::ProftpdPlain,
-                    ServerId::ProftpdFtps,
-                    ServerId::Embedded,
-                ]
+                vec![ServerId::ProftpdPlain, ServerId::ProftpdFtps, ServerId::Embedded]
             } else {
                 o.servers
                     .iter()
@@ -144,10 +135,7 @@ impl Plan {
 }
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("bench/ is in the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("bench/ is in the workspace").to_path_buf()
 }
 
 // ---- results ------------------------------------------------------------------
@@ -183,10 +171,7 @@ pub struct TransferStat {
 
 impl TransferStat {
     pub fn mbps(&self) -> Vec<f64> {
-        self.costs
-            .iter()
-            .map(|c| self.bytes as f64 / c.wall_s / 1e6)
-            .collect()
+        self.costs.iter().map(|c| self.bytes as f64 / c.wall_s / 1e6).collect()
     }
 }
 
@@ -261,8 +246,7 @@ pub struct Results {
 // ---- helpers --------------------------------------------------------------------
 
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .with_context(|| format!("chmod {}", path.display()))
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).with_context(|| format!("chmod {}", path.display()))
 }
 
 /// Incompressible bytes, the same for a given size every time.
@@ -309,16 +293,8 @@ fn sha256_file(path: &Path) -> Result<(u64, String)> {
 
 fn verify(path: &Path, size: u64, sha: &str) -> Result<()> {
     let (got_size, got_sha) = sha256_file(path)?;
-    ensure!(
-        got_size == size,
-        "{}: {got_size} bytes, expected {size}",
-        path.display()
-    );
-    ensure!(
-        got_sha == sha,
-        "{}: SHA-256 {got_sha}, expected {sha}",
-        path.display()
-    );
+    ensure!(got_size == size, "{}: {got_size} bytes, expected {size}", path.display());
+    ensure!(got_sha == sha, "{}: SHA-256 {got_sha}, expected {sha}", path.display());
     Ok(())
 }
 
@@ -336,21 +312,14 @@ pub fn run_child(case: &Case) -> Result<CaseResult> {
     // every case under that command ({n} = the case's number).
     let mut cmd = match std::env::var("FTP_HOST_BENCH_WRAPPER") {
         Ok(wrapper) if !wrapper.trim().is_empty() => {
-            let mut words = wrapper
-                .split_whitespace()
-                .map(|w| w.replace("{n}", &n.to_string()));
+            let mut words = wrapper.split_whitespace().map(|w| w.replace("{n}", &n.to_string()));
             let mut cmd = Command::new(words.next().expect("not empty"));
             cmd.args(words).arg(&exe);
             cmd
         }
         _ => Command::new(&exe),
     };
-    let out = cmd
-        .arg("case")
-        .arg(spec)
-        .stdin(Stdio::null())
-        .output()
-        .context("starting a case")?;
+    let out = cmd.arg("case").arg(spec).stdin(Stdio::null()).output().context("starting a case")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
@@ -358,10 +327,7 @@ pub fn run_child(case: &Case) -> Result<CaseResult> {
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         bail!("case failed ({}): {}", out.status, tail.join("\n"));
     }
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(RESULT_PREFIX))
-        .context("the case printed no result")?;
+    let line = stdout.lines().find_map(|l| l.strip_prefix(RESULT_PREFIX)).context("the case printed no result")?;
     Ok(serde_json::from_str(line)?)
 }
 
@@ -371,17 +337,8 @@ fn command_output(cmd: &str, args: &[&str]) -> String {
         .output()
         .ok()
         .map(|o| {
-            let text = if o.stdout.is_empty() {
-                o.stderr
-            } else {
-                o.stdout
-            };
-            String::from_utf8_lossy(&text)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string()
+            let text = if o.stdout.is_empty() { o.stderr } else { o.stdout };
+            String::from_utf8_lossy(&text).lines().next().unwrap_or("").trim().to_string()
         })
         .unwrap_or_else(|| "?".into())
 }
@@ -389,14 +346,8 @@ fn command_output(cmd: &str, args: &[&str]) -> String {
 /// (busy, steal, total) jiffies over all CPUs, from the first line of /proc/stat.
 fn cpu_stat() -> (u64, u64, u64) {
     let text = fs::read_to_string("/proc/stat").unwrap_or_default();
-    let v: Vec<u64> = text
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
+    let v: Vec<u64> =
+        text.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
     // user nice system idle iowait irq softirq steal ...
     let total: u64 = v.iter().take(8).sum();
     let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
@@ -414,38 +365,24 @@ fn machine() -> Machine {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .map(|r| r.trim_start_matches([' ', '\t', ':']).trim().to_string())
-        })
+        .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).trim().to_string()))
         .unwrap_or_else(|| "?".into());
     let mem_kib: f64 = fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
             m.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:")
-                    .and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok())
+                l.strip_prefix("MemTotal:").and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok())
             })
         })
         .unwrap_or(0.0);
     let os = fs::read_to_string("/etc/os-release")
         .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("PRETTY_NAME=")
-                    .map(|v| v.trim_matches('"').to_string())
-            })
-        })
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string())))
         .unwrap_or_default();
     Machine {
-        nproc: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
+        nproc: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         cpu,
-        kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+        kernel: fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string(),
         os,
         mem_gib: mem_kib / (1024.0 * 1024.0),
         load_start: loadavg(),
@@ -509,26 +446,12 @@ impl Target {
 
     fn curl(&self, args: &[&str], remote: &str) -> Command {
         let mut cmd = Command::new("curl");
-        cmd.args([
-            "-sS",
-            "--user",
-            &format!("{}:{}", self.endpoint.user, self.endpoint.password),
-        ]);
+        cmd.args(["-sS", "--user", &format!("{}:{}", self.endpoint.user, self.endpoint.password)]);
         if self.endpoint.tls {
-            cmd.arg("--ssl-reqd").arg("--cacert").arg(
-                self.endpoint
-                    .cert_pem
-                    .as_ref()
-                    .expect("FTPS has a certificate"),
-            );
+            cmd.arg("--ssl-reqd").arg("--cacert").arg(self.endpoint.cert_pem.as_ref().expect("FTPS has a certificate"));
         }
-        cmd.args(args).arg(format!(
-            "ftp://{}:{}/{remote}",
-            self.endpoint.host, self.endpoint.port
-        ));
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args(args).arg(format!("ftp://{}:{}/{remote}", self.endpoint.host, self.endpoint.port));
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         cmd
     }
 }
@@ -569,21 +492,14 @@ impl Env {
         let result = match client {
             Client::Curl => {
                 let mut cmd = match direction {
-                    Direction::Download => target.curl(
-                        &["-o", self.local.join(local_down).to_str().unwrap()],
-                        &src.name,
-                    ),
-                    Direction::Upload => target.curl(
-                        &["-T", self.local.join(&src.name).to_str().unwrap()],
-                        remote_up,
-                    ),
+                    Direction::Download => {
+                        target.curl(&["-o", self.local.join(local_down).to_str().unwrap()], &src.name)
+                    }
+                    Direction::Upload => target.curl(&["-T", self.local.join(&src.name).to_str().unwrap()], remote_up),
                 };
                 let (code, cost) = run_measured(&mut cmd)?;
                 ensure!(code == 0, "curl exited with {code}");
-                CaseResult {
-                    cost,
-                    ..Default::default()
-                }
+                CaseResult { cost, ..Default::default() }
             }
             _ => {
                 let (remote, local_name) = match direction {
@@ -613,8 +529,8 @@ impl Env {
 pub fn run(options: Options) -> Result<()> {
     let started = Instant::now();
     // scripts/bench.sh says how it was called; else this process's own command line.
-    let command = std::env::var("FTP_HOST_BENCH_COMMAND")
-        .unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" "));
+    let command =
+        std::env::var("FTP_HOST_BENCH_COMMAND").unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" "));
     let plan = Plan::new(options);
     let mut machine = machine();
     eprintln!(
@@ -627,9 +543,7 @@ pub fn run(options: Options) -> Result<()> {
 
     // Everything on a tmpfs, traversable by the servers' unprivileged users.
     fs::create_dir_all(&plan.work_dir)?;
-    let work = tempfile::Builder::new()
-        .prefix("ftp-host-bench-")
-        .tempdir_in(&plan.work_dir)?;
+    let work = tempfile::Builder::new().prefix("ftp-host-bench-").tempdir_in(&plan.work_dir)?;
     set_mode(work.path(), 0o755)?;
     let tmp = work.path().join("tmp");
     fs::create_dir(&tmp)?;
@@ -639,31 +553,19 @@ pub fn run(options: Options) -> Result<()> {
     let local = work.path().join("local");
     fs::create_dir(&local)?;
     set_mode(&local, 0o755)?;
-    let env = Env {
-        local: local.clone(),
-    };
+    let env = Env { local: local.clone() };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
 
     // Files.
     eprintln!("creating test files...");
     let make = |name: &str, size: u64| -> Result<Source> {
         let sha = make_file(&local.join(name), size)?;
-        Ok(Source {
-            name: name.into(),
-            size,
-            sha,
-        })
+        Ok(Source { name: name.into(), size, sha })
     };
     let big = make("big.bin", plan.size)?;
-    let embedded_big = if plan.embedded_size == plan.size {
-        big.clone()
-    } else {
-        make("big-embedded.bin", plan.embedded_size)?
-    };
+    let embedded_big =
+        if plan.embedded_size == plan.size { big.clone() } else { make("big-embedded.bin", plan.embedded_size)? };
     let probe = make("probe.bin", PROBE_SIZE.min(plan.size))?;
     let conc = make("conc.bin", plan.concurrency_size)?;
     let small = make("small.bin", 1024)?;
@@ -673,10 +575,9 @@ pub fn run(options: Options) -> Result<()> {
     eprintln!("starting proftpd (plain, explicit FTPS) and the embedded server...");
     let mut plain_options = ServerOptions::plain();
     plain_options.passive_ports = (plan.concurrency as u16).saturating_mul(2).max(64);
-    let proftpd_plain =
-        FtpServer::start(ServerKind::Proftpd, plain_options).context("starting proftpd (plain)")?;
-    let proftpd_ftps = FtpServer::start(ServerKind::Proftpd, ServerOptions::explicit())
-        .context("starting proftpd (FTPS)")?;
+    let proftpd_plain = FtpServer::start(ServerKind::Proftpd, plain_options).context("starting proftpd (plain)")?;
+    let proftpd_ftps =
+        FtpServer::start(ServerKind::Proftpd, ServerOptions::explicit()).context("starting proftpd (FTPS)")?;
     let embedded_root = work.path().join("embedded-root");
     fs::create_dir(&embedded_root)?;
     let embedded = runtime.block_on(DemoServer::start(&embedded_root, EMBEDDED_PASSWORD))?;
@@ -689,8 +590,7 @@ pub fn run(options: Options) -> Result<()> {
         for src in sources {
             let dest = target.root.join(&src.name);
             if !dest.exists() {
-                fs::hard_link(local.join(&src.name), &dest)
-                    .with_context(|| format!("linking {}", dest.display()))?;
+                fs::hard_link(local.join(&src.name), &dest).with_context(|| format!("linking {}", dest.display()))?;
             }
         }
     }
@@ -716,23 +616,15 @@ pub fn run(options: Options) -> Result<()> {
                 plan.startup_runs,
                 if capture { "captured" } else { "inherited" }
             );
-            let result = run_child(&Case::Startup {
-                runs: plan.startup_runs,
-                warmup: 20,
-                capture,
-            })
-            .map_err(|e| format!("{e:#}"));
+            let result = run_child(&Case::Startup { runs: plan.startup_runs, warmup: 20, capture })
+                .map_err(|e| format!("{e:#}"));
             results.startup.push(StartupStat { capture, result });
         }
     }
 
     if plan.has(Section::Transfers) {
         for target in targets.iter().filter(|t| plan.servers.contains(&t.id)) {
-            let src = if target.id == ServerId::Embedded {
-                &embedded_big
-            } else {
-                &big
-            };
+            let src = if target.id == ServerId::Embedded { &embedded_big } else { &big };
             for direction in [Direction::Download, Direction::Upload] {
                 let mut stats: BTreeMap<usize, TransferStat> = BTreeMap::new();
                 for run in 0..plan.runs {
@@ -798,17 +690,8 @@ pub fn run(options: Options) -> Result<()> {
                         .map_err(|e| format!("{e:#}")),
                     Err(e) => Err(e.clone()),
                 };
-                eprintln!(
-                    "  cap {:?} -> full size: {}",
-                    min_bytes,
-                    if full.is_ok() { "ok" } else { "FAILED" }
-                );
-                results.memory.push(MemoryProbe {
-                    client,
-                    direction,
-                    min_bytes,
-                    full,
-                });
+                eprintln!("  cap {:?} -> full size: {}", min_bytes, if full.is_ok() { "ok" } else { "FAILED" });
+                results.memory.push(MemoryProbe { client, direction, min_bytes, full });
             }
         }
     }
@@ -832,11 +715,7 @@ pub fn run(options: Options) -> Result<()> {
                 gap_ms: PROFTPD_SETTLE.as_millis() as u64,
             })
             .and_then(|r| {
-                ensure!(
-                    r.note == format!("{} entries", plan.entries),
-                    "listing returned {}",
-                    r.note
-                );
+                ensure!(r.note == format!("{} entries", plan.entries), "listing returned {}", r.note);
                 Ok(r)
             })
             .map_err(|e| format!("{e:#}"));
@@ -849,14 +728,8 @@ pub fn run(options: Options) -> Result<()> {
         fs::create_dir_all(&dir)?;
         set_mode(&dir, 0o755)?;
         let mut stats = vec![
-            ConcurrencyStat {
-                client: Client::GuestSplice,
-                runs: Vec::new(),
-            },
-            ConcurrencyStat {
-                client: Client::Native,
-                runs: Vec::new(),
-            },
+            ConcurrencyStat { client: Client::GuestSplice, runs: Vec::new() },
+            ConcurrencyStat { client: Client::Native, runs: Vec::new() },
         ];
         for run in 0..plan.runs {
             for stat in stats.iter_mut() {
@@ -886,12 +759,7 @@ pub fn run(options: Options) -> Result<()> {
                         run + 1,
                         (plan.concurrency as u64 * conc.size) as f64 / r.cost.wall_s / 1e6
                     ),
-                    Err(e) => eprintln!(
-                        "{} x {} run {}: FAILED: {e}",
-                        plan.concurrency,
-                        stat.client.label(),
-                        run + 1
-                    ),
+                    Err(e) => eprintln!("{} x {} run {}: FAILED: {e}", plan.concurrency, stat.client.label(), run + 1),
                 }
                 stat.runs.push(result);
             }
@@ -901,32 +769,15 @@ pub fn run(options: Options) -> Result<()> {
 
     if plan.has(Section::Latency) {
         for target in [&targets[0], &targets[2]] {
-            let server = if target.id == ServerId::Embedded {
-                "embedded libunftp"
-            } else {
-                "proftpd"
-            };
+            let server = if target.id == ServerId::Embedded { "embedded libunftp" } else { "proftpd" };
             let clients: [(Client, bool, bool, &str); 3] = [
-                (
-                    Client::GuestSplice,
-                    true,
-                    false,
-                    "guest (the host sets TCP_NODELAY)",
-                ),
-                (
-                    Client::Native,
-                    false,
-                    false,
-                    "native suppaftp, defaults (Nagle on)",
-                ),
+                (Client::GuestSplice, true, false, "guest (the host sets TCP_NODELAY)"),
+                (Client::Native, false, false, "native suppaftp, defaults (Nagle on)"),
                 (Client::Native, true, false, "native suppaftp + TCP_NODELAY"),
             ];
             for (client, nodelay, quickack, label) in clients {
                 target.settle();
-                eprintln!(
-                    "latency: {server}, {label}: {} small downloads in one session...",
-                    plan.ops
-                );
+                eprintln!("latency: {server}, {label}: {} small downloads in one session...", plan.ops);
                 let result = run_child(&Case::Ops {
                     client,
                     endpoint: target.endpoint.clone(),
@@ -936,11 +787,7 @@ pub fn run(options: Options) -> Result<()> {
                     quickack,
                 })
                 .map_err(|e| format!("{e:#}"));
-                results.latency.push(LatencyStat {
-                    server,
-                    client: label.to_string(),
-                    result,
-                });
+                results.latency.push(LatencyStat { server, client: label.to_string(), result });
             }
         }
     }
@@ -963,11 +810,7 @@ pub fn run(options: Options) -> Result<()> {
     }
     fs::write(&plan.out, &text).with_context(|| format!("writing {}", plan.out.display()))?;
     println!("{}", report::summary(&results));
-    eprintln!(
-        "wrote {} ({:.0} s)",
-        plan.out.display(),
-        results.elapsed.as_secs_f64()
-    );
+    eprintln!("wrote {} ({:.0} s)", plan.out.display(), results.elapsed.as_secs_f64());
     if plan.keep {
         eprintln!("kept {}", work.keep().display());
     }
@@ -984,16 +827,7 @@ fn bisect_memory(
     probe: &Source,
 ) -> Result<u64, String> {
     const PAGE: u64 = 64 * 1024;
-    let ok = |pages: u64| {
-        env.transfer(
-            target,
-            direction,
-            client,
-            probe,
-            Some((pages * PAGE) as usize),
-        )
-        .is_ok()
-    };
+    let ok = |pages: u64| env.transfer(target, direction, client, probe, Some((pages * PAGE) as usize)).is_ok();
     // Exponential search up from 1 MiB, then bisection.
     let (mut lo, mut hi) = (0u64, 16u64);
     while !ok(hi) {
@@ -1016,10 +850,6 @@ fn bisect_memory(
 
 /// For OpTime lists: the median of one operation's milliseconds.
 pub fn op_median(ops: &[OpTime], op: &str) -> Option<f64> {
-    let v: Vec<f64> = ops
-        .iter()
-        .filter(|o| o.op == op)
-        .map(|o| o.ms as f64)
-        .collect();
+    let v: Vec<f64> = ops.iter().filter(|o| o.op == op).map(|o| o.ms as f64).collect();
     (!v.is_empty()).then(|| crate::measure::median(&v))
 }

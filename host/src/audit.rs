@@ -58,7 +58,16 @@ impl AuditLog {
     /// Record one operation. A failing sink is reported once per entry on
     /// the trace, never to the guest: auditing must not change behaviour.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn record(&self, plugin: &str, server: &str, operation: &str, path: Option<&str>, bytes: u64, duration: Duration, error: Option<&Error>) {
+    pub(crate) fn record(
+        &self,
+        plugin: &str,
+        server: &str,
+        operation: &str,
+        path: Option<&str>,
+        bytes: u64,
+        duration: Duration,
+        error: Option<&Error>,
+    ) {
         let entry = Entry {
             time: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
             plugin,

@@ -302,7 +302,20 @@ async fn run(plugin_path: &Path, grants: Grants, no_cache: bool, json: bool, arg
         Err(e @ LoadError::Read { .. }) => return Err(e.into()),
         Err(e) => {
             if json {
-                print_json(&JsonResult { outcome: "not-a-plugin", exit_code: EXIT_TRAP, message: None, error: Some(e.to_string()), duration_ms: 0.0, operations: 0, bytes_downloaded: 0, bytes_uploaded: 0, limits_hit: vec![], plugin: None, stdout: String::new(), stderr: String::new() });
+                print_json(&JsonResult {
+                    outcome: "not-a-plugin",
+                    exit_code: EXIT_TRAP,
+                    message: None,
+                    error: Some(e.to_string()),
+                    duration_ms: 0.0,
+                    operations: 0,
+                    bytes_downloaded: 0,
+                    bytes_uploaded: 0,
+                    limits_hit: vec![],
+                    plugin: None,
+                    stdout: String::new(),
+                    stderr: String::new(),
+                });
             } else {
                 eprintln!("error: {e}");
             }
@@ -329,7 +342,13 @@ async fn run(plugin_path: &Path, grants: Grants, no_cache: bool, json: bool, arg
             operations: report.stats.operations,
             bytes_downloaded: report.stats.bytes_downloaded,
             bytes_uploaded: report.stats.bytes_uploaded,
-            limits_hit: report.result.as_ref().err().filter(|e| e.starts_with("too-large:")).map(|e| vec![e.clone()]).unwrap_or_default(),
+            limits_hit: report
+                .result
+                .as_ref()
+                .err()
+                .filter(|e| e.starts_with("too-large:"))
+                .map(|e| vec![e.clone()])
+                .unwrap_or_default(),
             plugin: Some(origin),
             stdout: String::from_utf8_lossy(&report.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&report.stderr).into_owned(),
@@ -397,7 +416,14 @@ fn check(path: &Path) -> anyhow::Result<u8> {
     println!("{}: valid", path.display());
     for g in p.grants() {
         match g.profile_settings() {
-            Some(profile) => println!("  profile {:<12} {}:{} ({:?}, user {})", profile.name, profile.host, profile.port(), profile.security, profile.user),
+            Some(profile) => println!(
+                "  profile {:<12} {}:{} ({:?}, user {})",
+                profile.name,
+                profile.host,
+                profile.port(),
+                profile.security,
+                profile.user
+            ),
             None => println!("  server  {:<12} (the plugin's own credentials)", g.rule()),
         }
     }
@@ -428,9 +454,18 @@ fn inspect(plugin: &Path, config: Option<&Path>, json: bool) -> anyhow::Result<u
         }
         println!("  exports:            {}", report.exports.join(", "));
         if let Some(g) = &report.policy {
-            println!("  granted servers:    {}", if g.servers.is_empty() { "none".into() } else { g.servers.join(", ") });
-            println!("  granted profiles:   {}", if g.profiles.is_empty() { "none".into() } else { g.profiles.join(", ") });
-            println!("  granted dirs:       {}", if g.directories.is_empty() { "none".into() } else { g.directories.join(", ") });
+            println!(
+                "  granted servers:    {}",
+                if g.servers.is_empty() { "none".into() } else { g.servers.join(", ") }
+            );
+            println!(
+                "  granted profiles:   {}",
+                if g.profiles.is_empty() { "none".into() } else { g.profiles.join(", ") }
+            );
+            println!(
+                "  granted dirs:       {}",
+                if g.directories.is_empty() { "none".into() } else { g.directories.join(", ") }
+            );
             println!("  limits:             {}", g.limits);
             for d in &g.denied {
                 println!("  denied: {d}");
@@ -448,7 +483,12 @@ fn compile(plugin: &Path, output: &Path) -> anyhow::Result<u8> {
     let cache = Cache::open(&Cache::default_dir())?;
     let compiled = host.precompile(&bytes, &cache)?;
     std::fs::write(output, compiled).with_context(|| format!("cannot write {}", output.display()))?;
-    println!("compiled {} to {} (loads on hosts using the cache key in {})", plugin.display(), output.display(), cache.dir().display());
+    println!(
+        "compiled {} to {} (loads on hosts using the cache key in {})",
+        plugin.display(),
+        output.display(),
+        cache.dir().display()
+    );
     Ok(0)
 }
 
@@ -476,10 +516,21 @@ async fn run_demo(tls: bool) -> anyhow::Result<u8> {
 
     let host = Host::new(policy)?;
     let plugin = host.load(demo::EXAMPLE_PLUGIN)?;
-    let mut args: Vec<String> = ["--host", &addr.ip().to_string(), "--port", &addr.port().to_string(), "--user", demo::DEMO_USER, "--password", password, "--security", security]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> = [
+        "--host",
+        &addr.ip().to_string(),
+        "--port",
+        &addr.port().to_string(),
+        "--user",
+        demo::DEMO_USER,
+        "--password",
+        password,
+        "--security",
+        security,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     if tls {
         args.push("--force-prot".into());
     }
@@ -496,11 +547,15 @@ async fn run_demo(tls: bool) -> anyhow::Result<u8> {
 }
 
 async fn serve(root: PathBuf, password: String, tls: bool) -> anyhow::Result<u8> {
-    let server = if tls { DemoServer::start_tls(&root, &password).await? } else { DemoServer::start(&root, &password).await? };
+    let server =
+        if tls { DemoServer::start_tls(&root, &password).await? } else { DemoServer::start(&root, &password).await? };
     // Lines a script can parse, then wait for Ctrl-C.
     println!("listening on {} as user {}", server.addr(), demo::DEMO_USER);
     if let Some(cert) = server.certificate() {
-        println!("explicit FTPS required; certificate sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(cert.as_ref())));
+        println!(
+            "explicit FTPS required; certificate sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(cert.as_ref()))
+        );
     }
     tokio::signal::ctrl_c().await?;
     Ok(0)

@@ -193,17 +193,21 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let size = |v: &Option<Spanned<String>>| -> Result<Option<u64>, ConfigError> {
         v.as_ref()
             .map(|s| {
-                bytesize::ByteSize::from_str(s.get_ref())
-                    .map(|b| b.as_u64())
-                    .map_err(|_| err(Some(s.span()), format!("`{}` is not a size; write e.g. \"64MiB\" or \"2GiB\"", s.get_ref())))
+                bytesize::ByteSize::from_str(s.get_ref()).map(|b| b.as_u64()).map_err(|_| {
+                    err(Some(s.span()), format!("`{}` is not a size; write e.g. \"64MiB\" or \"2GiB\"", s.get_ref()))
+                })
             })
             .transpose()
     };
     let duration = |v: &Option<Spanned<String>>| -> Result<Option<Duration>, ConfigError> {
         v.as_ref()
             .map(|s| {
-                humantime::parse_duration(s.get_ref())
-                    .map_err(|_| err(Some(s.span()), format!("`{}` is not a duration; write e.g. \"30s\", \"5m\" or \"1h\"", s.get_ref())))
+                humantime::parse_duration(s.get_ref()).map_err(|_| {
+                    err(
+                        Some(s.span()),
+                        format!("`{}` is not a duration; write e.g. \"30s\", \"5m\" or \"1h\"", s.get_ref()),
+                    )
+                })
             })
             .transpose()
     };
@@ -235,14 +239,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         limits.connect_backoff = v;
     }
 
-    let mut policy = Policy::new()
-        .with_limits(limits)
-        .with_network(NetworkRules { allow_loopback: file.network.allow_loopback, allow_private: file.network.allow_private });
+    let mut policy = Policy::new().with_limits(limits).with_network(NetworkRules {
+        allow_loopback: file.network.allow_loopback,
+        allow_private: file.network.allow_private,
+    });
 
     for dir in &file.dir {
         let d = dir.get_ref();
         let host = base.join(&d.host);
-        let grant = format!("{}::{}", host.display(), d.guest).parse::<DirGrant>().map_err(|e| err(Some(dir.span()), e))?;
+        let grant =
+            format!("{}::{}", host.display(), d.guest).parse::<DirGrant>().map_err(|e| err(Some(dir.span()), e))?;
         policy = policy.with_dir(grant);
     }
 
@@ -258,7 +264,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             (None, None, None) => None,
             (Some(t), None, None) if t == "webpki" => Some(Trust::WebPki),
             (Some(t), None, None) if t == "accept-invalid" => Some(Trust::AcceptInvalid),
-            (Some(t), None, None) => return Err(at(format!("trust = \"{t}\" is not known: use \"webpki\" or \"accept-invalid\", or set ca_file or pin_sha256"))),
+            (Some(t), None, None) => {
+                return Err(at(format!(
+                    "trust = \"{t}\" is not known: use \"webpki\" or \"accept-invalid\", or set ca_file or pin_sha256"
+                )))
+            }
             (None, Some(ca), None) => Some(Trust::from_pem_file(&base.join(ca)).map_err(|e| at(format!("{e:#}")))?),
             (None, None, Some(pin)) => Some(Trust::pinned(pin).map_err(|e| at(format!("{e:#}")))?),
             _ => return Err(at("set at most one of trust, ca_file and pin_sha256".into())),
@@ -271,12 +281,18 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                     return Err(at(format!("two profiles are named `{name}`")));
                 }
                 let password = match (&s.password_env, &s.password_file) {
-                    (Some(var), None) => std::env::var(var).map_err(|_| at(format!("the environment variable {var} (password_env of profile `{name}`) is not set")))?,
+                    (Some(var), None) => std::env::var(var).map_err(|_| {
+                        at(format!("the environment variable {var} (password_env of profile `{name}`) is not set"))
+                    })?,
                     (None, Some(file)) => std::fs::read_to_string(base.join(file))
                         .map(|p| p.trim_end_matches(['\r', '\n']).to_string())
-                        .map_err(|e| at(format!("cannot read password_file {} of profile `{name}`: {e}", file.display())))?,
+                        .map_err(|e| {
+                            at(format!("cannot read password_file {} of profile `{name}`: {e}", file.display()))
+                        })?,
                     (None, None) => return Err(at(format!("profile `{name}` needs password_env or password_file"))),
-                    (Some(_), Some(_)) => return Err(at(format!("profile `{name}`: set password_env or password_file, not both"))),
+                    (Some(_), Some(_)) => {
+                        return Err(at(format!("profile `{name}`: set password_env or password_file, not both")))
+                    }
                 };
                 let profile = Profile {
                     name,
@@ -287,7 +303,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                     user: user.clone(),
                     password: Secret::new(password),
                 };
-                Grant::profile(profile).map_err(|e| at(e.to_string()))?.with_guest_credentials(s.guest_credentials.unwrap_or(false))
+                Grant::profile(profile)
+                    .map_err(|e| at(e.to_string()))?
+                    .with_guest_credentials(s.guest_credentials.unwrap_or(false))
             }
             None => {
                 if s.password_env.is_some() || s.password_file.is_some() || s.guest_credentials == Some(false) {
@@ -369,7 +387,11 @@ port = 2121
             ("[limits]\nmemory = \"lots\"\n", 2, "not a size"),
             ("[limits]\ncpu = \"soon\"\n", 2, "not a duration"),
             ("[[server]]\nhost = \"h\"\nuser = \"u\"\npassword_env = \"X\"\n", 1, "needs a name"),
-            ("[[server]]\nname = \"n\"\nhost = \"h\"\nuser = \"u\"\npassword_env = \"FTP_HOST_SURELY_UNSET\"\n", 1, "is not set"),
+            (
+                "[[server]]\nname = \"n\"\nhost = \"h\"\nuser = \"u\"\npassword_env = \"FTP_HOST_SURELY_UNSET\"\n",
+                1,
+                "is not set",
+            ),
             ("[[server]]\nhost = \"h\"\nport = 99999\n", 3, ""),
             ("[[server]]\nhost = \"h\"\nsecurity = \"maybe\"\n", 3, ""),
             ("[[server]]\nhost = \"h\"\ntrust = \"yolo\"\n", 1, "not known"),

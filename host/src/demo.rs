@@ -82,8 +82,7 @@ impl DemoServer {
         let (mut certificate, mut tls_dir) = (None, None);
         if let Some(names) = tls_names {
             let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-            let generated = rcgen::generate_simple_self_signed(names)
-                .context("cannot generate a certificate")?;
+            let generated = rcgen::generate_simple_self_signed(names).context("cannot generate a certificate")?;
             let dir = tempfile::tempdir()?;
             let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
             std::fs::write(&cert_path, generated.cert.pem())?;

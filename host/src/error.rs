@@ -72,19 +72,20 @@ pub(crate) fn from_io(err: std::io::Error, op: Op<'_>) -> Error {
         return tls_error(&tls.to_string(), op);
     }
     if let Some(big) = err.get_ref().and_then(|e| e.downcast_ref::<suppaftp::ReplyTooLarge>()) {
-        return Error::Protocol(ProtocolError { code: 0, message: format!("{op}: {big}; the server is broken or hostile") });
+        return Error::Protocol(ProtocolError {
+            code: 0,
+            message: format!("{op}: {big}; the server is broken or hostile"),
+        });
     }
     match err.kind() {
         TimedOut => Error::Timeout(format!("{op}: {err}")),
-        ConnectionRefused => Error::Connect(format!(
-            "{op}: connection refused; check that the server is running and the port is right"
-        )),
+        ConnectionRefused => {
+            Error::Connect(format!("{op}: connection refused; check that the server is running and the port is right"))
+        }
         ConnectionReset | ConnectionAborted | BrokenPipe | NotConnected | UnexpectedEof => {
             Error::Connect(format!("{op}: the connection was lost ({err})"))
         }
-        HostUnreachable | NetworkUnreachable | AddrNotAvailable => {
-            Error::Connect(format!("{op}: {err}"))
-        }
+        HostUnreachable | NetworkUnreachable | AddrNotAvailable => Error::Connect(format!("{op}: {err}")),
         _ => Error::Io(format!("{op}: {err}")),
     }
 }
@@ -136,16 +137,13 @@ pub(crate) fn from_ftp(err: FtpError, op: Op<'_>) -> Error {
 /// "no such file" from "not allowed" within 550, which servers share.
 fn from_reply(code: u16, text: String, op: Op<'_>) -> Error {
     let lower = text.to_ascii_lowercase();
-    let not_found = ["no such", "not found", "does not exist", "doesn't exist", "not exist"]
-        .iter()
-        .any(|p| lower.contains(p));
-    let refused = ["permission", "denied", "not allowed", "access"]
-        .iter()
-        .any(|p| lower.contains(p));
+    let not_found =
+        ["no such", "not found", "does not exist", "doesn't exist", "not exist"].iter().any(|p| lower.contains(p));
+    let refused = ["permission", "denied", "not allowed", "access"].iter().any(|p| lower.contains(p));
     match code {
-        530 | 331 | 332 if op.action == "login" => Error::Auth(format!(
-            "{op}: the server rejected the user name or password ({text}); check the credentials"
-        )),
+        530 | 331 | 332 if op.action == "login" => {
+            Error::Auth(format!("{op}: the server rejected the user name or password ({text}); check the credentials"))
+        }
         530 | 532 => Error::Auth(format!("{op}: not logged in ({text})")),
         _ if op.action == "TLS negotiation" => Error::Tls(format!(
             "{op}: the server refused AUTH TLS ({code} {text}); it may not offer FTPS: \

@@ -95,7 +95,8 @@ fn grants(policy: &Policy, ftp: &[String], wasi: &[String]) -> Grants {
             None => servers.push(g.rule().to_string()),
         }
     }
-    let directories: Vec<String> = policy.dirs().iter().map(|d| format!("{} as {}", d.host.display(), d.guest)).collect();
+    let directories: Vec<String> =
+        policy.dirs().iter().map(|d| format!("{} as {}", d.host.display(), d.guest)).collect();
     let mut denied = Vec::new();
     let uses = |f: &str| ftp.iter().any(|x| x.ends_with(f));
     if uses("client.connect") && servers.is_empty() {
@@ -105,7 +106,9 @@ fn grants(policy: &Policy, ftp: &[String], wasi: &[String]) -> Grants {
         denied.push("connect-profile: no profile is configured".to_string());
     }
     if wasi.iter().any(|w| w.starts_with("wasi:sockets/")) {
-        denied.push("wasi:sockets: linked, but every address is refused (the FTP client is the only network)".to_string());
+        denied.push(
+            "wasi:sockets: linked, but every address is refused (the FTP client is the only network)".to_string(),
+        );
     }
     if wasi.iter().any(|w| w.starts_with("wasi:filesystem/")) && directories.is_empty() {
         denied.push("wasi:filesystem: no directory is granted".to_string());

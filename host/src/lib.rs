@@ -65,10 +65,10 @@ pub mod tls;
 pub mod transfer;
 pub mod usage;
 
-pub use policy::{DirGrant, Grant, Limits, NetworkRules, PathRules, Policy, Profile, Secret, SecurityMode};
-pub use runtime::{Host, LoadError, Output, Plugin, RunError, RunReport};
 pub use audit::AuditLog;
 pub use cache::{Cache, Origin};
-pub use usage::Stats;
-pub use transfer::{TransferInfo, TransferObserver, TransferProgress};
+pub use policy::{DirGrant, Grant, Limits, NetworkRules, PathRules, Policy, Profile, Secret, SecurityMode};
+pub use runtime::{Host, LoadError, Output, Plugin, RunError, RunReport};
 pub use tls::Trust;
+pub use transfer::{TransferInfo, TransferObserver, TransferProgress};
+pub use usage::Stats;

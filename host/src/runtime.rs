@@ -10,10 +10,10 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDea
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{Plugin as PluginBindings, PluginPre};
-use crate::policy::Policy;
 use crate::audit::AuditLog;
+use crate::bindings::{Plugin as PluginBindings, PluginPre};
 use crate::cache::{Cache, Origin};
+use crate::policy::Policy;
 use crate::session::{self, FtpCtx, FtpView};
 use crate::transfer::TransferObserver;
 use crate::usage::{Stats, Usage};
@@ -137,7 +137,15 @@ impl Host {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         session::add_to_linker(&mut linker, ftp_view)?;
         let tls = policy.tls_configs()?.into();
-        Ok(Host { engine, linker: Arc::new(linker), policy: Arc::new(policy), tls, observer: None, audit: None, cache: None })
+        Ok(Host {
+            engine,
+            linker: Arc::new(linker),
+            policy: Arc::new(policy),
+            tls,
+            observer: None,
+            audit: None,
+            cache: None,
+        })
     }
 
     /// Tell `observer` about every streaming transfer (the CLI's progress bars).
@@ -188,7 +196,8 @@ impl Host {
         if Engine::detect_precompiled(bytes).is_some() || bytes.starts_with(SEALED_MAGIC) {
             let cache = match &self.cache {
                 Some(c) => c.clone(),
-                None => Cache::open(&Cache::default_dir()).map_err(|e| LoadError::NotAPlugin(wasmtime::Error::msg(format!("{e:#}"))))?,
+                None => Cache::open(&Cache::default_dir())
+                    .map_err(|e| LoadError::NotAPlugin(wasmtime::Error::msg(format!("{e:#}"))))?,
             };
             let compiled = bytes.strip_prefix(SEALED_MAGIC).and_then(|b| cache.unseal(b)).ok_or_else(|| {
                 LoadError::NotAPlugin(wasmtime::Error::msg(
@@ -216,7 +225,8 @@ impl Host {
 
     /// Read and [`load`](Self::load) a plugin file; the audit log names it by its file name.
     pub fn load_file(&self, path: &Path) -> Result<Plugin, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.display().to_string(), source })?;
+        let bytes =
+            std::fs::read(path).map_err(|source| LoadError::Read { path: path.display().to_string(), source })?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "plugin".into());
         self.load_named(&bytes, &name)
     }
@@ -244,8 +254,9 @@ impl Plugin {
         let mut wasi = WasiCtx::builder();
         wasi.args(&[String::from("plugin")]);
         for dir in policy.dirs() {
-            wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite)
-                .map_err(|e| RunError::Instantiate(e.context(format!("cannot open granted directory {}", dir.host.display()))))?;
+            wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite).map_err(|e| {
+                RunError::Instantiate(e.context(format!("cannot open granted directory {}", dir.host.display())))
+            })?;
         }
         let pipes = match output {
             Output::Inherit => {
@@ -293,12 +304,18 @@ impl Plugin {
         });
 
         let call = async {
-            let instance: PluginBindings = self.pre.instantiate_async(&mut store).await.map_err(|e| classify(e, RunError::Instantiate))?;
+            let instance: PluginBindings =
+                self.pre.instantiate_async(&mut store).await.map_err(|e| classify(e, RunError::Instantiate))?;
             instance.call_run(&mut store, args).await.map_err(|e| classify(e, RunError::Trap))
         };
         let result = match tokio::time::timeout(limits.max_wall_clock, call).await {
             Ok(result) => result?,
-            Err(_) => return Err(RunError::Limit(format!("the run took longer than its wall-clock limit of {:?}", limits.max_wall_clock))),
+            Err(_) => {
+                return Err(RunError::Limit(format!(
+                    "the run took longer than its wall-clock limit of {:?}",
+                    limits.max_wall_clock
+                )))
+            }
         };
         let stats = usage.stats();
         let (stdout, stderr) = match pipes {

@@ -83,7 +83,10 @@ impl HasData for HasFtp {
 
 /// Add the `naas:ftp` interfaces to `linker`; `view` borrows the FTP state
 /// out of the store's data.
-pub fn add_to_linker<T: Send + 'static>(linker: &mut Linker<T>, view: fn(&mut T) -> FtpView<'_>) -> wasmtime::Result<()> {
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> FtpView<'_>,
+) -> wasmtime::Result<()> {
     types::add_to_linker::<T, HasFtp>(linker, view)?;
     client::add_to_linker::<T, HasFtp>(linker, view)
 }
@@ -129,7 +132,11 @@ async fn deadline<T>(timeout: Duration, op: Op<'_>, fut: impl Future<Output = Ft
 }
 
 fn server_label(host: &str, port: u16) -> String {
-    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 impl Session {
@@ -168,7 +175,13 @@ impl Session {
                 let mut last = None;
                 let mut connected = None;
                 for addr in &addrs {
-                    match deadline(timeout, op, AsyncRustlsFtpStream::connect_secure_implicit(*addr, connector(), &tls_name)).await {
+                    match deadline(
+                        timeout,
+                        op,
+                        AsyncRustlsFtpStream::connect_secure_implicit(*addr, connector(), &tls_name),
+                    )
+                    .await
+                    {
                         Ok(ftp) => {
                             connected = Some(ftp);
                             break;
@@ -185,7 +198,8 @@ impl Session {
             }
         };
 
-        let peer = deadline(timeout, op, async { ftp.get_ref().await.peer_addr().map_err(FtpError::ConnectionError) }).await?;
+        let peer =
+            deadline(timeout, op, async { ftp.get_ref().await.peer_addr().map_err(FtpError::ConnectionError) }).await?;
         ftp = ftp.passive_stream_builder(passive_dialer(ctx.policy.clone(), peer, timeout));
         // Never trust the address in a PASV reply: dial the control peer's address.
         ftp.set_passive_nat_workaround(true);
@@ -258,11 +272,14 @@ fn passive_dialer(
     policy: Arc<Policy>,
     control: SocketAddr,
     timeout: Duration,
-) -> impl Fn(SocketAddr) -> std::pin::Pin<Box<dyn Future<Output = FtpResult<TcpStream>> + Send + Sync>> + Send + Sync + 'static {
+) -> impl Fn(SocketAddr) -> std::pin::Pin<Box<dyn Future<Output = FtpResult<TcpStream>> + Send + Sync>> + Send + Sync + 'static
+{
     move |target| {
         let verdict = policy.check_data_dial(control, target);
         Box::pin(async move {
-            verdict.map_err(|why| FtpError::ConnectionError(std::io::Error::new(std::io::ErrorKind::PermissionDenied, PolicyDenied(why))))?;
+            verdict.map_err(|why| {
+                FtpError::ConnectionError(std::io::Error::new(std::io::ErrorKind::PermissionDenied, PolicyDenied(why)))
+            })?;
             let stream = tokio::time::timeout(timeout, TcpStream::connect(target))
                 .await
                 .map_err(|_| FtpError::ConnectionError(std::io::ErrorKind::TimedOut.into()))?
@@ -288,7 +305,11 @@ impl FtpView<'_> {
     }
 
     /// Open a session through the gate's chosen grant and push it.
-    async fn open(&mut self, label: &str, dial: Result<Dial<'_>, Error>) -> wasmtime::Result<Result<Resource<Session>, Error>> {
+    async fn open(
+        &mut self,
+        label: &str,
+        dial: Result<Dial<'_>, Error>,
+    ) -> wasmtime::Result<Result<Resource<Session>, Error>> {
         let started = Instant::now();
         let op = Op { server: label, secure: false, action: "connect", path: None };
         let result = match (self.ctx.usage.begin(op), dial) {
@@ -321,7 +342,13 @@ impl FtpView<'_> {
 
     /// The common start of a session operation: the run's budget, then the
     /// path gate. Returns the session and the normalised path.
-    fn begin(&mut self, this: &Resource<Session>, action: &'static str, path: Option<&str>, access: Access) -> wasmtime::Result<Result<Option<String>, Error>> {
+    fn begin(
+        &mut self,
+        this: &Resource<Session>,
+        action: &'static str,
+        path: Option<&str>,
+        access: Access,
+    ) -> wasmtime::Result<Result<Option<String>, Error>> {
         let session = self.table.get(this)?;
         let op = Op { server: &session.server, secure: session.secure, action, path };
         let verdict = self.ctx.usage.begin(op).and_then(|()| match path {
@@ -347,7 +374,9 @@ impl client::Host for FtpView<'_> {
         let port = port.unwrap_or(if security == SecurityMode::Implicit { 990 } else { 21 });
         let label = server_label(&host, port);
         let dial = if force_prot && security == SecurityMode::None {
-            Err(Error::InvalidInput(format!("connect to {label}: force-prot needs TLS; set security to explicit or implicit")))
+            Err(Error::InvalidInput(format!(
+                "connect to {label}: force-prot needs TLS; set security to explicit or implicit"
+            )))
         } else {
             self.ctx.policy.check_connect(&host, port).map(|grant| Dial {
                 grant,
@@ -378,7 +407,11 @@ impl client::Host for FtpView<'_> {
 }
 
 impl HostSession for FtpView<'_> {
-    async fn list_directory(&mut self, this: Resource<Session>, path: Option<String>) -> wasmtime::Result<Result<Vec<String>, Error>> {
+    async fn list_directory(
+        &mut self,
+        this: Resource<Session>,
+        path: Option<String>,
+    ) -> wasmtime::Result<Result<Vec<String>, Error>> {
         let started = Instant::now();
         let target = match self.begin(&this, "listing", Some(path.as_deref().unwrap_or(".")), Access::Browse)? {
             Ok(p) => p.expect("a path was given"),
@@ -395,7 +428,10 @@ impl HostSession for FtpView<'_> {
         };
         let result = session.after(result).and_then(|names| {
             if names.len() > max {
-                return Err(Error::TooLarge(format!("{op}: {} entries, more than the {max} allowed; list a narrower directory", names.len())));
+                return Err(Error::TooLarge(format!(
+                    "{op}: {} entries, more than the {max} allowed; list a narrower directory",
+                    names.len()
+                )));
             }
             // Names only (some servers prefix the directory, some list `.`
             // and `..`), and only those the grant lets the plugin see.
@@ -460,7 +496,12 @@ impl HostSession for FtpView<'_> {
         Ok(result)
     }
 
-    async fn send(&mut self, this: Resource<Session>, dest_path: String, data: Vec<u8>) -> wasmtime::Result<Result<u64, Error>> {
+    async fn send(
+        &mut self,
+        this: Resource<Session>,
+        dest_path: String,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<u64, Error>> {
         let started = Instant::now();
         let target = match self.begin(&this, "upload", Some(&dest_path), Access::Write)? {
             Ok(p) => p.expect("a path was given"),
@@ -472,7 +513,10 @@ impl HostSession for FtpView<'_> {
         let (server, secure, timeout) = session.label();
         let op = Op { server: &server, secure, action: "upload", path: Some(&target) };
         let result = if data.len() as u64 > limit {
-            Err(Error::TooLarge(format!("{op}: {} bytes is more than the {limit}-byte limit for in-memory transfers; stream it with open-send", data.len())))
+            Err(Error::TooLarge(format!(
+                "{op}: {} bytes is more than the {limit}-byte limit for in-memory transfers; stream it with open-send",
+                data.len()
+            )))
         } else {
             match (usage.moved(Direction::Upload, data.len() as u64, op), session.stream(op.action)) {
                 (Err(e), _) | (_, Err(e)) => Err(e),
@@ -527,7 +571,10 @@ impl HostSession for FtpView<'_> {
         let session = self.table.get(&this)?;
         Ok(match session.ftp {
             Some(_) => Ok(session.cwd.clone()),
-            None => Err(Error::InvalidInput(format!("pwd on {}: the session is closed ({})", session.server, session.closed))),
+            None => Err(Error::InvalidInput(format!(
+                "pwd on {}: the session is closed ({})",
+                session.server, session.closed
+            ))),
         })
     }
 
@@ -570,7 +617,12 @@ impl HostSession for FtpView<'_> {
         Ok(result)
     }
 
-    async fn open_get(&mut self, this: Resource<Session>, path: String, offset: u64) -> wasmtime::Result<Result<Resource<Download>, Error>> {
+    async fn open_get(
+        &mut self,
+        this: Resource<Session>,
+        path: String,
+        offset: u64,
+    ) -> wasmtime::Result<Result<Resource<Download>, Error>> {
         let started = Instant::now();
         let target = match self.begin(&this, "download", Some(&path), Access::Read)? {
             Ok(p) => p.expect("a path was given"),
@@ -586,7 +638,8 @@ impl HostSession for FtpView<'_> {
                     // Best effort, for progress: not every server answers SIZE, and RETR reports a missing file.
                     let size = deadline(timeout, op, ftp.size(&target)).await.ok().map(|s| s as u64);
                     if offset > 0 {
-                        let at = usize::try_from(offset).map_err(|_| Error::InvalidInput(format!("{op}: offset {offset} is too large")))?;
+                        let at = usize::try_from(offset)
+                            .map_err(|_| Error::InvalidInput(format!("{op}: offset {offset} is too large")))?;
                         deadline(timeout, op, ftp.resume_transfer(at)).await?;
                     }
                     let stream = deadline(timeout, op, ftp.retr_as_stream(&target)).await?;
@@ -594,7 +647,14 @@ impl HostSession for FtpView<'_> {
                 }
                 .await;
                 session.after(opened).map(|(stream, size)| {
-                    let info = TransferInfo { direction: Direction::Download, server: server.clone(), secure, path: target.clone(), size, offset };
+                    let info = TransferInfo {
+                        direction: Direction::Download,
+                        server: server.clone(),
+                        secure,
+                        path: target.clone(),
+                        size,
+                        offset,
+                    };
                     Download::new(Opened { info, stream, timeout, usage: self.ctx.usage.clone() })
                 })
             }
@@ -603,7 +663,12 @@ impl HostSession for FtpView<'_> {
         self.push(result)
     }
 
-    async fn open_send(&mut self, this: Resource<Session>, path: String, mode: SendMode) -> wasmtime::Result<Result<Resource<Upload>, Error>> {
+    async fn open_send(
+        &mut self,
+        this: Resource<Session>,
+        path: String,
+        mode: SendMode,
+    ) -> wasmtime::Result<Result<Resource<Upload>, Error>> {
         let started = Instant::now();
         let target = match self.begin(&this, "upload", Some(&path), Access::Write)? {
             Ok(p) => p.expect("a path was given"),
@@ -618,7 +683,11 @@ impl HostSession for FtpView<'_> {
         };
         // A replacement goes to a temporary name first: readers of the
         // target see the old file or the whole new one, never a part.
-        let staged = matches!(mode, SendMode::Replace).then(|| Staged { temp: staging_name(&target), target: target.clone(), session: this.rep() });
+        let staged = matches!(mode, SendMode::Replace).then(|| Staged {
+            temp: staging_name(&target),
+            target: target.clone(),
+            session: this.rep(),
+        });
         let destination = staged.as_ref().map_or(target.clone(), |s| s.temp.clone());
         let result = match (self.ctx.check_room(op), session.stream(op.action)) {
             (Err(e), _) | (_, Err(e)) => Err(e),
@@ -628,7 +697,8 @@ impl HostSession for FtpView<'_> {
                         SendMode::Replace => deadline(timeout, op, ftp.put_with_stream(&destination)).await,
                         SendMode::Append => deadline(timeout, op, ftp.append_with_stream(&target)).await,
                         SendMode::ResumeAt(offset) => {
-                            let at = usize::try_from(offset).map_err(|_| Error::InvalidInput(format!("{op}: offset {offset} is too large")))?;
+                            let at = usize::try_from(offset)
+                                .map_err(|_| Error::InvalidInput(format!("{op}: offset {offset} is too large")))?;
                             deadline(timeout, op, ftp.resume_transfer(at)).await?;
                             deadline(timeout, op, ftp.put_with_stream(&target)).await
                         }
@@ -636,7 +706,14 @@ impl HostSession for FtpView<'_> {
                 }
                 .await;
                 session.after(opened).map(|stream| {
-                    let info = TransferInfo { direction: Direction::Upload, server: server.clone(), secure, path: target.clone(), size: None, offset };
+                    let info = TransferInfo {
+                        direction: Direction::Upload,
+                        server: server.clone(),
+                        secure,
+                        path: target.clone(),
+                        size: None,
+                        offset,
+                    };
                     Upload::new(Opened { info, stream, timeout, usage: self.ctx.usage.clone() }, staged)
                 })
             }
@@ -677,9 +754,18 @@ impl FtpView<'_> {
 
 /// The last step of an atomic upload: rename the temporary file to its
 /// target if the upload succeeded, remove it (best effort) if not.
-async fn commit(ftp: &mut AsyncRustlsFtpStream, sent: Result<u64, Error>, temp: &str, target: &str, timeout: Duration, op: Op<'_>) -> Result<u64, Error> {
+async fn commit(
+    ftp: &mut AsyncRustlsFtpStream,
+    sent: Result<u64, Error>,
+    temp: &str,
+    target: &str,
+    timeout: Duration,
+    op: Op<'_>,
+) -> Result<u64, Error> {
     let renamed = match sent {
-        Ok(bytes) => deadline(timeout, Op { action: "rename into place", ..op }, ftp.rename(temp, target)).await.map(|()| bytes),
+        Ok(bytes) => {
+            deadline(timeout, Op { action: "rename into place", ..op }, ftp.rename(temp, target)).await.map(|()| bytes)
+        }
         Err(e) => Err(e),
     };
     match &renamed {

@@ -14,7 +14,9 @@ use futures_util::FutureExt;
 use suppaftp::tokio::{AsyncRustlsStream, TransferStream as FtpTransfer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
-use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, InputStream, OutputStream, Pollable, StreamError, StreamResult};
+use wasmtime_wasi::p2::{
+    DynInputStream, DynOutputStream, InputStream, OutputStream, Pollable, StreamError, StreamResult,
+};
 
 use crate::error::{self, Error, Op};
 use crate::usage::Usage;
@@ -249,7 +251,10 @@ impl Transfer {
         if let Some(p) = self.progress.take() {
             p.finished(result.as_ref().copied(), self.started.elapsed());
         }
-        let op = Op { action: if self.info.direction == Direction::Download { "finish download" } else { "finish upload" }, ..self.op() };
+        let op = Op {
+            action: if self.info.direction == Direction::Download { "finish download" } else { "finish upload" },
+            ..self.op()
+        };
         // The waiting was counted as it happened; the audit wants the whole transfer.
         let usage = self.usage.clone();
         usage.audit_only(op, self.started.elapsed(), self.moved, result);

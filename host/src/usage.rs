@@ -83,7 +83,10 @@ impl Usage {
         };
         counter.fetch_add(n, Ordering::Relaxed);
         match self.max_run_bytes {
-            Some(quota) if self.bytes_downloaded.load(Ordering::Relaxed) + self.bytes_uploaded.load(Ordering::Relaxed) > quota => {
+            Some(quota)
+                if self.bytes_downloaded.load(Ordering::Relaxed) + self.bytes_uploaded.load(Ordering::Relaxed)
+                    > quota =>
+            {
                 Err(Error::TooLarge(format!("{op}: this run reached its quota of {quota} bytes transferred")))
             }
             _ => Ok(()),
@@ -110,8 +113,12 @@ impl Usage {
     pub fn audit_only<T>(&self, op: Op<'_>, elapsed: Duration, bytes: u64, result: &Result<T, Error>) {
         let ms = elapsed.as_millis() as u64;
         match result {
-            Ok(_) => tracing::info!(target: "ftp_host::ftp", server = op.server, op = op.action, path = op.path, bytes, ms, "ok"),
-            Err(e) => tracing::info!(target: "ftp_host::ftp", server = op.server, op = op.action, path = op.path, bytes, ms, error = ?e, "failed"),
+            Ok(_) => {
+                tracing::info!(target: "ftp_host::ftp", server = op.server, op = op.action, path = op.path, bytes, ms, "ok")
+            }
+            Err(e) => {
+                tracing::info!(target: "ftp_host::ftp", server = op.server, op = op.action, path = op.path, bytes, ms, error = ?e, "failed")
+            }
         }
         if let Some(audit) = &self.audit {
             audit.record(&self.plugin, op.server, op.action, op.path, bytes, elapsed, result.as_ref().err());

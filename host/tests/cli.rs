@@ -118,7 +118,20 @@ fn run_ls(served: &Served, trust: &[&str]) -> Output {
     let grant = format!("127.0.0.1:{}", served.port);
     let mut args = vec!["run", &plugin, "--allow", &grant];
     args.extend_from_slice(trust);
-    args.extend(["--", "--host", "127.0.0.1", "--port", &served.port, "--user", "demo", "--password", "pw", "--security", "explicit", "ls"]);
+    args.extend([
+        "--",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &served.port,
+        "--user",
+        "demo",
+        "--password",
+        "pw",
+        "--security",
+        "explicit",
+        "ls",
+    ]);
     ftp_host(&args)
 }
 
@@ -168,7 +181,11 @@ fn the_second_run_loads_the_compiled_plugin_from_the_cache() {
     assert_eq!(second["plugin"], "cached");
 
     // A corrupted entry is detected, never loaded, and replaced.
-    let entry = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "cwasm")).unwrap();
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .unwrap();
     let mut bytes = std::fs::read(&entry).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
@@ -265,9 +282,17 @@ fn inspect_shows_what_a_plugin_asks_for_and_what_a_policy_grants() {
     assert_eq!(v["world"], "naas:ftp/plugin@0.1.0");
     let ftp: Vec<&str> = v["ftp_functions"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
     assert!(ftp.contains(&"client.connect") && ftp.contains(&"client.[method]session.open-get"), "{ftp:?}");
-    assert!(v["wasi_interfaces"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().starts_with("wasi:filesystem/preopens")));
+    assert!(v["wasi_interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().starts_with("wasi:filesystem/preopens")));
     assert_eq!(v["policy"]["servers"][0], "ftp.example.org:21");
-    assert!(v["policy"]["denied"].as_array().unwrap().iter().any(|d| d.as_str().unwrap().starts_with("wasi:filesystem")));
+    assert!(v["policy"]["denied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d.as_str().unwrap().starts_with("wasi:filesystem")));
 
     let out = ftp_host(&["inspect", &plugin]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("naas:ftp functions: "));
@@ -283,7 +308,11 @@ fn inspect_shows_what_a_plugin_asks_for_and_what_a_policy_grants() {
 fn check_validates_a_policy_file() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.toml");
-    std::fs::write(&good, "[[server]]\nname = \"partner\"\nhost = \"ftp.partner.test\"\nuser = \"acme\"\npassword_file = \"pw\"\n").unwrap();
+    std::fs::write(
+        &good,
+        "[[server]]\nname = \"partner\"\nhost = \"ftp.partner.test\"\nuser = \"acme\"\npassword_file = \"pw\"\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
     let out = ftp_host(&["check", good.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 
 use ftp_host::{Host, Output, Policy, RunReport, Trust};
 
-
 /// The Rust example plugin, built from `guest-examples/rust` by the host's build script.
 pub fn rust_guest() -> &'static [u8] {
     ftp_host::demo::EXAMPLE_PLUGIN
@@ -38,8 +37,16 @@ impl Target {
     /// The guest's arguments: connection flags, then `command`.
     pub fn args(&self, command: &[&str]) -> Vec<String> {
         let mut args: Vec<String> = [
-            "--host", &self.host, "--port", &self.port.to_string(), "--user", &self.user,
-            "--password", &self.password, "--security", self.security,
+            "--host",
+            &self.host,
+            "--port",
+            &self.port.to_string(),
+            "--user",
+            &self.user,
+            "--password",
+            &self.password,
+            "--security",
+            self.security,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -123,7 +130,8 @@ pub async fn round_trip(root: &std::path::Path, target: &Target, policy: impl Fn
     assert_eq!(stdout(&report), line.repeat(2));
 
     let text = format!("uploaded through {} at {:?}", target.security, std::time::SystemTime::now());
-    let report = run(rust_guest(), policy(), target.args(&["put", "upload.txt", &text, ";", "put", "second.txt", "2"])).await;
+    let report =
+        run(rust_guest(), policy(), target.args(&["put", "upload.txt", &text, ";", "put", "second.txt", "2"])).await;
     assert!(report.result.is_ok(), "{:?}", report.result);
     assert_eq!(sha256(&std::fs::read(root.join("upload.txt")).unwrap()), sha256(text.as_bytes()));
     assert_eq!(std::fs::read(root.join("second.txt")).unwrap(), b"2");

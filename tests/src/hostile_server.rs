@@ -216,7 +216,10 @@ impl Script {
     }
 
     fn act_for(&self, when: &When) -> Option<&Act> {
-        self.acts.iter().find(|(w, _)| w == when || (*w == When::AnyCommand && matches!(when, When::Command(_)))).map(|(_, a)| a)
+        self.acts
+            .iter()
+            .find(|(w, _)| w == when || (*w == When::AnyCommand && matches!(when, When::Command(_))))
+            .map(|(_, a)| a)
     }
 }
 
@@ -498,7 +501,16 @@ enum Flow {
 impl<'a> Control<'a> {
     fn new(shared: &'a Arc<Shared>, stream: TcpStream) -> io::Result<Self> {
         let writer = stream.try_clone()?;
-        Ok(Control { shared, reader: BufReader::new(stream), writer, cwd: "/".into(), rest: 0, data: None, silent: false, rename_from: None })
+        Ok(Control {
+            shared,
+            reader: BufReader::new(stream),
+            writer,
+            cwd: "/".into(),
+            rest: 0,
+            data: None,
+            silent: false,
+            rename_from: None,
+        })
     }
 
     fn serve(&mut self) -> io::Result<()> {
@@ -598,8 +610,12 @@ impl<'a> Control<'a> {
                     Pasv::Honest => real,
                     Pasv::To(addr) => *addr,
                     Pasv::Canary => self.shared.canary,
-                    Pasv::Garbage if verb == "PASV" => return self.reply("227 Entering Passive Mode (999,0,0,1,300,5)").map(|_| Flow::Continue),
-                    Pasv::Garbage => return self.reply("229 Entering Extended Passive Mode (|||99999|)").map(|_| Flow::Continue),
+                    Pasv::Garbage if verb == "PASV" => {
+                        return self.reply("227 Entering Passive Mode (999,0,0,1,300,5)").map(|_| Flow::Continue)
+                    }
+                    Pasv::Garbage => {
+                        return self.reply("229 Entering Extended Passive Mode (|||99999|)").map(|_| Flow::Continue)
+                    }
                 };
                 if verb == "EPSV" {
                     self.reply(&format!("229 Entering Extended Passive Mode (|||{}|)", named.port()))?

@@ -268,11 +268,8 @@ impl FtpServer {
         std::os::unix::fs::chown(&root, Some(uid), Some(gid))
             .with_context(|| format!("chown {} to {uid}:{gid}", root.display()))?;
 
-        let (cert_pem, key_pem) = if opts.tls != Tls::None {
-            make_certificate(&dir)?
-        } else {
-            (dir.join("cert.pem"), dir.join("key.pem"))
-        };
+        let (cert_pem, key_pem) =
+            if opts.tls != Tls::None { make_certificate(&dir)? } else { (dir.join("cert.pem"), dir.join("key.pem")) };
 
         let mut reserved = Vec::new();
         let port = reserve_control_port(&mut reserved)?;
@@ -323,9 +320,7 @@ impl FtpServer {
             .current_dir(&server.dir)
             // Own process group: Drop kills the server and its sessions together.
             .process_group(0);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("spawning {kind}: {cmd:?}"))?;
+        let child = cmd.spawn().with_context(|| format!("spawning {kind}: {cmd:?}"))?;
         server.child = Some(child);
         server.wait_until_up(opts.startup_timeout)?;
         Ok(server)
@@ -336,22 +331,12 @@ impl FtpServer {
         let p = |name: &str| d.join(name).display().to_string();
 
         // Virtual user: name:hash:uid:gid:gecos:home:shell.
-        let hash = run_stdin(
-            Command::new("openssl").args(["passwd", "-6", "-stdin"]),
-            self.password.as_bytes(),
-        )
-        .context("hashing the password with `openssl passwd -6`")?;
+        let hash = run_stdin(Command::new("openssl").args(["passwd", "-6", "-stdin"]), self.password.as_bytes())
+            .context("hashing the password with `openssl passwd -6`")?;
         let passwd = d.join("passwd");
         fs::write(
             &passwd,
-            format!(
-                "{}:{}:{}:{}::{}:/bin/false\n",
-                self.user,
-                hash.trim(),
-                self.uid,
-                self.gid,
-                self.root.display()
-            ),
+            format!("{}:{}:{}:{}::{}:/bin/false\n", self.user, hash.trim(), self.uid, self.gid, self.root.display()),
         )?;
         set_mode(&passwd, 0o600)?;
         let group = d.join("group");
@@ -557,12 +542,7 @@ implicit_ssl={implicit}
     /// The log plus the configuration file: what a start-up failure reports.
     fn startup_report(&self) -> String {
         let config = fs::read_to_string(&self.config).unwrap_or_default();
-        format!(
-            "{}----- {} -----\n{}",
-            self.log(),
-            self.config.display(),
-            config.trim_end()
-        )
+        format!("{}----- {} -----\n{}", self.log(), self.config.display(), config.trim_end())
     }
 
     fn wait_until_up(&mut self, timeout: Duration) -> Result<(), StartError> {
@@ -570,25 +550,13 @@ implicit_ssl={implicit}
         let deadline = Instant::now() + timeout;
         let mut last_err: String;
         loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 let log = self.startup_report();
-                let e = anyhow!(
-                    "{} exited during start-up ({status}) on port {}\n{log}",
-                    self.kind,
-                    self.port,
-                );
+                let e = anyhow!("{} exited during start-up ({status}) on port {}\n{log}", self.kind, self.port,);
                 let in_use = log.contains("Address already in use")
                     || log.contains("could not bind")
                     || log.contains("Failed binding");
-                return Err(if in_use {
-                    StartError::PortInUse(e)
-                } else {
-                    StartError::Other(e)
-                });
+                return Err(if in_use { StartError::PortInUse(e) } else { StartError::Other(e) });
             }
             match self.probe(addr) {
                 Ok(stream) => {
@@ -658,17 +626,8 @@ implicit_ssl={implicit}
     /// A URL for `path` (relative to the user's root, with or without a
     /// leading `/`), no credentials: `ftps://` for implicit TLS, else `ftp://`.
     pub fn url(&self, path: &str) -> String {
-        let scheme = if self.tls == Tls::Implicit {
-            "ftps"
-        } else {
-            "ftp"
-        };
-        format!(
-            "{scheme}://{}:{}/{}",
-            self.host,
-            self.port,
-            path.trim_start_matches('/')
-        )
+        let scheme = if self.tls == Tls::Implicit { "ftps" } else { "ftp" };
+        format!("{scheme}://{}:{}/{}", self.host, self.port, path.trim_start_matches('/'))
     }
 
     /// Where `rel` (a path the FTP user sees, relative to `/`) is on disk.
@@ -698,11 +657,7 @@ implicit_ssl={implicit}
 
     fn create_dir_at(&self, path: &Path) -> Result<()> {
         if !path.starts_with(&self.root) {
-            bail!(
-                "{} is outside the server root {}",
-                path.display(),
-                self.root.display()
-            );
+            bail!("{} is outside the server root {}", path.display(), self.root.display());
         }
         let mut missing = Vec::new();
         let mut p = path;
@@ -892,9 +847,7 @@ fn is_root() -> bool {
     fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+            s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
         })
         .unwrap_or(false)
 }
@@ -909,10 +862,7 @@ fn system_user(name: &str) -> Result<(u32, u32, PathBuf)> {
             let gid = f[3].parse().context("gid in /etc/passwd")?;
             let home = PathBuf::from(f[5]);
             if !home.is_dir() {
-                bail!(
-                    "the home of system user {name} ({}) does not exist",
-                    home.display()
-                );
+                bail!("the home of system user {name} ({}) does not exist", home.display());
             }
             return Ok((uid, gid, home));
         }
@@ -931,11 +881,7 @@ fn run_stdin(cmd: &mut Command, input: &[u8]) -> Result<String> {
     child.stdin.take().expect("piped stdin").write_all(input)?;
     let out = child.wait_with_output()?;
     if !out.status.success() {
-        bail!(
-            "{cmd:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("{cmd:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
     }
     Ok(String::from_utf8(out.stdout)?)
 }
@@ -946,9 +892,7 @@ fn make_certificate(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
         .args(["-subj", "/CN=localhost"])
         .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
         .args(["-addext", "basicConstraints=critical,CA:FALSE"])
@@ -961,11 +905,7 @@ fn make_certificate(dir: &Path) -> Result<(PathBuf, PathBuf)> {
         .output()
         .context("running `openssl req` to make a certificate")?;
     if !out.status.success() {
-        bail!(
-            "`openssl req` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("`openssl req` failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
     }
     set_mode(&key, 0o600)?;
     set_mode(&cert, 0o644)?;
@@ -1010,11 +950,7 @@ fn reserve_control_port(reserved: &mut Vec<u16>) -> Result<u16> {
 fn reserve_passive_range(count: u16, reserved: &mut Vec<u16>) -> Result<RangeInclusive<u16>> {
     let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .next()
-                .and_then(|p| p.parse::<u16>().ok())
-        })
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
         .unwrap_or(32768);
     let (lo, hi) = (10_000u16, ephemeral_low.saturating_sub(count));
     if hi > lo {
@@ -1029,9 +965,7 @@ fn reserve_passive_range(count: u16, reserved: &mut Vec<u16>) -> Result<RangeInc
     }
     // Fallback: around a port the kernel says is free.
     for _ in 0..200 {
-        let base = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-            .local_addr()?
-            .port();
+        let base = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
         if let Some(end) = base.checked_add(count - 1) {
             if let Some(r) = try_reserve(base..=end) {
                 reserved.extend(r.clone());
@@ -1059,12 +993,7 @@ fn try_reserve(range: RangeInclusive<u16>) -> Option<RangeInclusive<u16>> {
 
 fn random_u64() -> u64 {
     let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     h.write_u32(std::process::id());
     h.finish()
 }
@@ -1076,13 +1005,8 @@ fn kill(targets: &[String]) {
     if targets.is_empty() {
         return;
     }
-    let _ = Command::new("kill")
-        .arg("-KILL")
-        .arg("--")
-        .args(targets)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let _ =
+        Command::new("kill").arg("-KILL").arg("--").args(targets).stdout(Stdio::null()).stderr(Stdio::null()).status();
 }
 
 /// Live (not zombie) processes in process group `pgid`, or whose command

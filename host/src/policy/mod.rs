@@ -132,16 +132,13 @@ impl FromStr for AllowRule {
             (addr, port)
         } else {
             match value.rsplit_once(':') {
-                Some((h, _)) if h.contains(':') => {
-                    return Err(err("write IPv6 addresses in brackets"))
-                }
+                Some((h, _)) if h.contains(':') => return Err(err("write IPv6 addresses in brackets")),
                 Some((h, p)) => (h, Some(p)),
                 None => (value, None),
             }
         };
-        let port = port
-            .map(|p| p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| err("bad port")))
-            .transpose()?;
+        let port =
+            port.map(|p| p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| err("bad port"))).transpose()?;
         if host.is_empty() {
             return Err(err("empty host"));
         }
@@ -250,7 +247,13 @@ impl Grant {
     /// A server the guest may connect to with its own credentials
     /// (`connect(options)`), with no path restriction and the default trust.
     pub fn server(rule: &str) -> Result<Self, AllowRuleError> {
-        Ok(Grant { rule: rule.parse()?, trust: None, paths: PathRules::default(), profile: None, guest_credentials: true })
+        Ok(Grant {
+            rule: rule.parse()?,
+            trust: None,
+            paths: PathRules::default(),
+            profile: None,
+            guest_credentials: true,
+        })
     }
 
     /// A named profile: the guest connects with `connect-profile(name)`,
@@ -311,7 +314,9 @@ impl FromStr for DirGrant {
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         let (host, guest) = value.split_once("::").unwrap_or((value, value));
         if host.is_empty() || guest.is_empty() {
-            return Err(format!("invalid directory grant `{value}`: expected HOST_DIR or HOST_DIR::GUEST_DIR, e.g. `./outbox::/outbox`"));
+            return Err(format!(
+                "invalid directory grant `{value}`: expected HOST_DIR or HOST_DIR::GUEST_DIR, e.g. `./outbox::/outbox`"
+            ));
         }
         let meta = std::fs::metadata(host).map_err(|e| format!("cannot grant directory `{host}`: {e}"))?;
         if !meta.is_dir() {
@@ -446,8 +451,13 @@ impl Policy {
         if let Some(index) = self.grants.iter().position(|g| g.guest_credentials && g.rule.matches(host, port)) {
             return Ok(index);
         }
-        let granted: Vec<String> = self.grants.iter().filter(|g| g.guest_credentials).map(|g| g.rule.to_string()).collect();
-        let granted = if granted.is_empty() { "no servers are granted".to_string() } else { format!("granted: {}", granted.join(", ")) };
+        let granted: Vec<String> =
+            self.grants.iter().filter(|g| g.guest_credentials).map(|g| g.rule.to_string()).collect();
+        let granted = if granted.is_empty() {
+            "no servers are granted".to_string()
+        } else {
+            format!("granted: {}", granted.join(", "))
+        };
         let profile_note = if self.grants.iter().any(|g| g.profile.is_some() && g.rule.matches(host, port)) {
             "; it is configured as a profile: use connect-profile"
         } else {
@@ -465,13 +475,23 @@ impl Policy {
             .iter()
             .enumerate()
             .find_map(|(i, g)| g.profile.as_ref().filter(|p| p.name == name).map(|p| (i, p)))
-            .ok_or_else(|| Error::Denied(format!("no server profile is named `{name}`; the operator defines profiles in the policy file")))
+            .ok_or_else(|| {
+                Error::Denied(format!(
+                    "no server profile is named `{name}`; the operator defines profiles in the policy file"
+                ))
+            })
     }
 
     /// Gate for a control connection of grant `grant`: resolve `host` once
     /// and check every address, so what is dialed is what was checked. An
     /// address the operator granted literally is allowed whatever its range.
-    pub(crate) async fn check_dial(&self, grant: usize, host: &str, port: u16, op: Op<'_>) -> Result<Vec<SocketAddr>, Error> {
+    pub(crate) async fn check_dial(
+        &self,
+        grant: usize,
+        host: &str,
+        port: u16,
+        op: Op<'_>,
+    ) -> Result<Vec<SocketAddr>, Error> {
         let literal = normalise_host(host).parse::<IpAddr>().ok();
         let addrs: Vec<SocketAddr> = match literal {
             Some(ip) => vec![SocketAddr::new(ip, port)],
@@ -518,7 +538,14 @@ impl Policy {
     /// free of bytes that would end the FTP command, normalised, and within
     /// the grant's path rules. Returns the normalised absolute path, which
     /// is what the server is sent.
-    pub(crate) fn check_path(&self, grant: usize, cwd: &str, path: &str, access: Access, op: Op<'_>) -> Result<String, Error> {
+    pub(crate) fn check_path(
+        &self,
+        grant: usize,
+        cwd: &str,
+        path: &str,
+        access: Access,
+        op: Op<'_>,
+    ) -> Result<String, Error> {
         let refuse = |e: paths::PathError| match e {
             paths::PathError::Invalid(m) => Error::InvalidInput(format!("{} on {}: {m}", op.action, op.server)),
             paths::PathError::Denied(m) => Error::Denied(format!("{} on {}: {m}", op.action, op.server)),
@@ -600,7 +627,10 @@ mod tests {
         assert!(matches!(policy.check_path(0, "/out", "/etc/passwd", Access::Read, op()), Err(Error::Denied(_))));
         assert!(matches!(policy.check_path(0, "/out", "x.txt", Access::Write, op()), Err(Error::Denied(_))));
         for bad in ["x\r\nDELE y", "a\nb", "nul\0", ""] {
-            assert!(matches!(policy.check_path(0, "/", bad, Access::Read, op()), Err(Error::InvalidInput(_))), "{bad:?}");
+            assert!(
+                matches!(policy.check_path(0, "/", bad, Access::Read, op()), Err(Error::InvalidInput(_))),
+                "{bad:?}"
+            );
         }
         let long = "a".repeat(MAX_PATH_BYTES + 1);
         assert!(matches!(policy.check_path(0, "/", &long, Access::Read, op()), Err(Error::InvalidInput(_))));
@@ -629,7 +659,9 @@ mod tests {
             password: Secret::new("hunter2"),
         };
         let policy = Policy::new().grant(Grant::profile(profile).unwrap()).allow("other.test:21").unwrap();
-        assert!(matches!(policy.check_connect("ftp.partner.test", 21), Err(Error::Denied(m)) if m.contains("connect-profile")));
+        assert!(
+            matches!(policy.check_connect("ftp.partner.test", 21), Err(Error::Denied(m)) if m.contains("connect-profile"))
+        );
         assert_eq!(policy.check_connect("other.test", 21), Ok(1));
         assert_eq!(policy.check_profile("partner").map(|(i, p)| (i, p.user.clone())), Ok((0, "acme".into())));
         assert!(matches!(policy.check_profile("nope"), Err(Error::Denied(_))));

@@ -51,7 +51,13 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
         AddressClass::Private
     } else if ip.is_link_local() {
         AddressClass::LinkLocal
-    } else if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_documentation() || a >= 240 || a == 0 {
+    } else if ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a >= 240
+        || a == 0
+    {
         AddressClass::Special
     } else {
         AddressClass::Public

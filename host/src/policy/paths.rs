@@ -50,7 +50,10 @@ pub fn check_bytes(path: &str, max_len: usize) -> Result<(), PathError> {
         return Err(PathError::Invalid("empty path".into()));
     }
     if path.len() > max_len {
-        return Err(PathError::Invalid(format!("path of {} bytes is longer than the {max_len}-byte limit", path.len())));
+        return Err(PathError::Invalid(format!(
+            "path of {} bytes is longer than the {max_len}-byte limit",
+            path.len()
+        )));
     }
     if path.contains(FORBIDDEN) {
         return Err(PathError::Invalid(format!("path {path:?} contains CR, LF or NUL, which FTP cannot carry")));
@@ -170,7 +173,8 @@ impl PathRules {
         if ok {
             return Ok(());
         }
-        let granted = |p: &Option<Patterns>| p.as_ref().map(|p| p.sources.join(", ")).unwrap_or_else(|| "everything".into());
+        let granted =
+            |p: &Option<Patterns>| p.as_ref().map(|p| p.sources.join(", ")).unwrap_or_else(|| "everything".into());
         let why = if access == Access::Write && self.read_only {
             "the server is read-only for this plugin".to_string()
         } else {

@@ -106,12 +106,29 @@ fn hex_sha256(bytes: &[u8]) -> String {
 async fn job(plugin: &Plugin, port: u16, root: &Path, readme_sha: &str, name: &str) -> Result<Duration> {
     let payload = format!("soak upload {name}");
     let args: Vec<String> = [
-        "--host", "127.0.0.1", "--port", &port.to_string(), "--user", DEMO_USER, "--password", PASSWORD,
-        "ls", ";", "sha256", "readme.txt", ";", "put", name, &payload,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--user",
+        DEMO_USER,
+        "--password",
+        PASSWORD,
+        "ls",
+        ";",
+        "sha256",
+        "readme.txt",
+        ";",
+        "put",
+        name,
+        &payload,
     ]
     .map(String::from)
     .into();
-    let report = plugin.run(&args, Output::Capture).await.with_context(|| format!("{name}: the run failed on the host's side"))?;
+    let report = plugin
+        .run(&args, Output::Capture)
+        .await
+        .with_context(|| format!("{name}: the run failed on the host's side"))?;
     if let Err(e) = &report.result {
         bail!("{name}: the plugin failed: {e}\nstderr: {}", String::from_utf8_lossy(&report.stderr));
     }
@@ -181,7 +198,13 @@ async fn soak(options: &Options) -> Result<bool> {
     let plugin = host.load(EXAMPLE_PLUGIN)?;
     let rss_start = rss_kib();
     let fds_start = open_fds();
-    eprintln!("soak: {} sequential runs ({} warm-up), then {} concurrent; RSS at start {}", options.runs, options.warmup, options.concurrent, mib(rss_start));
+    eprintln!(
+        "soak: {} sequential runs ({} warm-up), then {} concurrent; RSS at start {}",
+        options.runs,
+        options.warmup,
+        options.concurrent,
+        mib(rss_start)
+    );
 
     // Sequential: warm-up, then the measured runs.
     let mut latencies = Vec::with_capacity(options.runs);
