@@ -8,6 +8,13 @@ rustup target add wasm32-wasip2 >/dev/null 2>&1 || {
     echo "error: cannot install the wasm32-wasip2 Rust target (rustup target add wasm32-wasip2)" >&2
     exit 1
 }
+# Formatting and lints first: they fail in seconds, the suite in minutes.
+cargo fmt --all --check || {
+    echo "error: the code is not formatted: run 'cargo fmt --all'" >&2
+    exit 1
+}
+cargo clippy --release --workspace --all-targets -- -D warnings
+
 # Real FTP servers (proftpd, vsftpd) for the end-to-end tests.
 bash scripts/install-test-servers.sh
 bash scripts/install-guest-toolchains.sh

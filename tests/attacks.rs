@@ -21,8 +21,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ftp_host::{
-    AuditLog, Cache, Grant, Host, Limits, NetworkRules, Output, PathRules, Plugin, Policy, Profile, RunError,
-    RunReport, Secret, SecurityMode,
+    AuditLog, Cache, Grant, Host, LimitKind, Limits, NetworkRules, Output, PathRules, Plugin, Policy, Profile,
+    RunError, RunReport, Secret, SecurityMode,
 };
 use ftp_host_e2e::harness::{error_kind, hostile_guest, Target};
 use ftp_host_e2e::hostile_server::{Canary, HostileServer, Script};
@@ -710,7 +710,7 @@ async fn a_busy_loop_is_stopped_by_the_cpu_limit() {
     let started = Instant::now();
     let result = sandbox.attempt(&["spin"]).await;
     let took = started.elapsed();
-    assert!(matches!(&result, Err(RunError::Limit(m)) if m.contains("CPU")), "{result:?}");
+    assert!(matches!(&result, Err(RunError::Limit { limit: LimitKind::Cpu, .. })), "{result:?}");
     assert!(took >= max_cpu, "stopped after {took:?}, before its CPU limit");
     assert!(took < 2 * max_cpu, "stopped only after {took:?}, more than twice its CPU limit");
     assert_eq!(sandbox.audit.check(&[]).len(), 0);
@@ -723,7 +723,7 @@ async fn allocating_4_gib_is_stopped_by_the_memory_limit() {
     let sandbox = Sandbox::new(Policy::new().with_limits(Limits { max_memory_bytes: 64 * MIB, ..limits() }));
     let started = Instant::now();
     let result = sandbox.attempt(&["alloc", "4096"]).await;
-    assert!(matches!(&result, Err(RunError::Limit(m)) if m.contains("memory")), "{result:?}");
+    assert!(matches!(&result, Err(RunError::Limit { limit: LimitKind::Memory, .. })), "{result:?}");
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     let report = sandbox.run(&["alloc", "16"]).await;
     assert_eq!(report.result, Ok("allocated and touched 16 MiB".to_string()));
@@ -804,7 +804,7 @@ async fn the_wall_clock_deadline_ends_a_stalled_run() {
         let started = Instant::now();
         let result = sandbox.attempt(&["download-all", "p", "big.bin"]).await;
         let took = started.elapsed();
-        assert!(matches!(&result, Err(RunError::Limit(m)) if m.contains("wall-clock")), "{result:?}");
+        assert!(matches!(&result, Err(RunError::Limit { limit: LimitKind::WallClock, .. })), "{result:?}");
         assert!(took >= max_wall_clock && took < 2 * max_wall_clock, "stopped after {took:?}");
         assert_eq!(server.control_connections(), 1);
         sandbox.audit.check(&["pr0file-pw"]);

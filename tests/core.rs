@@ -115,7 +115,10 @@ async fn a_server_not_granted_is_denied_before_any_packet() {
     let policy = Policy::new().allow(&format!("127.0.0.1:{}", t.port.wrapping_add(1).max(1))).unwrap();
     let report = run(rust_guest(), policy, t.args(&["ls"])).await;
     assert_eq!(error_kind(&report), Some("denied"), "{:?}", report.result);
-    assert!(report.result.unwrap_err().contains(&format!("--allow 127.0.0.1:{}", t.port)), "says how to fix it");
+    let hint = ftp_host::Hint::GrantServer { host: "127.0.0.1".into(), port: t.port };
+    assert_eq!(report.hints, vec![hint], "the report says what would grant it");
+    let message = report.result.unwrap_err();
+    assert!(message.contains("grant it in the policy") && !message.contains("--allow"), "{message}");
     drop(server);
 }
 

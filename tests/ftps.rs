@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use ftp_host::demo::{DemoServer, DEMO_USER};
-use ftp_host::{Policy, Trust};
+use ftp_host::Trust;
 use ftp_host_e2e::harness::{error_kind, round_trip, run, rust_guest, sha256, Target};
 
 const PASSWORD: &str = "tls-pw";
@@ -59,7 +59,7 @@ async fn a_certificate_from_an_unknown_issuer_is_a_tls_error() {
     assert_eq!(error_kind(&report), Some("tls"), "{:?}", report.result);
     let message = report.result.unwrap_err();
     assert!(message.contains("UnknownIssuer"), "names the reason: {message}");
-    assert!(message.contains("--ca-file"), "says how to fix it: {message}");
+    assert!(message.contains("trust its CA"), "says how to fix it: {message}");
     assert!(message.contains(&format!("127.0.0.1:{}", target.port)), "names the server: {message}");
 }
 

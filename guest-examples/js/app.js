@@ -17,7 +17,7 @@
 // (`not-found`, `auth`, ...), so an operator or a test can tell them apart.
 
 // Imports of the world become ES modules; WIT names turn camelCase.
-import { connect } from 'naas:ftp/client@0.1.0';
+import { connect } from 'naas:ftp/client@0.2.0';
 
 const USAGE =
   'usage: --host HOST [--port P] [--user U] [--password W] ' +

@@ -19,7 +19,7 @@ mkdir -p build
 # .ftp_types): by default a name is qualified only when it clashes, and
 # wasi:filesystem/types does clash with naas:ftp/types.
 $tool -q -d ../../wit -w plugin \
-    --import-interface-name naas:ftp/client@0.1.0=ftp_client \
-    --import-interface-name naas:ftp/types@0.1.0=ftp_types \
+    --import-interface-name naas:ftp/client@0.2.0=ftp_client \
+    --import-interface-name naas:ftp/types@0.2.0=ftp_types \
     componentize app -o build/ftp-python.wasm
 echo "$PWD/build/ftp-python.wasm"

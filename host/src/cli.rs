@@ -13,10 +13,11 @@ use serde::Serialize;
 use crate::audit::AuditLog;
 use crate::cache::Cache;
 use crate::demo::{self, DemoServer};
-use crate::policy::{DirGrant, NetworkRules, Policy};
+use crate::policy::{DirGrant, Hint, NetworkRules, Policy};
 use crate::progress::StderrProgress;
 use crate::runtime::{Host, LoadError, Output, RunError, RunReport};
 use crate::tls::Trust;
+use crate::usage::LimitKind;
 
 /// Exit code: the plugin returned an error.
 pub const EXIT_PLUGIN_ERROR: u8 = 1;
@@ -195,11 +196,16 @@ fn init_tracing(verbose: bool) {
         // libunftp (the demo server) warns about every client disconnect.
         _ => EnvFilter::new("warn,libunftp=error"),
     };
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
-        .init();
+        .finish();
+    // suppaftp logs every control command through `log` at trace level,
+    // `PASS` included: its records never reach the trace, whatever RUST_LOG
+    // asks for. The other crates' `log` records do.
+    let _ = tracing_log::LogTracer::builder().ignore_crate("suppaftp").init();
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
 fn parse_dir(value: &str) -> Result<DirGrant, String> {
@@ -251,7 +257,7 @@ fn build_policy(g: Grants) -> anyhow::Result<(Policy, Option<AuditLog>)> {
     }
     policy = policy.with_limits(limits);
     if let Some(path) = &g.audit {
-        audit = Some(if path.as_os_str() == "-" { AuditLog::to_stderr() } else { AuditLog::to_file(path)? });
+        audit = Some(AuditLog::open(path)?);
     }
     Ok((policy, audit))
 }
@@ -272,8 +278,8 @@ struct JsonResult<'a> {
     operations: u64,
     bytes_downloaded: u64,
     bytes_uploaded: u64,
-    /// Limits the run hit.
-    limits_hit: Vec<String>,
+    /// Limits the run hit, as the host saw them (`cpu`, `memory`, `run-bytes`, ...).
+    limits_hit: Vec<LimitKind>,
     /// `compiled` (this run compiled the plugin) or `cached`.
     #[serde(skip_serializing_if = "Option::is_none")]
     plugin: Option<&'a str>,
@@ -294,6 +300,13 @@ async fn run(plugin_path: &Path, grants: Grants, no_cache: bool, json: bool, arg
         }
     }
     if let Some(audit) = audit {
+        if audit.is_stderr() && !json {
+            anyhow::bail!(
+                "the audit log on stderr (`-`) would share the stream with the plugin's own stderr, where the \
+                 plugin could write lines that look like audit entries; write the audit log to a file, or add \
+                 --json (the plugin's output is then captured in the result)"
+            );
+        }
         host = host.with_audit(audit);
     }
     let started = std::time::Instant::now();
@@ -342,19 +355,13 @@ async fn run(plugin_path: &Path, grants: Grants, no_cache: bool, json: bool, arg
             operations: report.stats.operations,
             bytes_downloaded: report.stats.bytes_downloaded,
             bytes_uploaded: report.stats.bytes_uploaded,
-            limits_hit: report
-                .result
-                .as_ref()
-                .err()
-                .filter(|e| e.starts_with("too-large:"))
-                .map(|e| vec![e.clone()])
-                .unwrap_or_default(),
+            limits_hit: report.limits_hit.clone(),
             plugin: Some(origin),
             stdout: String::from_utf8_lossy(&report.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&report.stderr).into_owned(),
         },
         Err(e) => JsonResult {
-            outcome: if matches!(e, RunError::Limit(_)) { "limit" } else { "trap" },
+            outcome: if matches!(e, RunError::Limit { .. }) { "limit" } else { "trap" },
             exit_code: code,
             message: None,
             error: Some(e.to_string()),
@@ -363,7 +370,7 @@ async fn run(plugin_path: &Path, grants: Grants, no_cache: bool, json: bool, arg
             bytes_downloaded: 0,
             bytes_uploaded: 0,
             limits_hit: match e {
-                RunError::Limit(why) => vec![why.clone()],
+                RunError::Limit { limit, .. } => vec![*limit],
                 _ => vec![],
             },
             plugin: Some(origin),
@@ -404,10 +411,24 @@ fn finish(outcome: Result<RunReport, RunError>) -> u8 {
                 Ok(message) => eprintln!("plugin succeeded: {message} ({summary})"),
                 Err(message) => eprintln!("plugin failed: {message} ({summary})"),
             }
+            for hint in &report.hints {
+                eprintln!("hint: {}", flag_hint(hint));
+            }
         }
         Err(e) => eprintln!("error: {e}"),
     }
     code
+}
+
+/// What to pass on this command line to allow what the policy refused.
+fn flag_hint(hint: &Hint) -> String {
+    match hint {
+        Hint::GrantServer { host, port } => {
+            format!("the plugin asked for {0}; grant it with --allow {0}", crate::policy::server_label(host, *port))
+        }
+        Hint::AllowLoopback => "the server resolves to a loopback address; allow that with --allow-loopback".into(),
+        Hint::AllowPrivate => "the server resolves to a private address; allow that with --allow-private".into(),
+    }
 }
 
 fn check(path: &Path) -> anyhow::Result<u8> {

@@ -80,11 +80,7 @@ pub struct Config {
 impl Config {
     /// Open the audit log the file asks for.
     pub fn open_audit(&self) -> std::io::Result<Option<AuditLog>> {
-        match &self.audit {
-            None => Ok(None),
-            Some(p) if p.as_os_str() == "-" => Ok(Some(AuditLog::to_stderr())),
-            Some(p) => AuditLog::to_file(p).map(Some),
-        }
+        self.audit.as_deref().map(AuditLog::open).transpose()
     }
 }
 
@@ -126,6 +122,7 @@ struct LimitsSection {
     resources: Option<usize>,
     operations: Option<u64>,
     list_entries: Option<usize>,
+    list_bytes: Option<Spanned<String>>,
     connect_retries: Option<u32>,
     connect_backoff: Option<Spanned<String>>,
 }
@@ -165,6 +162,7 @@ struct ServerSection {
     #[serde(default)]
     read_only: bool,
     guest_credentials: Option<bool>,
+    staging: Option<bool>,
 }
 
 /// Load and validate a policy file. Relative paths in it (directories,
@@ -234,6 +232,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     limits.max_resources = l.resources.unwrap_or(limits.max_resources);
     limits.max_operations = l.operations.unwrap_or(limits.max_operations);
     limits.max_list_entries = l.list_entries.unwrap_or(limits.max_list_entries);
+    if let Some(v) = size(&l.list_bytes)? {
+        limits.max_list_bytes = v;
+    }
     limits.connect_retries = l.connect_retries.unwrap_or(0);
     if let Some(v) = duration(&l.connect_backoff)? {
         limits.connect_backoff = v;
@@ -273,6 +274,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             (None, None, Some(pin)) => Some(Trust::pinned(pin).map_err(|e| at(format!("{e:#}")))?),
             _ => return Err(at("set at most one of trust, ca_file and pin_sha256".into())),
         };
+        if s.force_prot && s.security == SecurityMode::None {
+            // The same rule as a guest's connect: PROT P needs TLS.
+            return Err(at("force_prot = true needs TLS: set security = \"explicit\" or \"implicit\"".into()));
+        }
         let paths = PathRules::new(s.read.as_deref(), s.write.as_deref(), s.read_only).map_err(at)?;
         let mut grant = match &s.user {
             Some(user) => {
@@ -311,15 +316,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 if s.password_env.is_some() || s.password_file.is_some() || s.guest_credentials == Some(false) {
                     return Err(at("a server without a user is for the plugin's own credentials: add user = \"...\" to make it a profile".into()));
                 }
-                let host = if s.host.contains(':') { format!("[{}]", s.host) } else { s.host.clone() };
                 let rule = match s.port {
-                    Some(port) => format!("{host}:{port}"),
-                    None => host,
+                    Some(port) => crate::policy::server_label(&s.host, port),
+                    None if s.host.contains(':') => format!("[{}]", s.host),
+                    None => s.host.clone(),
                 };
                 Grant::server(&rule).map_err(|e| at(e.to_string()))?
             }
         };
-        grant = grant.with_paths(paths);
+        grant = grant.with_paths(paths).with_staging(s.staging.unwrap_or(true));
         if let Some(trust) = trust {
             grant = grant.with_trust(trust);
         }

@@ -1,11 +1,15 @@
-//! The two tiers of errors.
+//! The two tiers of errors, and the operations they are about.
 //!
 //! * [`Error`] (generated from the WIT `error` variant) is what a guest may
-//!   see and act on. `from_ftp` is the one place that turns suppaftp, I/O and
-//!   TLS failures into it; every message names the server, the operation and
-//!   the path, and says how to fix what the user can fix.
+//!   see and act on. [`from_ftp`] is the one place that turns suppaftp, I/O
+//!   and TLS failures into it, and `From<Refusal>` the one place that turns
+//!   a policy refusal into it. Every message names the server (or the
+//!   profile), the operation and the path, and says how to fix what the user
+//!   can fix.
 //! * Host bugs and misuse of the component model (a stale resource handle)
-//!   are `wasmtime::Error`s, which trap the guest.
+//!   are `wasmtime::Error`s, which trap the guest. [`HostError`] carries
+//!   either tier through `?`; bindgen's `trappable_error_type` splits them
+//!   again at the boundary.
 //!
 //! No message built here ever contains a password: the only inputs are the
 //! server label, the operation, the path and the server's reply.
@@ -13,20 +17,119 @@
 use std::fmt;
 use std::time::Duration;
 
-use suppaftp::FtpError;
+use suppaftp::{FtpError, Status};
 
 pub use crate::bindings::types::{Error, ProtocolError};
+use crate::policy::{Refusal, RefusalKind};
+
+/// `534`: the server requires TLS for this user (RFC 4217); suppaftp has no name for it.
+const REPLY_TLS_REQUIRED: u16 = 534;
+/// `522`: vsftpd's answer to a data connection without (resumed) TLS.
+const REPLY_DATA_TLS_REFUSED: u16 = 522;
+
+/// Every FTP operation the host performs for a guest, as audited and named
+/// in messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Dial and greet a server.
+    Connect,
+    /// `AUTH TLS`, or `PBSZ`/`PROT` under implicit TLS.
+    TlsNegotiation,
+    /// `USER` + `PASS`.
+    Login,
+    /// `NLST` (`list-directory`).
+    ListNames,
+    /// `MLSD` or `LIST` (`list`).
+    List,
+    /// `stat`.
+    Stat,
+    /// Whole-file `RETR` into memory (`get`).
+    Download,
+    /// Whole-file `STOR` from memory (`send`).
+    Upload,
+    /// `SIZE`.
+    Size,
+    /// `PWD`.
+    Pwd,
+    /// `CWD`.
+    Cwd,
+    /// `QUIT`.
+    Quit,
+    /// `RETR` as a stream (`open-get`).
+    OpenDownload,
+    /// `STOR`/`APPE` as a stream (`open-send`).
+    OpenUpload,
+    /// The final reply of a streamed download.
+    FinishDownload,
+    /// The final reply of a streamed upload.
+    FinishUpload,
+    /// `RNFR`/`RNTO` of a staged upload onto its target.
+    RenameIntoPlace,
+    /// `MKD`.
+    Mkdir,
+    /// `RMD`.
+    Rmdir,
+    /// `DELE`.
+    Delete,
+    /// `RNFR` + `RNTO`.
+    Rename,
+    /// `MDTM`.
+    Modified,
+    /// `MFMT`.
+    SetModified,
+    /// `FEAT`.
+    Features,
+}
+
+impl Action {
+    /// The noun used in messages and the audit log.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Action::Connect => "connect",
+            Action::TlsNegotiation => "TLS negotiation",
+            Action::Login => "login",
+            Action::ListNames => "listing",
+            Action::List => "list",
+            Action::Stat => "stat",
+            Action::Download => "download",
+            Action::Upload => "upload",
+            Action::Size => "size",
+            Action::Pwd => "pwd",
+            Action::Cwd => "cwd",
+            Action::Quit => "quit",
+            Action::OpenDownload => "open download",
+            Action::OpenUpload => "open upload",
+            Action::FinishDownload => "finish download",
+            Action::FinishUpload => "finish upload",
+            Action::RenameIntoPlace => "rename into place",
+            Action::Mkdir => "mkdir",
+            Action::Rmdir => "rmdir",
+            Action::Delete => "delete",
+            Action::Rename => "rename",
+            Action::Modified => "modified",
+            Action::SetModified => "set-modified",
+            Action::Features => "features",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.noun())
+    }
+}
 
 /// What was being done when an error happened, for the error message.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Op<'a> {
-    /// `host:port` of the server.
+    /// What the guest may see of the server: `host:port` for its own
+    /// connections, `profile `NAME`` for the operator's.
     pub server: &'a str,
     /// Whether the session uses TLS: a refused data connection then most
     /// likely failed its TLS handshake.
     pub secure: bool,
-    /// What was attempted, as a noun phrase: "login", "download", "listing".
-    pub action: &'static str,
+    /// What was attempted.
+    pub action: Action,
     /// The remote path involved, if any.
     pub path: Option<&'a str>,
 }
@@ -36,6 +139,53 @@ impl fmt::Display for Op<'_> {
         match self.path {
             Some(path) => write!(f, "{} of `{}` on {}", self.action, path, self.server),
             None => write!(f, "{} on {}", self.action, self.server),
+        }
+    }
+}
+
+/// Either tier: a guest-visible [`Error`], or a trap. Host methods return
+/// it so one `?` handles both.
+#[derive(Debug)]
+pub(crate) enum HostError {
+    /// Returned to the guest as the WIT `error`.
+    Guest(Error),
+    /// Traps the guest: a host bug or a misuse of the component model.
+    Trap(wasmtime::Error),
+}
+
+/// What every host method of `naas:ftp` returns.
+pub(crate) type HostResult<T> = Result<T, HostError>;
+
+impl From<Error> for HostError {
+    fn from(e: Error) -> Self {
+        HostError::Guest(e)
+    }
+}
+
+impl From<wasmtime::Error> for HostError {
+    fn from(e: wasmtime::Error) -> Self {
+        HostError::Trap(e)
+    }
+}
+
+impl From<wasmtime::component::ResourceTableError> for HostError {
+    fn from(e: wasmtime::component::ResourceTableError) -> Self {
+        HostError::Trap(e.into())
+    }
+}
+
+impl From<Refusal> for HostError {
+    fn from(r: Refusal) -> Self {
+        HostError::Guest(r.into())
+    }
+}
+
+/// The one mapping from a policy refusal to the guest's [`Error`].
+impl From<Refusal> for Error {
+    fn from(r: Refusal) -> Self {
+        match r.kind {
+            RefusalKind::Denied => Error::Denied(r.message),
+            RefusalKind::Invalid => Error::InvalidInput(r.message),
         }
     }
 }
@@ -69,7 +219,7 @@ pub(crate) fn from_io(err: std::io::Error, op: Op<'_>) -> Error {
         return Error::Denied(format!("{op}: {denied}"));
     }
     if let Some(tls) = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-        return tls_error(&tls.to_string(), op);
+        return tls_error(tls, op);
     }
     if let Some(big) = err.get_ref().and_then(|e| e.downcast_ref::<suppaftp::ReplyTooLarge>()) {
         return Error::Protocol(ProtocolError {
@@ -90,26 +240,38 @@ pub(crate) fn from_io(err: std::io::Error, op: Op<'_>) -> Error {
     }
 }
 
-fn tls_error(detail: &str, op: Op<'_>) -> Error {
-    let hint = if detail.contains("not valid for name") {
-        "; connect with a name the certificate lists, or have the certificate reissued"
-    } else if detail.contains("Expired") || detail.contains("expired") || detail.contains("NotValidYet") {
-        "; the server's administrator must renew its certificate"
-    } else if detail.contains("UnknownIssuer") || detail.contains("BadSignature") {
-        "; the operator can trust its CA (--ca-file) or pin the certificate (--pin-cert)"
-    } else if detail.contains("pinned") {
-        "; the certificate changed: confirm the new one with the server's administrator before re-pinning"
-    } else {
-        ""
+/// A TLS failure, with what the operator can do about it.
+fn tls_error(err: &rustls::Error, op: Op<'_>) -> Error {
+    use rustls::CertificateError as C;
+    let hint = match err {
+        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            "; connect with a name the certificate lists, or have the certificate reissued"
+        }
+        rustls::Error::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        ) => "; the server's administrator must renew its certificate",
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
+            "; the operator can trust its CA (a CA file) or pin the certificate's SHA-256 in the policy"
+        }
+        rustls::Error::InvalidCertificate(C::Other(other))
+            if other.0.downcast_ref::<crate::tls::PinMismatch>().is_some() =>
+        {
+            "; the certificate changed: confirm the new one with the server's administrator before re-pinning"
+        }
+        _ => "",
     };
-    Error::Tls(format!("{op}: TLS failed: {detail}{hint}"))
+    Error::Tls(format!("{op}: TLS failed: {err}{hint}"))
 }
 
 /// The one mapping from suppaftp's errors to the guest's [`Error`].
 pub(crate) fn from_ftp(err: FtpError, op: Op<'_>) -> Error {
     match err {
         FtpError::ConnectionError(io) => from_io(io, op),
-        FtpError::SecureError(detail) => tls_error(detail.trim_start_matches("Secure error: "), op),
+        // suppaftp flattens handshake failures to text; the rustls error inside
+        // an io::Error (data connections) is typed and handled by from_io.
+        FtpError::SecureError(detail) => {
+            Error::Tls(format!("{op}: TLS failed: {}", detail.trim_start_matches("Secure error: ")))
+        }
         FtpError::UnexpectedResponse(response) => {
             let text = String::from_utf8_lossy(&response.body).trim().to_string();
             // suppaftp reports codes it has no name for as 0: read them from the text.
@@ -135,39 +297,74 @@ pub(crate) fn from_ftp(err: FtpError, op: Op<'_>) -> Error {
 
 /// Classify a negative reply by its code, using the text only to tell
 /// "no such file" from "not allowed" within 550, which servers share.
-fn from_reply(code: u16, text: String, op: Op<'_>) -> Error {
+pub(crate) fn from_reply(code: u16, text: String, op: Op<'_>) -> Error {
     let lower = text.to_ascii_lowercase();
     let not_found =
         ["no such", "not found", "does not exist", "doesn't exist", "not exist"].iter().any(|p| lower.contains(p));
     let refused = ["permission", "denied", "not allowed", "access"].iter().any(|p| lower.contains(p));
-    match code {
-        530 | 331 | 332 if op.action == "login" => {
+    let wants_tls = ["tls", "ssl", "encrypt", "secure"].iter().any(|p| lower.contains(p));
+    let status = Status::from(u32::from(code));
+    match (status, op.action) {
+        // pure-ftpd: `421 ... reconnect using TLS`; others 530/534 at login.
+        (Status::NotAvailable | Status::NotLoggedIn, Action::Login | Action::Connect) if wants_tls && !op.secure => {
+            Error::Tls(format!(
+                "{op}: the server requires TLS ({code} {text}); connect with security explicit \
+                 (or implicit on port 990)"
+            ))
+        }
+        _ if code == REPLY_TLS_REQUIRED && !op.secure => Error::Tls(format!(
+            "{op}: the server requires TLS ({code} {text}); connect with security explicit (or implicit on port 990)"
+        )),
+        (Status::NotLoggedIn | Status::NeedPassword | Status::LoginNeedAccount, Action::Login) => {
             Error::Auth(format!("{op}: the server rejected the user name or password ({text}); check the credentials"))
         }
-        530 | 532 => Error::Auth(format!("{op}: not logged in ({text})")),
-        _ if op.action == "TLS negotiation" => Error::Tls(format!(
+        (Status::NotLoggedIn | Status::StoringNeedAccount, _) => Error::Auth(format!("{op}: not logged in ({text})")),
+        (_, Action::TlsNegotiation) => Error::Tls(format!(
             "{op}: the server refused AUTH TLS ({code} {text}); it may not offer FTPS: \
              ask its administrator, or use security none only on a network you trust"
         )),
+        (Status::NotImplemented | Status::NotImplementedParameter | Status::CommandNotImplemented, _) => {
+            Error::Unsupported(format!("{op}: the server does not implement this command ({code} {text})"))
+        }
         // vsftpd says 522, proftpd 425, when a data connection's TLS handshake fails.
-        522 | 425 if op.secure => Error::Tls(format!(
-            "{op}: the server refused the data connection's TLS ({text}); servers that require \
-             TLS session reuse (vsftpd require_ssl_reuse, proftpd's default) refuse data \
-             connections that do not resume the control connection's session"
+        (Status::CannotOpenDataConnection, _) | (Status::Unknown, _)
+            if op.secure && (code == REPLY_DATA_TLS_REFUSED || status == Status::CannotOpenDataConnection) =>
+        {
+            Error::Tls(format!(
+                "{op}: the server refused the data connection's TLS ({text}); servers that require \
+                 TLS session reuse (vsftpd require_ssl_reuse, proftpd's default) refuse data \
+                 connections that do not resume the control connection's session"
+            ))
+        }
+        (Status::FileUnavailable | Status::RequestFileActionIgnored, _) if not_found => {
+            Error::NotFound(format!("{op}: no such file or directory ({text})"))
+        }
+        (
+            Status::FileUnavailable | Status::BadFilename | Status::RequestFileActionIgnored | Status::ExceededStorage,
+            _,
+        ) if refused => Error::Permission(format!("{op}: the server refused ({text})")),
+        (Status::FileUnavailable, _) => Error::NotFound(format!("{op}: file unavailable ({text})")),
+        (Status::BadFilename, _) => Error::Permission(format!("{op}: file name not allowed ({text})")),
+        (Status::NotAvailable, _) => Error::Connect(format!(
+            "{op}: the server closed the session ({text}); if it limits connections per user, \
+             set max_connections for this server in the policy"
         )),
-        550 | 450 if not_found => Error::NotFound(format!("{op}: no such file or directory ({text})")),
-        550 | 553 | 450 | 552 if refused => Error::Permission(format!("{op}: the server refused ({text})")),
-        550 => Error::NotFound(format!("{op}: file unavailable ({text})")),
-        553 => Error::Permission(format!("{op}: file name not allowed ({text})")),
-        421 => Error::Connect(format!("{op}: the server closed the session ({text})")),
-        425 | 426 => Error::Io(format!("{op}: data connection failed ({text})")),
+        (Status::CannotOpenDataConnection | Status::TransferAborted, _) => {
+            Error::Io(format!("{op}: data connection failed ({text})"))
+        }
         _ => Error::Protocol(ProtocolError { code, message: format!("{op}: {text}") }),
     }
 }
 
+/// Errors after which the control connection cannot be trusted: it timed
+/// out mid-reply, is gone, or sent something that is not FTP.
+pub(crate) fn breaks_session(e: &Error) -> bool {
+    matches!(e, Error::Timeout(_) | Error::Connect(_) | Error::Protocol(ProtocolError { code: 0, .. }))
+}
+
 /// `KIND: message`, KIND being the WIT case: how the host shows a guest error
-/// in a `wasi:io` stream error and in logs.
-pub(crate) fn describe(error: &Error) -> String {
+/// in a `wasi:io` stream error, in logs and in the audit log.
+pub fn describe(error: &Error) -> String {
     match error {
         Error::Denied(m) => format!("denied: {m}"),
         Error::Connect(m) => format!("connect: {m}"),
@@ -180,5 +377,6 @@ pub(crate) fn describe(error: &Error) -> String {
         Error::InvalidInput(m) => format!("invalid-input: {m}"),
         Error::TooLarge(m) => format!("too-large: {m}"),
         Error::Io(m) => format!("io: {m}"),
+        Error::Unsupported(m) => format!("unsupported: {m}"),
     }
 }

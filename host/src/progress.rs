@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::{describe, Error};
-use crate::transfer::{Direction, TransferInfo, TransferObserver, TransferProgress};
+use crate::observe::{Direction, TransferInfo, TransferObserver, TransferProgress};
 
 /// Draws transfers on stderr.
 pub struct StderrProgress {

@@ -13,10 +13,10 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use crate::audit::AuditLog;
 use crate::bindings::{Plugin as PluginBindings, PluginPre};
 use crate::cache::{Cache, Origin};
-use crate::policy::Policy;
-use crate::session::{self, FtpCtx, FtpView};
-use crate::transfer::TransferObserver;
-use crate::usage::{Stats, Usage};
+use crate::client::{self, FtpCtx, FtpView};
+use crate::observe::TransferObserver;
+use crate::policy::{Hint, Policy};
+use crate::usage::{LimitKind, Stats};
 
 /// Most bytes of a plugin's stdout or stderr kept when output is captured.
 pub const MAX_CAPTURED_OUTPUT: usize = 16 * 1024 * 1024;
@@ -51,8 +51,13 @@ pub enum RunError {
     #[error("plugin trapped: {0:#}")]
     Trap(wasmtime::Error),
     /// The plugin hit one of the operator's limits and was stopped.
-    #[error("plugin stopped: {0}")]
-    Limit(String),
+    #[error("plugin stopped: {message}")]
+    Limit {
+        /// Which limit.
+        limit: LimitKind,
+        /// What happened, for the operator.
+        message: String,
+    },
     /// The plugin could not be started.
     #[error("plugin could not start: {0:#}")]
     Instantiate(wasmtime::Error),
@@ -80,6 +85,11 @@ pub struct RunReport {
     pub stats: Stats,
     /// Wall-clock time of the run.
     pub duration: Duration,
+    /// The operator's limits that stopped an operation of the plugin (which
+    /// may have handled the error), as the host saw them.
+    pub limits_hit: Vec<LimitKind>,
+    /// What the operator could grant to allow the requests the policy refused.
+    pub hints: Vec<Hint>,
 }
 
 /// The store data of one run.
@@ -135,7 +145,7 @@ impl Host {
         // used or not; the WasiCtx built per run grants no sockets, and no
         // files beyond the policy's granted directories.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        session::add_to_linker(&mut linker, ftp_view)?;
+        client::add_to_linker(&mut linker, ftp_view)?;
         let tls = policy.tls_configs()?.into();
         Ok(Host {
             engine,
@@ -174,6 +184,21 @@ impl Host {
     /// The policy plugins of this host run under.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// The FTP client state for one run in a store of the embedder's own
+    /// (see the crate docs): put it in the store's data beside a
+    /// `ResourceTable`, and link with [`crate::add_to_linker`].
+    pub fn ftp_ctx(&self, plugin_name: &str) -> FtpCtx {
+        let limits = self.policy.limits();
+        let usage = crate::usage::Usage::new(
+            plugin_name.to_string(),
+            limits.max_operations,
+            limits.max_run_bytes,
+            self.observer.clone(),
+            self.audit.clone(),
+        );
+        FtpCtx::new(self.policy.clone(), self.tls.clone(), usage)
     }
 
     /// Compile a plugin from component bytes (or WAT text) and check that it
@@ -271,17 +296,12 @@ impl Plugin {
             }
         };
         let limits = policy.limits().clone();
-        let usage = Usage::new(
-            self.name.clone(),
-            limits.max_operations,
-            limits.max_run_bytes,
-            self.host.observer.clone(),
-            self.host.audit.clone(),
-        );
+        let ftp = self.host.ftp_ctx(&self.name);
+        let usage = ftp.usage().clone();
         let state = RunState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            ftp: FtpCtx::new(policy.clone(), self.host.tls.clone(), usage.clone()),
+            ftp,
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.max_memory_bytes)
                 .instances(MAX_INSTANCES)
@@ -308,13 +328,18 @@ impl Plugin {
                 self.pre.instantiate_async(&mut store).await.map_err(|e| classify(e, RunError::Instantiate))?;
             instance.call_run(&mut store, args).await.map_err(|e| classify(e, RunError::Trap))
         };
-        let result = match tokio::time::timeout(limits.max_wall_clock, call).await {
+        let finished = tokio::time::timeout(limits.max_wall_clock, call).await;
+        if let Some(audit) = self.host.audit.clone() {
+            // The run's audit lines are written before it reports.
+            let _ = tokio::task::spawn_blocking(move || audit.sync()).await;
+        }
+        let result = match finished {
             Ok(result) => result?,
             Err(_) => {
-                return Err(RunError::Limit(format!(
-                    "the run took longer than its wall-clock limit of {:?}",
-                    limits.max_wall_clock
-                )))
+                return Err(RunError::Limit {
+                    limit: LimitKind::WallClock,
+                    message: format!("the run took longer than its wall-clock limit of {:?}", limits.max_wall_clock),
+                })
             }
         };
         let stats = usage.stats();
@@ -322,7 +347,8 @@ impl Plugin {
             Some((out, err)) => (out.contents().to_vec(), err.contents().to_vec()),
             None => (Vec::new(), Vec::new()),
         };
-        Ok(RunReport { result, stdout, stderr, stats, duration: started.elapsed() })
+        let (limits_hit, hints) = (usage.limits_hit(), usage.hints());
+        Ok(RunReport { result, stdout, stderr, stats, duration: started.elapsed(), limits_hit, hints })
     }
 }
 
@@ -374,11 +400,14 @@ impl std::error::Error for CpuLimit {}
 /// Tell a limit the operator set from a bug in the plugin.
 fn classify(error: wasmtime::Error, otherwise: fn(wasmtime::Error) -> RunError) -> RunError {
     if let Some(cpu) = error.downcast_ref::<CpuLimit>() {
-        return RunError::Limit(cpu.to_string());
+        return RunError::Limit { limit: LimitKind::Cpu, message: cpu.to_string() };
     }
     let text = format!("{error:?}");
     if text.contains("forcing trap when growing memory") || text.contains("forcing a memory growth failure") {
-        return RunError::Limit("the plugin tried to grow its memory past the operator's limit".into());
+        return RunError::Limit {
+            limit: LimitKind::Memory,
+            message: "the plugin tried to grow its memory past the operator's limit".into(),
+        };
     }
     otherwise(error)
 }

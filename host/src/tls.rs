@@ -153,7 +153,7 @@ impl ServerCertVerifier for Pinned {
     }
 }
 
-struct PinMismatch {
+pub(crate) struct PinMismatch {
     actual: [u8; 32],
 }
 

@@ -348,6 +348,7 @@ fn describe(error: &Error) -> String {
         Error::InvalidInput(m) => format!("invalid-input: {m}"),
         Error::TooLarge(m) => format!("too-large: {m}"),
         Error::Io(m) => format!("io: {m}"),
+        Error::Unsupported(m) => format!("unsupported: {m}"),
     }
 }
 

@@ -15,10 +15,70 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{Error, Op};
 use crate::tls::Trust;
 pub use network::NetworkRules;
 pub use paths::{Access, PathRules};
+
+/// Why the gate refused something. The policy's own type: it knows nothing
+/// of the guest's WIT error (`error.rs` maps it, in one place) nor of the
+/// CLI's flags (a [`Hint`] says what would grant it; each front end words it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// What kind of refusal.
+    pub kind: RefusalKind,
+    /// What was refused and why, naming the server (or profile) and the path.
+    pub message: String,
+    /// What the operator could grant to allow it, if anything.
+    pub hint: Option<Hint>,
+}
+
+/// The kinds of refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// Not granted: retrying will not help.
+    Denied,
+    /// Malformed input: a path with CR/LF/NUL, a field too long.
+    Invalid,
+}
+
+/// What an operator could change to allow a refused request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hint {
+    /// Grant this server (and port) for guest credentials.
+    GrantServer {
+        /// The host name or address asked for.
+        host: String,
+        /// The port asked for.
+        port: u16,
+    },
+    /// Allow names that resolve to loopback addresses.
+    AllowLoopback,
+    /// Allow names that resolve to private addresses.
+    AllowPrivate,
+}
+
+impl Refusal {
+    pub(crate) fn denied(message: impl Into<String>) -> Self {
+        Refusal { kind: RefusalKind::Denied, message: message.into(), hint: None }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Refusal { kind: RefusalKind::Invalid, message: message.into(), hint: None }
+    }
+
+    fn with_hint(mut self, hint: Hint) -> Self {
+        self.hint = Some(hint);
+        self
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
 
 /// Longest path a guest may pass, in bytes. Servers cap paths near 4 KiB; a
 /// longer one is a mistake or an attempt to make the host buffer garbage.
@@ -27,8 +87,11 @@ pub const MAX_PATH_BYTES: usize = 4096;
 pub const MAX_FIELD_BYTES: usize = 1024;
 /// Default cap on one `get` or `send` of a whole file through guest memory.
 pub const DEFAULT_MAX_TRANSFER_BYTES: u64 = 64 * 1024 * 1024;
-/// Default cap on the entries of one listing: suppaftp buffers listings whole.
+/// Default cap on the entries of one listing, enforced while it arrives.
 pub const DEFAULT_MAX_LIST_ENTRIES: usize = 100_000;
+/// Default cap on the bytes of one listing, enforced while it arrives: a
+/// hostile server could otherwise stream a listing forever.
+pub const DEFAULT_MAX_LIST_BYTES: u64 = crate::listing::DEFAULT_MAX_LIST_BYTES;
 /// Default cap on the sessions one plugin run may hold open at once.
 pub const DEFAULT_MAX_SESSIONS: usize = 8;
 /// Default cap on the host resources (sessions, transfers, streams) a run
@@ -54,8 +117,10 @@ pub struct Limits {
     pub max_transfer_bytes: u64,
     /// Most bytes the run may move in all (down and up); `None`: no cap.
     pub max_run_bytes: Option<u64>,
-    /// Most entries one `list-directory` may return.
+    /// Most entries one listing may return.
     pub max_list_entries: usize,
+    /// Most bytes one listing may take.
+    pub max_list_bytes: u64,
     /// Most sessions open at once.
     pub max_sessions: usize,
     /// Most host resources (sessions, transfers, streams) held at once.
@@ -87,6 +152,7 @@ impl Default for Limits {
             max_transfer_bytes: DEFAULT_MAX_TRANSFER_BYTES,
             max_run_bytes: None,
             max_list_entries: DEFAULT_MAX_LIST_ENTRIES,
+            max_list_bytes: DEFAULT_MAX_LIST_BYTES,
             max_sessions: DEFAULT_MAX_SESSIONS,
             max_resources: DEFAULT_MAX_RESOURCES,
             max_operations: DEFAULT_MAX_OPERATIONS,
@@ -227,7 +293,17 @@ pub struct Profile {
 impl Profile {
     /// The port to dial.
     pub fn port(&self) -> u16 {
-        self.port.unwrap_or(if self.security == SecurityMode::Implicit { 990 } else { 21 })
+        self.port.unwrap_or(self.security.default_port())
+    }
+}
+
+impl SecurityMode {
+    /// The port of a server given without one: 990 for implicit FTPS, else 21.
+    pub fn default_port(self) -> u16 {
+        match self {
+            SecurityMode::Implicit => 990,
+            SecurityMode::None | SecurityMode::Explicit => 21,
+        }
     }
 }
 
@@ -241,6 +317,8 @@ pub struct Grant {
     paths: PathRules,
     profile: Option<Profile>,
     guest_credentials: bool,
+    /// Whether replacements go to a temporary name first (see [`Grant::with_staging`]).
+    staging: bool,
 }
 
 impl Grant {
@@ -253,15 +331,22 @@ impl Grant {
             paths: PathRules::default(),
             profile: None,
             guest_credentials: true,
+            staging: true,
         })
     }
 
     /// A named profile: the guest connects with `connect-profile(name)`,
     /// and only so unless [`with_guest_credentials`](Self::with_guest_credentials).
     pub fn profile(profile: Profile) -> Result<Self, AllowRuleError> {
-        let host = if profile.host.contains(':') { format!("[{}]", profile.host) } else { profile.host.clone() };
-        let rule = format!("{host}:{}", profile.port()).parse()?;
-        Ok(Grant { rule, trust: None, paths: PathRules::default(), profile: Some(profile), guest_credentials: false })
+        let rule = server_label(&profile.host, profile.port()).parse()?;
+        Ok(Grant {
+            rule,
+            trust: None,
+            paths: PathRules::default(),
+            profile: Some(profile),
+            guest_credentials: false,
+            staging: true,
+        })
     }
 
     /// Check the server's certificate with `trust`.
@@ -273,6 +358,14 @@ impl Grant {
     /// Restrict the paths.
     pub fn with_paths(mut self, paths: PathRules) -> Self {
         self.paths = paths;
+        self
+    }
+
+    /// Whether a replacing upload is written to a hidden temporary name and
+    /// renamed into place once complete (the default), or written in place.
+    /// The temporary name must pass the write rules too.
+    pub fn with_staging(mut self, staging: bool) -> Self {
+        self.staging = staging;
         self
     }
 
@@ -443,10 +536,10 @@ impl Policy {
 
     /// Gate for `connect` with guest credentials: is `host:port` granted
     /// for them? Returns the grant's index.
-    pub(crate) fn check_connect(&self, host: &str, port: u16) -> Result<usize, Error> {
+    pub(crate) fn check_connect(&self, host: &str, port: u16) -> Result<usize, Refusal> {
         check_field("host", host)?;
         if host.is_empty() {
-            return Err(Error::InvalidInput("connect: empty host".into()));
+            return Err(Refusal::invalid("connect: empty host"));
         }
         if let Some(index) = self.grants.iter().position(|g| g.guest_credentials && g.rule.matches(host, port)) {
             return Ok(index);
@@ -463,56 +556,59 @@ impl Policy {
         } else {
             ""
         };
-        Err(Error::Denied(format!(
-            "{host}:{port} is not granted to this plugin ({granted}){profile_note}; the operator can add `--allow {host}:{port}`"
-        )))
+        let label = server_label(host, port);
+        Err(Refusal::denied(format!(
+            "{label} is not granted to this plugin ({granted}){profile_note}; the operator can grant it in the policy"
+        ))
+        .with_hint(Hint::GrantServer { host: host.to_string(), port }))
     }
 
     /// Gate for `connect-profile`: the profile named `name`, and its grant's index.
-    pub(crate) fn check_profile(&self, name: &str) -> Result<(usize, &Profile), Error> {
+    pub(crate) fn check_profile(&self, name: &str) -> Result<(usize, &Profile), Refusal> {
         check_field("profile name", name)?;
         self.grants
             .iter()
             .enumerate()
             .find_map(|(i, g)| g.profile.as_ref().filter(|p| p.name == name).map(|p| (i, p)))
             .ok_or_else(|| {
-                Error::Denied(format!(
-                    "no server profile is named `{name}`; the operator defines profiles in the policy file"
+                Refusal::denied(format!(
+                    "no server profile is named `{name}`; the operator defines profiles in the policy"
                 ))
             })
     }
 
-    /// Gate for a control connection of grant `grant`: resolve `host` once
-    /// and check every address, so what is dialed is what was checked. An
-    /// address the operator granted literally is allowed whatever its range.
-    pub(crate) async fn check_dial(
+    /// Gate for the addresses a control connection of grant `grant` will
+    /// dial, once `host` is resolved (by the caller, within the operation's
+    /// deadline): every address is checked, so what is dialed is what was
+    /// checked. An address the operator granted literally is allowed
+    /// whatever its range. `label` names the server in the message.
+    pub(crate) fn check_addresses(
         &self,
         grant: usize,
         host: &str,
-        port: u16,
-        op: Op<'_>,
-    ) -> Result<Vec<SocketAddr>, Error> {
-        let literal = normalise_host(host).parse::<IpAddr>().ok();
-        let addrs: Vec<SocketAddr> = match literal {
-            Some(ip) => vec![SocketAddr::new(ip, port)],
-            None => tokio::net::lookup_host((host, port))
-                .await
-                .map_err(|e| Error::Connect(format!("{op}: cannot resolve `{host}`: {e}")))?
-                .collect(),
-        };
-        if addrs.is_empty() {
-            return Err(Error::Connect(format!("{op}: `{host}` has no addresses")));
-        }
+        addrs: &[SocketAddr],
+        label: &str,
+    ) -> Result<(), Refusal> {
         let granted_literally = self.grants[grant].rule.host.parse::<IpAddr>().ok();
-        for addr in &addrs {
+        for addr in addrs {
             if Some(addr.ip()) == granted_literally {
                 continue;
             }
             if let Some(why) = self.network.refuse(addr.ip()) {
-                return Err(Error::Denied(format!("{op}: `{host}` resolves to {why}")));
+                let refusal = Refusal::denied(format!("connect on {label}: `{host}` resolves to {why}"));
+                return Err(match network::classify(addr.ip()) {
+                    network::AddressClass::Loopback => refusal.with_hint(Hint::AllowLoopback),
+                    network::AddressClass::Private => refusal.with_hint(Hint::AllowPrivate),
+                    _ => refusal,
+                });
             }
         }
-        Ok(addrs)
+        Ok(())
+    }
+
+    /// A literal address in `host`, if it is one (brackets and a trailing dot allowed).
+    pub(crate) fn literal_address(host: &str) -> Option<IpAddr> {
+        normalise_host(host).parse::<IpAddr>().ok()
     }
 
     /// Gate for a passive data connection: only to the control connection's
@@ -537,18 +633,19 @@ impl Policy {
     /// Gate for a remote path of grant `grant`, relative to `cwd`: bounded,
     /// free of bytes that would end the FTP command, normalised, and within
     /// the grant's path rules. Returns the normalised absolute path, which
-    /// is what the server is sent.
+    /// is what the server is sent. `what` names the operation and server in
+    /// the message.
     pub(crate) fn check_path(
         &self,
         grant: usize,
         cwd: &str,
         path: &str,
         access: Access,
-        op: Op<'_>,
-    ) -> Result<String, Error> {
+        what: &dyn fmt::Display,
+    ) -> Result<String, Refusal> {
         let refuse = |e: paths::PathError| match e {
-            paths::PathError::Invalid(m) => Error::InvalidInput(format!("{} on {}: {m}", op.action, op.server)),
-            paths::PathError::Denied(m) => Error::Denied(format!("{} on {}: {m}", op.action, op.server)),
+            paths::PathError::Invalid(m) => Refusal::invalid(format!("{what}: {m}")),
+            paths::PathError::Denied(m) => Refusal::denied(format!("{what}: {m}")),
         };
         paths::check_bytes(path, MAX_PATH_BYTES).map_err(refuse)?;
         if access == Access::Browse {
@@ -559,6 +656,11 @@ impl Policy {
         Ok(full)
     }
 
+    /// Whether grant `grant` stages replacements under a temporary name.
+    pub(crate) fn staging(&self, grant: usize) -> bool {
+        self.grants[grant].staging
+    }
+
     /// The path rules of grant `grant`.
     pub(crate) fn paths(&self, grant: usize) -> &PathRules {
         &self.grants[grant].paths
@@ -567,14 +669,25 @@ impl Policy {
 
 /// A host, user, password or name: bounded and free of CR, LF and NUL. The
 /// value itself is never echoed, since it may be a secret.
-pub(crate) fn check_field(name: &str, value: &str) -> Result<(), Error> {
+pub(crate) fn check_field(name: &str, value: &str) -> Result<(), Refusal> {
     if value.len() > MAX_FIELD_BYTES {
-        return Err(Error::InvalidInput(format!("{name} is longer than {MAX_FIELD_BYTES} bytes")));
+        return Err(Refusal::invalid(format!("{name} is longer than {MAX_FIELD_BYTES} bytes")));
     }
     if value.contains(['\r', '\n', '\0']) {
-        return Err(Error::InvalidInput(format!("{name} contains CR, LF or NUL")));
+        return Err(Refusal::invalid(format!("{name} contains CR, LF or NUL")));
     }
     Ok(())
+}
+
+/// `host:port`, with IPv6 addresses in brackets: how servers are named in
+/// messages, grants and the audit log.
+pub fn server_label(host: &str, port: u16) -> String {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 #[cfg(test)]
@@ -614,8 +727,8 @@ mod tests {
         assert!(any.matches("10.0.0.1", 990));
     }
 
-    fn op() -> Op<'static> {
-        Op { server: "s:21", secure: false, action: "download", path: None }
+    fn op() -> &'static dyn fmt::Display {
+        &"download on s:21"
     }
 
     #[test]
@@ -623,17 +736,32 @@ mod tests {
         let paths = PathRules::new(Some(&["/out/**".to_string()]), Some(&[]), false).unwrap();
         let policy = Policy::new().grant(Grant::server("s:21").unwrap().with_paths(paths));
         assert_eq!(policy.check_path(0, "/out", "a/../b.txt", Access::Read, op()), Ok("/out/b.txt".into()));
-        assert!(matches!(policy.check_path(0, "/out", "../etc/passwd", Access::Read, op()), Err(Error::Denied(_))));
-        assert!(matches!(policy.check_path(0, "/out", "/etc/passwd", Access::Read, op()), Err(Error::Denied(_))));
-        assert!(matches!(policy.check_path(0, "/out", "x.txt", Access::Write, op()), Err(Error::Denied(_))));
+        assert!(matches!(
+            policy.check_path(0, "/out", "../etc/passwd", Access::Read, op()),
+            Err(Refusal { kind: RefusalKind::Denied, .. })
+        ));
+        assert!(matches!(
+            policy.check_path(0, "/out", "/etc/passwd", Access::Read, op()),
+            Err(Refusal { kind: RefusalKind::Denied, .. })
+        ));
+        assert!(matches!(
+            policy.check_path(0, "/out", "x.txt", Access::Write, op()),
+            Err(Refusal { kind: RefusalKind::Denied, .. })
+        ));
         for bad in ["x\r\nDELE y", "a\nb", "nul\0", ""] {
             assert!(
-                matches!(policy.check_path(0, "/", bad, Access::Read, op()), Err(Error::InvalidInput(_))),
+                matches!(
+                    policy.check_path(0, "/", bad, Access::Read, op()),
+                    Err(Refusal { kind: RefusalKind::Invalid, .. })
+                ),
                 "{bad:?}"
             );
         }
         let long = "a".repeat(MAX_PATH_BYTES + 1);
-        assert!(matches!(policy.check_path(0, "/", &long, Access::Read, op()), Err(Error::InvalidInput(_))));
+        assert!(matches!(
+            policy.check_path(0, "/", &long, Access::Read, op()),
+            Err(Refusal { kind: RefusalKind::Invalid, .. })
+        ));
     }
 
     #[test]
@@ -660,11 +788,11 @@ mod tests {
         };
         let policy = Policy::new().grant(Grant::profile(profile).unwrap()).allow("other.test:21").unwrap();
         assert!(
-            matches!(policy.check_connect("ftp.partner.test", 21), Err(Error::Denied(m)) if m.contains("connect-profile"))
+            matches!(policy.check_connect("ftp.partner.test", 21), Err(Refusal { kind: RefusalKind::Denied, message: m, .. }) if m.contains("connect-profile"))
         );
         assert_eq!(policy.check_connect("other.test", 21), Ok(1));
         assert_eq!(policy.check_profile("partner").map(|(i, p)| (i, p.user.clone())), Ok((0, "acme".into())));
-        assert!(matches!(policy.check_profile("nope"), Err(Error::Denied(_))));
+        assert!(matches!(policy.check_profile("nope"), Err(Refusal { kind: RefusalKind::Denied, .. })));
         assert!(!format!("{policy:?}").contains("hunter2"), "Debug never shows a password");
     }
 }

@@ -321,6 +321,7 @@ fn append(error: Error, extra: &str) -> Error {
         Error::InvalidInput(m) => Error::InvalidInput(m + extra),
         Error::TooLarge(m) => Error::TooLarge(m + extra),
         Error::Io(m) => Error::Io(m + extra),
+        Error::Unsupported(m) => Error::Unsupported(m + extra),
     }
 }
 
@@ -338,6 +339,7 @@ fn describe(error: &Error) -> String {
         Error::InvalidInput(m) => format!("invalid-input: {m}"),
         Error::TooLarge(m) => format!("too-large: {m}"),
         Error::Io(m) => format!("io: {m}"),
+        Error::Unsupported(m) => format!("unsupported: {m}"),
     }
 }
 

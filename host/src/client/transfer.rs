@@ -1,0 +1,555 @@
+//! Streaming transfers: the `download` and `upload` resources and the
+//! `wasi:io` streams they hand out, so a guest moves files of any size in
+//! constant memory, and can `splice` them to and from local files without
+//! the bytes entering its memory.
+//!
+//! A resource and its body stream share one `Transfer`: the stream moves
+//! bytes, the resource's `finish` completes the transfer with the server.
+//! A transfer holds its session's control connection: it finishes on the
+//! connection it was opened on, and keeps the session slot taken until it
+//! is gone.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::FutureExt;
+use suppaftp::tokio::{AsyncRustlsStream, TransferStream as FtpTransfer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Mutex;
+use wasmtime::component::Resource;
+use wasmtime_wasi::p2::{
+    DynInputStream, DynOutputStream, InputStream, OutputStream, Pollable, StreamError, StreamResult,
+};
+
+use super::ops::{commit, staging_name};
+use super::session::{Session, SharedControl};
+use super::{Conn, FtpView};
+use crate::bindings::client::{HostDownload, HostUpload, SendMode};
+use crate::error::{self, describe, Action, Error, HostResult, Op};
+use crate::observe::{Direction, TransferInfo, TransferProgress};
+use crate::policy::Policy;
+use crate::usage::Usage;
+
+/// Bytes one `ready` of a download reads ahead at most, and the write
+/// permit of an upload: large enough that a `splice` loop makes few calls,
+/// small enough to bound the host's memory per transfer.
+pub const STREAM_CHUNK: usize = 1024 * 1024;
+
+/// Most bytes a download dropped without `finish` reads and discards so it
+/// can end normally rather than be cut (see `Transfer::abort`). They count
+/// against the run's byte quota like any other.
+pub const ABANDON_DRAIN_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A data connection just opened by `open-get` or `open-send`, not yet
+/// tied to its session's resources.
+pub(crate) struct Opened {
+    info: TransferInfo,
+    stream: FtpTransfer<AsyncRustlsStream>,
+    timeout: Duration,
+    usage: Arc<Usage>,
+    policy: Arc<Policy>,
+    staged: Option<Staged>,
+}
+
+/// An atomic upload: the bytes go to `temp`, renamed to `target` once the
+/// server confirmed them, removed otherwise.
+#[derive(Clone, Debug)]
+struct Staged {
+    temp: String,
+    target: String,
+}
+
+/// `REST` (when resuming) + `RETR`, with `SIZE` first for progress.
+pub(super) async fn open_download(c: &mut Conn<'_>, path: &str, offset: u64) -> Result<Opened, Error> {
+    let op = c.op;
+    // Best effort, for progress: not every server answers SIZE, and RETR reports a missing file.
+    let size = c.call(|ftp| ftp.size(path)).await.ok().map(|s| s as u64);
+    if offset > 0 {
+        let at =
+            usize::try_from(offset).map_err(|_| Error::InvalidInput(format!("{op}: offset {offset} is too large")))?;
+        c.call(|ftp| ftp.resume_transfer(at)).await?;
+    }
+    let stream = c.call(|ftp| ftp.retr_as_stream(path)).await?;
+    let info = TransferInfo {
+        direction: Direction::Download,
+        server: op.server.to_string(),
+        secure: op.secure,
+        path: path.to_string(),
+        size,
+        offset,
+    };
+    Ok(Opened { info, stream, timeout: c.timeout, usage: c.usage.clone(), policy: c.policy.clone(), staged: None })
+}
+
+/// `STOR` (to a staging name when replacing and `staging` is on), `APPE`,
+/// or `REST` + `STOR`.
+pub(super) async fn open_upload(
+    c: &mut Conn<'_>,
+    target: &str,
+    mode: SendMode,
+    staging: bool,
+) -> Result<Opened, Error> {
+    let op = c.op;
+    // A replacement goes to a temporary name first: readers of the target
+    // see the old file or the whole new one, never a part.
+    let staged = match mode {
+        SendMode::Replace if staging => Some(Staged { temp: staging_name(c, target)?, target: target.to_string() }),
+        _ => None,
+    };
+    let offset = match mode {
+        SendMode::ResumeAt(offset) => offset,
+        _ => 0,
+    };
+    let stream = match mode {
+        SendMode::Replace => {
+            let destination = staged.as_ref().map_or(target, |s| s.temp.as_str());
+            c.call(|ftp| ftp.put_with_stream(destination)).await?
+        }
+        SendMode::Append => c.call(|ftp| ftp.append_with_stream(target)).await?,
+        SendMode::ResumeAt(offset) => {
+            let at = usize::try_from(offset)
+                .map_err(|_| Error::InvalidInput(format!("{op}: offset {offset} is too large")))?;
+            c.call(|ftp| ftp.resume_transfer(at)).await?;
+            c.call(|ftp| ftp.put_with_stream(target)).await?
+        }
+    };
+    let info = TransferInfo {
+        direction: Direction::Upload,
+        server: op.server.to_string(),
+        secure: op.secure,
+        path: target.to_string(),
+        size: None,
+        offset,
+    };
+    Ok(Opened { info, stream, timeout: c.timeout, usage: c.usage.clone(), policy: c.policy.clone(), staged })
+}
+
+impl Opened {
+    /// Tie the transfer to the session it was opened on.
+    fn shared(self, session: &Session) -> Shared {
+        let progress = self.usage.observer.as_ref().map(|o| o.started(&self.info));
+        Arc::new(Mutex::new(Transfer {
+            info: self.info,
+            address: session.address.clone(),
+            grant: session.grant,
+            control: session.control.clone(),
+            policy: self.policy,
+            staged: self.staged,
+            stream: Some(self.stream),
+            buf: BytesMut::new(),
+            pending: Bytes::new(),
+            eof: false,
+            failed: None,
+            moved: 0,
+            timeout: self.timeout,
+            usage: self.usage,
+            progress,
+            started: Instant::now(),
+        }))
+    }
+
+    pub(super) fn into_download(self, session: &Session) -> Download {
+        Download { shared: self.shared(session), body_taken: false }
+    }
+
+    pub(super) fn into_upload(self, session: &Session) -> Upload {
+        Upload { shared: self.shared(session), body_taken: false }
+    }
+}
+
+/// State shared by a download or upload resource and its body stream.
+struct Transfer {
+    info: TransferInfo,
+    /// `host:port` as dialed, for the audit log.
+    address: String,
+    grant: usize,
+    /// The session's control connection: the transfer's final reply and a
+    /// staged upload's rename happen there, and nowhere else.
+    control: SharedControl,
+    policy: Arc<Policy>,
+    staged: Option<Staged>,
+    stream: Option<FtpTransfer<AsyncRustlsStream>>,
+    /// Download: bytes read ahead, not yet taken by the guest.
+    buf: BytesMut,
+    /// Upload: bytes accepted from the guest, not yet sent. Consumed only as
+    /// the socket takes them, so a cancelled `ready` loses nothing.
+    pending: Bytes,
+    eof: bool,
+    /// The first failure; later stream calls and `finish` report it.
+    failed: Option<Error>,
+    /// Bytes moved between the guest and the server.
+    moved: u64,
+    timeout: Duration,
+    usage: Arc<Usage>,
+    progress: Option<Box<dyn TransferProgress>>,
+    started: Instant,
+}
+
+type Shared = Arc<Mutex<Transfer>>;
+
+impl Transfer {
+    fn op(&self) -> Op<'_> {
+        let action = match self.info.direction {
+            Direction::Download => Action::Download,
+            Direction::Upload => Action::Upload,
+        };
+        Op { server: &self.info.server, secure: self.info.secure, action, path: Some(&self.info.path) }
+    }
+
+    fn count(&mut self, n: usize) {
+        self.moved += n as u64;
+        let usage = self.usage.clone();
+        if let Err(e) = usage.moved(self.info.direction, n as u64, self.op()) {
+            self.fail(e);
+        }
+        if let Some(p) = &self.progress {
+            p.advanced(self.moved);
+        }
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.failed.get_or_insert(error);
+    }
+
+    fn stream_error(&self) -> Option<StreamError> {
+        self.failed.as_ref().map(|e| StreamError::LastOperationFailed(wasmtime::format_err!("{}", describe(e))))
+    }
+
+    /// Download: read what the data connection has, up to [`STREAM_CHUNK`].
+    async fn fill(&mut self) {
+        if !self.buf.is_empty() || self.eof || self.failed.is_some() {
+            return;
+        }
+        let Some(stream) = self.stream.as_mut() else { return };
+        self.buf.reserve(STREAM_CHUNK);
+        let timeout = self.timeout;
+        let waiting = self.usage.waiting();
+        let read = tokio::time::timeout(timeout, stream.read_buf(&mut self.buf)).await;
+        drop(waiting);
+        let first = match read {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                let e = error::from_io(e, self.op());
+                return self.fail(e);
+            }
+            Err(_) => {
+                let e = error::timeout(self.op(), timeout);
+                return self.fail(e);
+            }
+        };
+        if first == 0 {
+            self.eof = true;
+            return;
+        }
+        // Take whatever else is already there (TLS hands out one record per
+        // read), without waiting: fewer, larger chunks for the guest.
+        let mut total = first;
+        while self.buf.len() < STREAM_CHUNK {
+            match stream.read_buf(&mut self.buf).now_or_never() {
+                Some(Ok(0)) => {
+                    self.eof = true;
+                    break;
+                }
+                Some(Ok(n)) => total += n,
+                Some(Err(e)) => {
+                    let e = error::from_io(e, self.op());
+                    self.fail(e);
+                    break;
+                }
+                None => break,
+            }
+        }
+        self.count(total);
+    }
+
+    /// Upload: send what the guest wrote. Cancel-safe: `pending` shrinks
+    /// only by what the socket took, so if this future is dropped (a guest
+    /// polling the stream with a timer) the rest is sent by the next call.
+    async fn drain(&mut self) {
+        let timeout = self.timeout;
+        let waiting = self.usage.waiting();
+        while !self.pending.is_empty() && self.failed.is_none() {
+            let Some(stream) = self.stream.as_mut() else { return };
+            match tokio::time::timeout(timeout, stream.write(&self.pending)).await {
+                Ok(Ok(0)) => {
+                    let e = error::from_io(std::io::ErrorKind::WriteZero.into(), self.op());
+                    self.fail(e)
+                }
+                Ok(Ok(n)) => {
+                    self.pending.advance(n);
+                    self.count(n);
+                }
+                Ok(Err(e)) => {
+                    let e = error::from_io(e, self.op());
+                    self.fail(e)
+                }
+                Err(_) => {
+                    let e = error::timeout(self.op(), timeout);
+                    self.fail(e)
+                }
+            }
+        }
+        drop(waiting);
+    }
+
+    /// Complete the transfer with the server: its final reply decides; a
+    /// staged upload is then renamed into place on its own connection.
+    async fn finish(&mut self) -> Result<u64, Error> {
+        self.drain().await;
+        let stream = self.stream.take();
+        let result = match (self.failed.take(), stream) {
+            (Some(e), _) => Err(e),
+            (None, None) => Err(Error::InvalidInput(format!("{}: the transfer is already finished", self.op()))),
+            (None, Some(stream)) => {
+                let timeout = self.timeout;
+                let _waiting = self.usage.waiting();
+                match tokio::time::timeout(timeout, stream.finish()).await {
+                    Ok(Ok(())) => Ok(self.moved),
+                    Ok(Err(e)) => Err(error::from_ftp(e, self.op())),
+                    Err(_) => Err(error::timeout(self.op(), timeout)),
+                }
+            }
+        };
+        let result = self.settle(result).await;
+        self.report(&result);
+        result
+    }
+
+    /// Rename a staged upload into place, or remove it, on the connection
+    /// the upload was opened on.
+    async fn settle(&mut self, result: Result<u64, Error>) -> Result<u64, Error> {
+        let Some(staged) = self.staged.take() else { return result };
+        let control = self.control.clone();
+        let mut control = control.lock().await;
+        let op = Op { action: Action::FinishUpload, ..self.op() };
+        let settled = match control.parts() {
+            Err(closed) => result.and(Err(closed.error(op))),
+            Ok((ftp, features)) => {
+                let usage = self.usage.clone();
+                let _waiting = usage.waiting();
+                let mut conn = Conn {
+                    ftp,
+                    features,
+                    op,
+                    timeout: self.timeout,
+                    usage: &usage,
+                    policy: &self.policy,
+                    grant: self.grant,
+                    moved: 0,
+                };
+                commit(&mut conn, result, &staged.temp, &staged.target).await
+            }
+        };
+        control.after(&settled);
+        settled
+    }
+
+    /// Abandon the transfer, keeping the session usable. An upload is
+    /// ended (the server keeps what it received; a staged one is removed).
+    /// A download is read to its end if that is near, so the server
+    /// finishes normally: servers treat a data connection closed under them
+    /// as an error, and proftpd ends the whole session when that happens
+    /// under TLS. A download with more left is closed (TLS close_notify
+    /// first) and its reply left for the session's next command; the
+    /// session may then be lost. Bytes drained count like any other.
+    async fn abort(&mut self) {
+        let Some(mut stream) = self.stream.take() else { return };
+        let _waiting = self.usage.waiting();
+        let near_end = match self.info.direction {
+            Direction::Upload => true,
+            Direction::Download => {
+                let mut left = ABANDON_DRAIN_BYTES;
+                let mut scratch = vec![0u8; 64 * 1024];
+                let usage = self.usage.clone();
+                let (direction, op) = (self.info.direction, self.op());
+                let drain = async {
+                    loop {
+                        match stream.read(&mut scratch).await {
+                            Ok(0) => return true,
+                            Ok(n) if (n as u64) < left => {
+                                left -= n as u64;
+                                if usage.moved(direction, n as u64, op).is_err() {
+                                    return false;
+                                }
+                            }
+                            _ => return false,
+                        }
+                    }
+                };
+                self.eof || tokio::time::timeout(self.timeout, drain).await.unwrap_or(false)
+            }
+        };
+        if near_end {
+            let _ = tokio::time::timeout(self.timeout, stream.finish()).await;
+        } else {
+            let _ = tokio::time::timeout(self.timeout, stream.get_mut().shutdown()).await;
+        }
+        let result = self.settle(Err(Error::Io(format!("{}: dropped without finish", self.op())))).await;
+        self.report(&result);
+    }
+
+    fn report(&mut self, result: &Result<u64, Error>) {
+        if let Some(p) = self.progress.take() {
+            p.finished(result.as_ref().copied(), self.started.elapsed());
+        }
+        let action = match self.info.direction {
+            Direction::Download => Action::FinishDownload,
+            Direction::Upload => Action::FinishUpload,
+        };
+        let op = Op { action, ..self.op() };
+        self.usage.record(op, &self.address, self.started.elapsed(), self.moved, result);
+    }
+}
+
+/// The `download` resource.
+pub struct Download {
+    shared: Shared,
+    body_taken: bool,
+}
+
+/// The `upload` resource.
+pub struct Upload {
+    shared: Shared,
+    body_taken: bool,
+}
+
+fn body_twice(shared: &Shared) -> Error {
+    let what = shared.try_lock().map(|t| t.op().to_string()).unwrap_or_else(|_| "transfer".into());
+    Error::InvalidInput(format!("{what}: the body stream was already taken"))
+}
+
+fn take_body(shared: &Shared, taken: &mut bool) -> Result<(), Error> {
+    match std::mem::replace(taken, true) {
+        true => Err(body_twice(shared)),
+        false => Ok(()),
+    }
+}
+
+impl HostDownload for FtpView<'_> {
+    async fn body(&mut self, this: Resource<Download>) -> HostResult<Resource<DynInputStream>> {
+        let download = self.table.get_mut(&this)?;
+        take_body(&download.shared, &mut download.body_taken)?;
+        let body: DynInputStream = Box::new(DownloadBody { shared: download.shared.clone() });
+        Ok(self.table.push(body)?)
+    }
+
+    async fn size(&mut self, this: Resource<Download>) -> wasmtime::Result<Option<u64>> {
+        Ok(self.table.get(&this)?.shared.try_lock().ok().and_then(|t| t.info.size))
+    }
+
+    async fn finish(&mut self, this: Resource<Download>) -> HostResult<u64> {
+        let download = self.table.delete(this)?;
+        self.release();
+        let finished = download.shared.lock().await.finish().await;
+        Ok(finished?)
+    }
+
+    async fn drop(&mut self, this: Resource<Download>) -> wasmtime::Result<()> {
+        let download = self.table.delete(this)?;
+        self.release();
+        download.shared.lock().await.abort().await;
+        Ok(())
+    }
+}
+
+impl HostUpload for FtpView<'_> {
+    async fn body(&mut self, this: Resource<Upload>) -> HostResult<Resource<DynOutputStream>> {
+        let upload = self.table.get_mut(&this)?;
+        take_body(&upload.shared, &mut upload.body_taken)?;
+        let body: DynOutputStream = Box::new(UploadBody { shared: upload.shared.clone() });
+        Ok(self.table.push(body)?)
+    }
+
+    async fn finish(&mut self, this: Resource<Upload>) -> HostResult<u64> {
+        let upload = self.table.delete(this)?;
+        self.release();
+        let finished = upload.shared.lock().await.finish().await;
+        Ok(finished?)
+    }
+
+    async fn drop(&mut self, this: Resource<Upload>) -> wasmtime::Result<()> {
+        let upload = self.table.delete(this)?;
+        self.release();
+        upload.shared.lock().await.abort().await;
+        Ok(())
+    }
+}
+
+/// The `input-stream` of a download.
+struct DownloadBody {
+    shared: Shared,
+}
+
+#[async_trait::async_trait]
+impl Pollable for DownloadBody {
+    async fn ready(&mut self) {
+        self.shared.lock().await.fill().await
+    }
+}
+
+impl InputStream for DownloadBody {
+    fn read(&mut self, size: usize) -> StreamResult<Bytes> {
+        // Guest calls on one store never overlap; a held lock means a
+        // `ready` is still filling, so nothing is ready yet.
+        let Ok(mut t) = self.shared.try_lock() else { return Ok(Bytes::new()) };
+        if !t.buf.is_empty() {
+            let n = size.min(t.buf.len());
+            return Ok(t.buf.split_to(n).freeze());
+        }
+        if let Some(e) = t.stream_error() {
+            return Err(e);
+        }
+        if t.eof || t.stream.is_none() {
+            return Err(StreamError::Closed);
+        }
+        Ok(Bytes::new())
+    }
+}
+
+/// The `output-stream` of an upload.
+struct UploadBody {
+    shared: Shared,
+}
+
+#[async_trait::async_trait]
+impl Pollable for UploadBody {
+    async fn ready(&mut self) {
+        self.shared.lock().await.drain().await
+    }
+}
+
+impl OutputStream for UploadBody {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        let Ok(mut t) = self.shared.try_lock() else {
+            return Err(StreamError::trap("write without a permit from check-write"));
+        };
+        if let Some(e) = t.stream_error() {
+            return Err(e);
+        }
+        if t.stream.is_none() {
+            return Err(StreamError::Closed);
+        }
+        if !t.pending.is_empty() || bytes.len() > STREAM_CHUNK {
+            return Err(StreamError::trap("write larger than the permit from check-write"));
+        }
+        t.pending = bytes;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        // Every `ready` sends all pending bytes: nothing more to do here.
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        let Ok(t) = self.shared.try_lock() else { return Ok(0) };
+        if let Some(e) = t.stream_error() {
+            return Err(e);
+        }
+        if t.stream.is_none() {
+            return Err(StreamError::Closed);
+        }
+        Ok(if t.pending.is_empty() { STREAM_CHUNK } else { 0 })
+    }
+}
