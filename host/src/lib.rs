@@ -9,6 +9,7 @@
 //! * [`runtime`]: engine, linker, store; the embedding API ([`Host`], [`Plugin`]).
 //! * [`session`]: the `naas:ftp/client` interface (`connect` and `session`).
 //! * [`transfer`]: streaming downloads and uploads (`download`, `upload` and their `wasi:io` streams).
+//! * [`listing`]: directory listings (`MLSD`, Unix and DOS `LIST`) parsed, and read from the data connection under caps.
 //! * [`policy`]: the gate every dial, path and operation passes through; limits.
 //! * [`config`]: the policy file (`ftp-host.toml`).
 //! * [`error`]: the guest-visible error variant and the one mapping to it.
@@ -57,6 +58,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod inspect;
+pub mod listing;
 pub mod policy;
 pub mod progress;
 pub mod runtime;
