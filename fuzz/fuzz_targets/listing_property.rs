@@ -127,7 +127,7 @@ pub fn check_reader(data: &[u8], format: ListFormat, now: Timestamp) {
             let entries = lines.iter().filter(|l| parse_line(format, l, now).is_some()).count();
             assert!(entries > CAPS.max_entries, "an entry cap error with {entries} entries");
         }
-        Err(e) => panic!("reading a byte slice failed: {e}"),
+        Err(e) => panic!("reading a byte slice failed: {e:?}"),
     }
 }
 

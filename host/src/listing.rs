@@ -113,6 +113,12 @@ impl Entry {
     }
 }
 
+/// A line no parser understood: an [`Entry::other`], unless it is just `.`
+/// or `..` (these never appear, however they come).
+fn raw_line(line: &[u8]) -> Option<Entry> {
+    (!matches!(trim_line_end(line), b"." | b"..")).then(|| Entry::other(line))
+}
+
 /// Which command produced a listing, hence how to parse its lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ListFormat {
@@ -243,12 +249,12 @@ fn mlsx(line: &[u8], listing: bool) -> Option<Entry> {
     }
     // MLST replies indent the fact line by one space.
     let body = line.strip_prefix(b" ").unwrap_or(line);
-    let Some(space) = body.iter().position(|&b| b == b' ') else { return Some(Entry::other(line)) };
+    let Some(space) = body.iter().position(|&b| b == b' ') else { return raw_line(line) };
     let (facts, name) = (&body[..space], &body[space + 1..]);
     // Every fact ends with `;`: this tells a fact line from, say, a bare name
     // with a space in it.
     if facts.is_empty() || !facts.ends_with(b";") || !facts.contains(&b'=') {
-        return Some(Entry::other(line));
+        return raw_line(line);
     }
     let mut found = Found {
         name,
@@ -266,6 +272,8 @@ fn mlsx(line: &[u8], listing: bool) -> Option<Entry> {
         let (key, value) = (&fact[..eq], &fact[eq + 1..]);
         match key.to_ascii_lowercase().as_slice() {
             b"type" => {
+                // A repeated `type` fact: the last one wins, whole.
+                found.target = None;
                 let lower = value.to_ascii_lowercase();
                 found.kind = match lower.as_slice() {
                     b"file" => Kind::File,
@@ -359,7 +367,7 @@ pub fn parse_list_line(line: &[u8], now: Timestamp) -> Option<Entry> {
     let found = parse_unix(line, &tokens, now).or_else(|| parse_dos(line, &tokens));
     match found {
         Some(found) => found.finish(),
-        None => Some(Entry::other(line)),
+        None => raw_line(line),
     }
 }
 
@@ -1196,6 +1204,7 @@ mod tests {
         check_mlsd(b"type=file;UNIX.mode=4755; su", want("su", Kind::File, None, None).perms("rwsr-xr-x"));
         check_mlsd(b"type=dir;UNIX.mode=3770; shared", want("shared", Kind::Directory, None, None).perms("rwxrws--T"));
         check_mlsd(b"type=file;UNIX.mode=99999; x", want("x", Kind::File, None, None));
+        check_mlsd(b"type=OS.unix=slink:/a;type=dir; x", want("x", Kind::Directory, None, None));
         // Malformed values are dropped, not the entry.
         check_mlsd(b"type=file;size=-1;modify=2024;perm=r; x", want("x", Kind::File, None, None).perms("r"));
         // Facts without a type.
@@ -1203,9 +1212,19 @@ mod tests {
         // A hostile server's name with a directory part keeps only the last part.
         check_mlsd(b"type=file; ../../etc/passwd", want("passwd", Kind::File, None, None));
         check_mlsd(b"type=dir; sub/", want("sub", Kind::Directory, None, None));
-        for nothing in
-            [&b""[..], b"\r\n", b"   ", b"type=file; .", b"type=file; ..", b"type=dir; /", b"type=file; a/.."]
-        {
+        // Some servers name `cdir` and `pdir` by their paths.
+        let nothing: [&[u8]; 9] = [
+            b"",
+            b"\r\n",
+            b"   ",
+            b"type=file; .",
+            b"type=file; ..",
+            b"type=dir; /",
+            b"type=file; a/..",
+            b"type=cdir;modify=20240101000000; /home/u",
+            b"type=pdir;perm=el; /home",
+        ];
+        for nothing in nothing {
             assert_eq!(parse_mlsx(nothing), None, "{:?}", String::from_utf8_lossy(nothing));
         }
     }
@@ -1598,8 +1617,10 @@ mod tests {
         }
         let e = parse_list_line(b"\xff\xfe\xfd not utf-8\r\n", now).unwrap();
         assert_eq!((e.name.as_str(), e.name_was_lossy), ("\u{fffd}\u{fffd}\u{fffd} not utf-8", true));
-        for blank in [&b""[..], b"\r\n", b"  \t ", b"\n"] {
-            assert_eq!(parse_list_line(blank, now), None);
+        // Bare names, as some servers list them: `.` and `..` still never appear.
+        for blank in [&b""[..], b"\r\n", b"  \t ", b"\n", b".", b"..\r\n", b".\r"] {
+            assert_eq!(parse_list_line(blank, now), None, "{blank:?}");
+            assert_eq!(parse_mlsx(blank), None, "{blank:?}");
         }
     }
 
@@ -1654,7 +1675,7 @@ mod tests {
         Caps { max_entries: usize::MAX, max_bytes: u64::MAX, max_line_bytes: MAX_LIST_LINE_BYTES }
     }
 
-    fn count(total: &mut u64) -> impl FnMut(u64) -> Result<(), ()> + '_ {
+    fn count(total: &mut u64) -> impl FnMut(u64) -> Result<(), &'static str> + '_ {
         move |n| {
             *total += n;
             Ok(())
@@ -1691,7 +1712,7 @@ mod tests {
         // lines are free, but still bounded by the byte cap.
         let mut server = Endless::new(b"total 0\r\n");
         let caps = Caps { max_entries: 1, max_bytes: 100_000, ..unlimited() };
-        let result = read_listing(&mut server, caps, ListFormat::List, captured(), |_| Ok::<_, ()>(())).await;
+        let result = read_listing(&mut server, caps, ListFormat::List, captured(), |_| Ok::<_, &str>(())).await;
         assert!(matches!(result, Err(ReadLinesError::TooLarge { cap: Cap::Bytes, .. })), "{result:?}");
     }
 
@@ -1699,13 +1720,13 @@ mod tests {
     async fn an_endless_line_stops_at_the_line_cap() {
         let mut server = Endless::new(b"a");
         let caps = Caps { max_line_bytes: 1000, ..unlimited() };
-        let result = read_lines(&mut server, caps, |_| Ok::<_, ()>(())).await;
+        let result = read_lines(&mut server, caps, |_| Ok::<_, &str>(())).await;
         assert!(matches!(result, Err(ReadLinesError::TooLarge { cap: Cap::LineBytes, limit: 1000 })), "{result:?}");
         assert!(server.served <= READ_CHUNK as u64, "{} bytes read", server.served);
 
         // The same line arriving a byte at a time: stopped one byte past the cap.
         let mut trickle = Trickle(Box::leak(vec![b'a'; 5000].into_boxed_slice()));
-        let result = read_lines(&mut trickle, caps, |_| Ok::<_, ()>(())).await;
+        let result = read_lines(&mut trickle, caps, |_| Ok::<_, &str>(())).await;
         assert!(matches!(result, Err(ReadLinesError::TooLarge { cap: Cap::LineBytes, .. })), "{result:?}");
         assert_eq!(trickle.0.len(), 5000 - 1002);
         assert_eq!(result.unwrap_err().to_string(), "a line of the listing is longer than 1000 bytes");
@@ -1758,7 +1779,7 @@ mod tests {
     async fn caps_are_inclusive_and_line_ends_are_lf_or_crlf() {
         let read = |data: &'static [u8], caps: Caps| async move {
             let mut reader = data;
-            read_lines(&mut reader, caps, |_| Ok::<_, ()>(()))
+            read_lines(&mut reader, caps, |_| Ok::<_, &str>(()))
                 .await
                 .map(|lines| lines.into_iter().map(|l| String::from_utf8(l).unwrap()).collect::<Vec<_>>())
         };
@@ -1810,9 +1831,10 @@ modify=20261201222022;perm=flcdmpe;type=dir;unique=FE00U98C4F2;UNIX.mode=0755; s
 
         // An IIS LIST: the same entries whether read whole or in pieces.
         const DOS: &[u8] = b"11-28-26  09:15AM       <DIR>          aspnet_client\r\n11-28-26  03:47PM                 1234 web.config\r\n";
-        let whole =
-            read_listing(&mut &DOS[..], unlimited(), ListFormat::List, captured(), |_| Ok::<_, ()>(())).await.unwrap();
-        let pieces = read_listing(&mut Trickle(DOS), unlimited(), ListFormat::List, captured(), |_| Ok::<_, ()>(()))
+        let whole = read_listing(&mut &DOS[..], unlimited(), ListFormat::List, captured(), |_| Ok::<_, &str>(()))
+            .await
+            .unwrap();
+        let pieces = read_listing(&mut Trickle(DOS), unlimited(), ListFormat::List, captured(), |_| Ok::<_, &str>(()))
             .await
             .unwrap();
         assert_eq!(whole, pieces);
@@ -1827,7 +1849,7 @@ modify=20261201222022;perm=flcdmpe;type=dir;unique=FE00U98C4F2;UNIX.mode=0755; s
                 Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()))
             }
         }
-        let result = read_lines(&mut Reset, unlimited(), |_| Ok::<_, ()>(())).await;
+        let result = read_lines(&mut Reset, unlimited(), |_| Ok::<_, &str>(())).await;
         assert!(
             matches!(&result, Err(ReadLinesError::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset),
             "{result:?}"
