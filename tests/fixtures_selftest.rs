@@ -494,7 +494,7 @@ mod iis {
         ftp.quit().unwrap();
 
         let commands = server.commands();
-        assert_eq!(&commands[..2], ["USER iisuser", "PASS iis-password"]);
+        assert_eq!(&commands[..6], ["PWD", "USER iisuser", "PASS wrong", "USER iisuser", "PASS iis-password", "SYST"]);
         assert!(server.received("MLSD") && server.received("EPSV") && server.received("PASV"));
         assert!(!server.received("DELE"));
     }
