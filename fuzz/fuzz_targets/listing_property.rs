@@ -3,7 +3,8 @@
 //! the capped line reader of `ftp_host::listing`, on arbitrary bytes.
 //!
 //! A file of its own, included by the target (`listing.rs`) and, with
-//! `#[path]`, by the stable replay test, so neither needs the other.
+//! `#[path]`, by the stable replay test (which also takes [`generate`] for
+//! its generated inputs), so neither needs the other.
 //!
 //! * No input panics, whatever the clock says (`now` from year 1 to the
 //!   ends of `i64`).
@@ -138,4 +139,101 @@ fn ready<F: Future>(future: F) -> F::Output {
         Poll::Ready(output) => output,
         Poll::Pending => panic!("reading a byte slice waited"),
     }
+}
+
+/// Pieces of `LIST`, `MLSD`, `MLST` and `MDTM` lines, valid and not.
+#[allow(dead_code)] // Used by the replay test's generator only.
+pub const TOKENS: &[&str] = &[
+    "-rw-r--r--",
+    "drwxr-xr-x",
+    "lrwxrwxrwx",
+    "crw-rw-rw-",
+    "-rw-r--r--+",
+    "prw-r--r--",
+    "1",
+    "65534",
+    "ftp",
+    "nogroup",
+    "0",
+    "4096",
+    "18446744073709551615",
+    "18446744073709551616",
+    "1,",
+    "3",
+    "Jan",
+    "Feb",
+    "dec",
+    "Foo",
+    "29",
+    "31",
+    "32",
+    "22:20",
+    "23:59",
+    "24:00",
+    "2019",
+    "1969",
+    "9999",
+    "name",
+    "with",
+    "->",
+    "target",
+    "/",
+    ".",
+    "..",
+    "../../etc/passwd",
+    "total",
+    "11-28-26",
+    "02-29-24",
+    "13-01-24",
+    "02-14-2024",
+    "09:15AM",
+    "12:05PM",
+    "13:00PM",
+    "PM",
+    "<DIR>",
+    "1,234",
+    " ",
+    "type=file;",
+    "type=dir;",
+    "type=cdir;",
+    "type=pdir;",
+    "type=OS.unix=slink:",
+    "type=OS.unix=symlink;",
+    "size=6;",
+    "sizd=4096;",
+    "size=-1;",
+    "modify=20261201222022;",
+    "modify=20240229120000.123456789123;",
+    "modify=20230229000000;",
+    "perm=adfrw;",
+    "UNIX.mode=4755;",
+    "UNIX.mode=9;",
+    "250-",
+    "213",
+    "20261201222022",
+    "20261201222022.5",
+    "é",
+    "\u{fffd}",
+];
+
+/// A generated input for the replay test: up to 24 lines of [`TOKENS`],
+/// blanks, runs of `x` (long lines) and random bytes (often not UTF-8),
+/// ended by CR LF, LF, a bare CR or nothing. `next` is the replay's random
+/// number generator.
+#[allow(dead_code)] // Used by the replay test only.
+pub fn generate(mut next: impl FnMut() -> u64) -> Vec<u8> {
+    let mut below = |n: usize| (next() % n as u64) as usize;
+    let mut data = Vec::new();
+    for _ in 0..below(24) {
+        for _ in 0..below(12) {
+            match below(16) {
+                0 => data.push(below(256) as u8),
+                1 => data.extend(std::iter::repeat_n(b'x', below(400))),
+                _ => data.extend_from_slice(TOKENS[below(TOKENS.len())].as_bytes()),
+            }
+            data.extend_from_slice([" ", " ", "  ", "\t", ""][below(5)].as_bytes());
+        }
+        data.extend_from_slice(["\r\n", "\n", "\r\n", "\r", ""][below(5)].as_bytes());
+    }
+    data
 }
