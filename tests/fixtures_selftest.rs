@@ -408,3 +408,142 @@ async fn guest_credentials_and_the_example_guest_work_against_the_hostile_server
     assert_eq!(stdout(&report), "hello\n");
     assert_eq!(server.files()["c.txt"], b"new");
 }
+
+// ---------------------------------------------------------------- IIS server
+
+/// The IIS look-alike (`iis_server`), driven by a real FTP client (suppaftp).
+mod iis {
+    use std::io::Cursor;
+
+    use ftp_host::listing::{parse_list_line, Kind, Timestamp};
+    use ftp_host_e2e::iis_server::{DosTime, IisServer, Node, Site, IIS_PASSWORD, IIS_USER};
+    use suppaftp::types::FileType;
+    use suppaftp::{FtpError, FtpStream, Mode, Status};
+
+    fn site() -> Site {
+        Site::new()
+            .dir("Reports 2024")
+            .file_at("Reports 2024/q1.csv", b"a,b\r\n1,2\r\n", DosTime::new(2024, 3, 31, 23, 5))
+            .file_at("readme.txt", b"hello", DosTime::new(2023, 11, 5, 0, 30))
+    }
+
+    fn login(server: &IisServer) -> FtpStream {
+        let mut ftp = FtpStream::connect(server.addr()).expect("connect to the IIS server");
+        ftp.login(IIS_USER, IIS_PASSWORD).expect("log in");
+        ftp.transfer_type(FileType::Binary).unwrap();
+        ftp
+    }
+
+    /// The reply code of a failed command.
+    fn code(result: Result<impl std::fmt::Debug, FtpError>) -> u32 {
+        match result {
+            Err(FtpError::UnexpectedResponse(response)) => response.status.code(),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn it_greets_lists_and_serves_as_iis_does() {
+        let server = IisServer::start(site());
+        let mut ftp = FtpStream::connect(server.addr()).unwrap();
+        assert!(ftp.get_welcome_msg().unwrap().contains("Microsoft FTP Service"));
+        assert_eq!(code(ftp.pwd()), 530, "nothing before logging in");
+        assert_eq!(code(ftp.login(IIS_USER, "wrong")), 530);
+        ftp.login(IIS_USER, IIS_PASSWORD).unwrap();
+        let syst = ftp.custom_command("SYST", &[Status::Name]).unwrap();
+        assert_eq!(syst.as_string().unwrap().trim_end(), "215 Windows_NT");
+        let features = ftp.feat().unwrap();
+        for feature in ["SIZE", "MDTM", "UTF8", "REST"] {
+            assert!(features.contains_key(feature), "{feature} in {features:?}");
+        }
+        assert!(!features.contains_key("MLST") && !features.contains_key("MLSD"), "{features:?}");
+        ftp.transfer_type(FileType::Binary).unwrap();
+
+        // LIST in IIS's DOS format, through EPSV and PASV alike.
+        let expected = [
+            "02-14-24  03:47PM       <DIR>          Reports 2024",
+            "11-05-23  12:30AM                    5 readme.txt",
+        ];
+        for mode in [Mode::ExtendedPassive, Mode::Passive] {
+            ftp.set_mode(mode);
+            assert_eq!(ftp.list(None).unwrap(), expected);
+        }
+        // What the host's parser makes of it.
+        let now = Timestamp { seconds: 1_800_000_000, nanoseconds: 0 };
+        let entries: Vec<_> = expected.iter().filter_map(|l| parse_list_line(l.as_bytes(), now)).collect();
+        let seen: Vec<_> = entries.iter().map(|e| (e.name.as_str(), e.kind, e.size)).collect();
+        assert_eq!(seen, [("Reports 2024", Kind::Directory, None), ("readme.txt", Kind::File, Some(5))]);
+        assert_eq!(ftp.nlst(None).unwrap(), ["Reports 2024", "readme.txt"]);
+        assert_eq!(ftp.list(Some("-la readme.txt")).unwrap(), &expected[1..]);
+        assert_eq!(code(ftp.list(Some("missing"))), 550);
+        assert_eq!(code(ftp.mlsd(None)), 500, "no MLSD on IIS");
+
+        // Paths are case-insensitive, as on Windows.
+        ftp.cwd("reports 2024").unwrap();
+        assert_eq!(ftp.pwd().unwrap(), "/Reports 2024");
+        assert_eq!(ftp.list(None).unwrap(), ["03-31-24  11:05PM                   10 q1.csv"]);
+        assert_eq!(ftp.size("Q1.CSV").unwrap(), 10);
+        assert_eq!(ftp.mdtm("q1.csv").unwrap().to_string(), "2024-03-31 23:05:00");
+        assert_eq!(ftp.retr_as_buffer("q1.csv").unwrap().into_inner(), b"a,b\r\n1,2\r\n");
+        ftp.resume_transfer(5).unwrap();
+        assert_eq!(ftp.retr_as_buffer("q1.csv").unwrap().into_inner(), b"1,2\r\n");
+        assert_eq!(code(ftp.cwd("/readme.txt")), 550);
+        assert_eq!(code(ftp.size("missing")), 550);
+        ftp.cdup().unwrap();
+        assert_eq!(ftp.pwd().unwrap(), "/");
+        ftp.quit().unwrap();
+
+        let commands = server.commands();
+        assert_eq!(&commands[..6], ["PWD", "USER iisuser", "PASS wrong", "USER iisuser", "PASS iis-password", "SYST"]);
+        assert!(server.received("MLSD") && server.received("EPSV") && server.received("PASV"));
+        assert!(!server.received("DELE"));
+    }
+
+    #[test]
+    fn file_management_changes_the_tree() {
+        let server = IisServer::start(site());
+        let mut ftp = login(&server);
+        ftp.set_mode(Mode::ExtendedPassive);
+
+        ftp.mkdir("done").unwrap();
+        assert_eq!(code(ftp.mkdir("done")), 550, "exists");
+        assert_eq!(code(ftp.mkdir("no/such/parent")), 550);
+        ftp.put_file("done/new.txt", &mut Cursor::new(b"uploaded".to_vec())).unwrap();
+        ftp.rename("Reports 2024/q1.csv", "done/q1.csv").unwrap();
+        assert_eq!(code(ftp.rename("missing", "x")), 550);
+        assert_eq!(code(ftp.rmdir("done")), 550, "not empty");
+        ftp.rm("done/new.txt").unwrap();
+        assert_eq!(code(ftp.rm("done/new.txt")), 550);
+        assert_eq!(code(ftp.rm("done")), 550, "DELE of a directory");
+        ftp.rmdir("Reports 2024").unwrap();
+        // A directory moves with its contents.
+        ftp.rename("done", "archive").unwrap();
+        assert_eq!(code(ftp.custom_command("MFMT 20240101000000 readme.txt", &[Status::File])), 500);
+
+        let site = server.site();
+        let names: Vec<&str> = site.nodes().keys().map(String::as_str).collect();
+        assert_eq!(names, ["archive", "archive/q1.csv", "readme.txt"]);
+        assert_eq!(site.file_bytes("archive/q1.csv"), Some(&b"a,b\r\n1,2\r\n"[..]));
+        assert!(site.is_dir("archive") && !site.is_dir("done"));
+        assert!(matches!(site.nodes()["readme.txt"], Node::File { .. }));
+        let commands = server.commands();
+        for expected in
+            ["MKD done", "RNFR Reports 2024/q1.csv", "RNTO done/q1.csv", "DELE done/new.txt", "RMD Reports 2024"]
+        {
+            assert!(commands.iter().any(|c| c == expected), "{expected:?} in {commands:?}");
+        }
+    }
+
+    #[test]
+    fn four_digit_years() {
+        let server = IisServer::start(site().four_digit_years());
+        let mut ftp = login(&server);
+        assert_eq!(
+            ftp.list(None).unwrap(),
+            [
+                "02-14-2024  03:47PM       <DIR>          Reports 2024",
+                "11-05-2023  12:30AM                    5 readme.txt"
+            ]
+        );
+    }
+}

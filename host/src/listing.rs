@@ -692,7 +692,8 @@ fn days_in_month(year: i64, month: u32) -> u32 {
 /// Days from 1970-01-01 to `year-month-day` (negative before), in the
 /// proleptic Gregorian calendar: Howard Hinnant's `days_from_civil`
 /// (<https://howardhinnant.github.io/date_algorithms.html>). `month` 1–12 and
-/// `day` 1–31 are assumed, not checked.
+/// `day` 1–31 are assumed, not checked; years far beyond ±10^12 overflow
+/// (use [`Civil::to_timestamp`] for checked input).
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     // Years start in March, so the leap day is the last day of a year.
     let y = if month <= 2 { year - 1 } else { year };

@@ -3,4 +3,5 @@
 
 pub mod harness;
 pub mod hostile_server;
+pub mod iis_server;
 pub mod servers;
