@@ -21,8 +21,20 @@ if [[ ! -f $cli ]] || [[ $versions != "$COMPONENTIZE_JS_VERSION $PREVIEW2_SHIM_V
 fi
 
 mkdir -p build
+# The world: the project's plugin world plus wasi:cli/stdout (wit/world.wit),
+# assembled with the project's WIT packages into build/wit.
+rm -rf build/wit
+mkdir -p build/wit/deps/naas-ftp build/wit/deps/cli
+cp wit/world.wit build/wit/
+cp ../../wit/ftp.wit build/wit/deps/naas-ftp/
+cp -r ../../wit/deps/. build/wit/deps/
+cp wit/cli-stdout.wit build/wit/deps/cli/stdout.wit
+
 # Its own CLI, not `jco componentize` (see shared toolchains notes). Disabling
 # `http` and `fetch-event` keeps wasi:http out of the component's imports.
-node "$cli" app.js --wit ../../wit --world-name plugin --disable http fetch-event \
-    --out build/ftp-js.wasm >/dev/null
+# Run from the repository root: ComponentizeJS lets app.js import files under
+# the current directory, and app.js imports guest-libs/js/naas-ftp.js.
+root=$(cd ../.. && pwd)
+(cd "$root" && node "guest-examples/js/$cli" guest-examples/js/app.js --wit guest-examples/js/build/wit \
+    --world-name plugin-with-stdout --disable http fetch-event --out guest-examples/js/build/ftp-js.wasm >/dev/null)
 echo "$PWD/build/ftp-js.wasm"
