@@ -10,8 +10,9 @@ Usage (everything after `--` on the `ftp-host run` command line):
     sha256 PATH...       download each file and print its SHA-256 and size
     cat PATH             download a file and print it
     put PATH TEXT        upload TEXT to PATH
-    get REMOTE...        stream each file into the first granted directory,
-                         under its base name; a missing one is reported, not fatal
+    download REMOTE LOCAL
+                         stream REMOTE into LOCAL (in a directory the operator
+                         granted with --dir), atomically
     mirror-report [DIR]  download every file of DIR, print a table of name, size
                          and SHA-256, and upload it as DIR/manifest.json
 
@@ -31,7 +32,7 @@ from naas_ftp import Ftp, FtpError, FtpNotFound, FtpPermission
 USAGE = (
     "usage: --host HOST [--port P] [--user U] [--password W] "
     "[--security none|explicit|implicit] [--force-prot] [--timeout-ms N] "
-    "ls|sha256|cat|put|get|mirror-report ..."
+    "ls|sha256|cat|put|download|mirror-report ..."
 )
 MANIFEST = "manifest.json"
 
@@ -78,29 +79,16 @@ def run_command(ftp: Ftp, command: list[str]) -> str:
         case ["put", path, *text]:
             sent = ftp.write_bytes(path, (text[0] if text else "").encode())
             return f"uploaded {sent} bytes to {path}"
-        case ["get", *paths] if paths:
-            return get(ftp, paths)
+        case ["download", remote, local, *_]:
+            # Streams: the bytes go from the network to the file inside the
+            # host, whatever the size; a missing file raises FtpNotFound.
+            _, received = ftp.download(remote, local)
+            return f"downloaded {remote} to {local} ({received} bytes, {received} this time)"
         case ["mirror-report", *rest]:
             return mirror_report(ftp, rest[0] if rest else None)
         case _:
-            expected = "ls, sha256, cat, put, get or mirror-report"
+            expected = "ls, sha256, cat, put, download or mirror-report"
             raise naas_ftp.FtpInvalidInput(f"unknown command {json.dumps(command)}: expected {expected}")
-
-
-def get(ftp: Ftp, paths: list[str]) -> str:
-    """Stream each file into the granted directory: the bytes go from the
-    network to the file inside the host, whatever the size."""
-    saved = missing = 0
-    for path in paths:
-        try:
-            local = ftp.get(path)
-        except FtpNotFound:  # the typed error of one WIT case
-            print(f"missing {path}")
-            missing += 1
-            continue
-        print(f"saved {local}")
-        saved += 1
-    return f"{saved} saved, {missing} missing"
 
 
 def mirror_report(ftp: Ftp, directory: str | None) -> str:

@@ -149,6 +149,10 @@ class Ftp:
         file inside the host. Written to a temporary name and renamed into
         place, so a failed download leaves no partial file. Returns the local
         path written."""
+        return self.download(path, dest_path)[0]
+
+    def download(self, path: str, dest_path: str | None = None) -> tuple[str, int]:
+        """Like `get`; returns `(local path, bytes)`."""
         name = dest_path if dest_path is not None else posixpath.basename(path.rstrip("/"))
         if not name:
             raise FtpInvalidInput(f"no file name in {path!r}: give dest_path")
@@ -182,7 +186,7 @@ class Ftp:
             # Only the server's final reply says the whole file arrived (and
             # after a failed splice, it usually says why, as a typed error).
             done, download = download, None
-            _call(_b().ftp_client.Download.finish, done)
+            received = _call(_b().ftp_client.Download.finish, done)
             if failure is not None:
                 raise FtpIo(f"download of {path} failed: {failure}")
             try:
@@ -196,7 +200,7 @@ class Ftp:
             except Exception:
                 pass  # not created, or already gone
             raise
-        return _local.display(preopen, inside)
+        return _local.display(preopen, inside), received
 
     def send(self, path: str, dest_path: str | None = None) -> int:
         """Upload the local file `path` (relative to the local directory, or
