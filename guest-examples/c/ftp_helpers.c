@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Most bytes one splice call moves (inside the host, not through this plugin).
-#define SPLICE_CHUNK (1u << 20)
+// Most bytes one splice call moves (inside the host, not through this plugin);
+// 4 MiB as the Rust example: 1 MiB splices ran 20-100 times slower here.
+#define SPLICE_CHUNK (4u << 20)
 
 plugin_string_t ftp_str(const char *s) {
     plugin_string_t out;
