@@ -61,7 +61,11 @@ struct Language {
 
 const LANGUAGES: &[Language] = &[
     Language { name: "rust", component: None, baseline_mib: RUST_BASELINE_MIB },
-    Language { name: "python", component: Some("guest-examples/python/build/ftp-python.wasm"), baseline_mib: PYTHON_BASELINE_MIB },
+    Language {
+        name: "python",
+        component: Some("guest-examples/python/build/ftp-python.wasm"),
+        baseline_mib: PYTHON_BASELINE_MIB,
+    },
     Language { name: "js", component: Some("guest-examples/js/build/ftp-js.wasm"), baseline_mib: JS_BASELINE_MIB },
     Language { name: "c", component: Some("guest-examples/c/build/ftp-c.wasm"), baseline_mib: C_BASELINE_MIB },
 ];
@@ -145,8 +149,9 @@ fn build_and_compile() -> Result<Guests, String> {
     for language in LANGUAGES {
         let bytes = match language.component {
             None => ftp_host::demo::EXAMPLE_PLUGIN.to_vec(),
-            Some(path) => std::fs::read(workspace().join(path))
-                .map_err(|e| format!("{path} (built by build-guests.sh): {e}"))?,
+            Some(path) => {
+                std::fs::read(workspace().join(path)).map_err(|e| format!("{path} (built by build-guests.sh): {e}"))?
+            }
         };
         guests.push(Guest { language, bytes });
     }
@@ -286,9 +291,7 @@ impl Server<'_> {
             Some(trust) => target.policy_trusting(trust.clone()),
             None => target.policy(),
         };
-        policy
-            .with_dir(DirGrant { host: self.local.path().to_path_buf(), guest: LOCAL.into() })
-            .with_limits(limits)
+        policy.with_dir(DirGrant { host: self.local.path().to_path_buf(), guest: LOCAL.into() }).with_limits(limits)
     }
 
     fn clear_local(&self) {
@@ -363,7 +366,13 @@ async fn everywhere_with(
 }
 
 /// [`everywhere_with`] under the default limits.
-async fn everywhere(server: &Server<'_>, scenario: &str, target: &Target, command: &[&str], before: impl Fn()) -> Outcome {
+async fn everywhere(
+    server: &Server<'_>,
+    scenario: &str,
+    target: &Target,
+    command: &[&str],
+    before: impl Fn(),
+) -> Outcome {
     everywhere_with(server, scenario, target, command, |_| Limits::default(), before).await
 }
 
@@ -433,7 +442,10 @@ async fn matrix(server: Server<'_>) {
     let download =
         everywhere_with(&server, "download 64 MiB", &server.target, &["download", BIG, &local_big], streaming, || {})
             .await;
-    assert_eq!(download.result, Ok(format!("downloaded {BIG} to {local_big} ({BIG_SIZE} bytes, {BIG_SIZE} this time)")));
+    assert_eq!(
+        download.result,
+        Ok(format!("downloaded {BIG} to {local_big} ({BIG_SIZE} bytes, {BIG_SIZE} this time)"))
+    );
     assert_eq!(download.stdout, "");
     assert_eq!(download.downloaded, BIG_SIZE as u64);
     assert_eq!(download.local, BTreeMap::from([(BIG.to_string(), sha256(&big()))]), "the file, and no part file");
