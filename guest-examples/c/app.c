@@ -7,6 +7,11 @@
 //   [--force-prot] [--timeout-ms N] COMMAND [ARGS...]
 //
 //   ls [DIR]          print the names in DIR
+//   ls -l [DIR]       print DIR's entries: KIND SIZE MODIFIED NAME (naas:ftp 0.2.0)
+//   mkdir [-p] DIR    create DIR (with -p its parents too, and no error if it exists)
+//   mv FROM TO        rename or move FROM to TO
+//   rm PATH           delete the file PATH
+//   rmdir DIR         remove the empty directory DIR
 //   sha256 PATH...    download each file and print its SHA-256 and size
 //   cat PATH          download a file and print it
 //   put PATH TEXT     upload TEXT to PATH
@@ -33,12 +38,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef ftp_session_t session_t;
 
 static const char USAGE[] = "usage: --host HOST [--port P] [--user U] [--password W] "
                             "[--security none|explicit|implicit] [--force-prot] [--timeout-ms N] "
-                            "ls|sha256|cat|put|download|checksums ...";
+                            "ls|sha256|cat|put|download|mkdir|mv|rm|rmdir|checksums ...";
 
 // The session calls used below, taking C strings. Each returns true on
 // success; on failure it fills *e, which the caller must free (describe).
@@ -110,10 +116,91 @@ static bool checksums(session_t ftp, const char *dir, plugin_string_t *summary, 
     return ok;
 }
 
+#ifdef NAAS_FTP_TYPES_ERROR_UNSUPPORTED // built against naas:ftp 0.2.0 or later
+// `KIND SIZE MODIFIED NAME`, `-` for what the server did not say; a symlink
+// ends with ` -> TARGET`. Times in UTC to the second.
+static void print_entry(const naas_ftp_types_entry_t *entry) {
+    static const char *const kinds[] = {
+        [NAAS_FTP_TYPES_ENTRY_KIND_FILE] = "file",
+        [NAAS_FTP_TYPES_ENTRY_KIND_DIRECTORY] = "directory",
+        [NAAS_FTP_TYPES_ENTRY_KIND_SYMLINK] = "symlink",
+        [NAAS_FTP_TYPES_ENTRY_KIND_OTHER] = "other",
+    };
+    printf("%s ", entry->kind <= NAAS_FTP_TYPES_ENTRY_KIND_OTHER ? kinds[entry->kind] : "other");
+    if (entry->size.is_some)
+        printf("%llu ", (unsigned long long)entry->size.val);
+    else
+        printf("- ");
+    if (entry->modified.is_some) {
+        time_t seconds = (time_t)entry->modified.val.seconds;
+        struct tm tm;
+        char when[32];
+        gmtime_r(&seconds, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        printf("%s ", when);
+    } else {
+        printf("- ");
+    }
+    printf("%.*s", (int)entry->name.len, (char *)entry->name.ptr);
+    if (entry->target.is_some) printf(" -> %.*s", (int)entry->target.val.len, (char *)entry->target.val.ptr);
+    printf("\n");
+}
+
+// The commands of naas:ftp 0.2.0 (structured listings, file management).
+// Returns -1 if `cmd` is none of them, else 1 on success (with *summary) or
+// 0 on failure (with *e).
+static int run_v2_command(session_t ftp, int argc, char **argv, plugin_string_t *summary, ftp_error_t *e) {
+    const char *cmd = argv[0], *arg = argc > 1 ? argv[1] : NULL, *arg2 = argc > 2 ? argv[2] : NULL;
+    if (!strcmp(cmd, "ls") && arg && !strcmp(arg, "-l")) {
+        plugin_string_t dir = ftp_str(arg2 ? arg2 : "");
+        naas_ftp_client_list_entry_t entries;
+        if (!naas_ftp_client_method_session_list(ftp, arg2 ? &dir : NULL, &entries, e)) return 0;
+        for (size_t i = 0; i < entries.len; i++) print_entry(&entries.ptr[i]);
+        ftp_append(summary, "%zu entries", entries.len);
+        naas_ftp_client_list_entry_free(&entries);
+        return 1;
+    }
+    if (!strcmp(cmd, "mkdir") && arg) {
+        bool parents = !strcmp(arg, "-p");
+        const char *dir = parents ? arg2 : arg;
+        if (!dir) return -1;
+        plugin_string_t path = ftp_str(dir);
+        if (!naas_ftp_client_method_session_mkdir(ftp, &path, parents, e)) return 0;
+        ftp_append(summary, "created %s", dir);
+        return 1;
+    }
+    if (!strcmp(cmd, "mv") && arg && arg2) {
+        plugin_string_t from = ftp_str(arg), to = ftp_str(arg2);
+        if (!naas_ftp_client_method_session_rename(ftp, &from, &to, e)) return 0;
+        ftp_append(summary, "renamed %s to %s", arg, arg2);
+        return 1;
+    }
+    if (!strcmp(cmd, "rm") && arg) {
+        plugin_string_t path = ftp_str(arg);
+        if (!naas_ftp_client_method_session_delete(ftp, &path, e)) return 0;
+        ftp_append(summary, "deleted %s", arg);
+        return 1;
+    }
+    if (!strcmp(cmd, "rmdir") && arg) {
+        plugin_string_t path = ftp_str(arg);
+        if (!naas_ftp_client_method_session_rmdir(ftp, &path, e)) return 0;
+        ftp_append(summary, "removed %s", arg);
+        return 1;
+    }
+    return -1;
+}
+#else
+static int run_v2_command(session_t ftp, int argc, char **argv, plugin_string_t *summary, ftp_error_t *e) {
+    return -1; // these bindings are older than naas:ftp 0.2.0
+}
+#endif
+
 // Runs one command. On success sets *summary; on a failure fills *e.
 static bool run_command(session_t ftp, int argc, char **argv, plugin_string_t *summary,
                         ftp_error_t *e) {
     const char *cmd = argv[0], *arg = argc > 1 ? argv[1] : NULL;
+    int v2 = run_v2_command(ftp, argc, argv, summary, e);
+    if (v2 >= 0) return v2 == 1;
     if (!strcmp(cmd, "ls")) {
         plugin_list_string_t names;
         if (!ftp_list(ftp, arg, &names, e)) return false;
@@ -160,7 +247,7 @@ static bool run_command(session_t ftp, int argc, char **argv, plugin_string_t *s
     plugin_string_t message = {0};
     ftp_append(&message, "unknown command [");
     for (int i = 0; i < argc; i++) ftp_append(&message, "%s\"%s\"", i ? ", " : "", argv[i]);
-    ftp_error_set(e, NAAS_FTP_TYPES_ERROR_INVALID_INPUT, "%.*s]: expected ls, sha256, cat, put, download or checksums",
+    ftp_error_set(e, NAAS_FTP_TYPES_ERROR_INVALID_INPUT, "%.*s]: expected ls, sha256, cat, put, download, mkdir, mv, rm, rmdir or checksums",
                   (int)message.len, (char *)message.ptr);
     plugin_string_free(&message);
     return false;

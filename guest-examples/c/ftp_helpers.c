@@ -53,6 +53,9 @@ const char *ftp_error_kind(const ftp_error_t *e) {
         [NAAS_FTP_TYPES_ERROR_INVALID_INPUT] = "invalid-input",
         [NAAS_FTP_TYPES_ERROR_TOO_LARGE] = "too-large",
         [NAAS_FTP_TYPES_ERROR_IO] = "io",
+#ifdef NAAS_FTP_TYPES_ERROR_UNSUPPORTED // naas:ftp 0.2.0
+        [NAAS_FTP_TYPES_ERROR_UNSUPPORTED] = "unsupported",
+#endif
     };
     size_t n = sizeof kinds / sizeof *kinds;
     return e->tag < n && kinds[e->tag] ? kinds[e->tag] : "error";

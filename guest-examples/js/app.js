@@ -8,6 +8,11 @@
 //   [--force-prot] [--timeout-ms N] COMMAND [ARGS...]
 //
 //   ls [DIR]             print the names in DIR
+//   ls -l [DIR]          print DIR's entries: KIND SIZE MODIFIED NAME (naas:ftp 0.2.0)
+//   mkdir [-p] DIR       create DIR (with -p its parents too, and no error if it exists)
+//   mv FROM TO           rename or move FROM to TO
+//   rm PATH              delete the file PATH
+//   rmdir DIR            remove the empty directory DIR
 //   sha256 PATH...       download each file and print its SHA-256 and size
 //   cat PATH             download a file and print it
 //   put PATH TEXT        upload TEXT to PATH
@@ -31,7 +36,7 @@ import { getStdout } from 'wasi:cli/stdout@0.2.12';
 const USAGE =
   'usage: --host HOST [--port P] [--user U] [--password W] ' +
   '[--security none|explicit|implicit] [--force-prot] [--timeout-ms N] ' +
-  'ls|sha256|cat|put|download|publish ...';
+  'ls|sha256|cat|put|download|mkdir|mv|rm|rmdir|publish ...';
 
 // Returning a string gives `ok`; throwing gives `err` (see the catch below).
 // `run` may be async: the component waits for the promise.
@@ -55,6 +60,11 @@ export async function run(args) {
 async function runCommand(ftp, [name, ...rest]) {
   switch (name) {
     case 'ls': {
+      if (rest[0] === '-l') {
+        const entries = await ftp.list(rest[1]);
+        entries.forEach((e) => console.log(entryLine(e)));
+        return `${entries.length} entries`;
+      }
       const names = await ftp.listDirectory(rest[0]); // undefined: the current directory
       names.forEach((n) => console.log(n));
       return `${names.length} entries`;
@@ -85,12 +95,40 @@ async function runCommand(ftp, [name, ...rest]) {
       const { bytes } = await ftp.download(remote, local);
       return `downloaded ${remote} to ${local} (${bytes} bytes, ${bytes} this time)`;
     }
+    case 'mkdir': {
+      const parents = rest[0] === '-p';
+      const path = parents ? rest[1] : rest[0];
+      if (path === undefined) break;
+      await ftp.mkdir(path, { parents });
+      return `created ${path}`;
+    }
+    case 'mv':
+      if (rest.length < 2) break;
+      await ftp.rename(rest[0], rest[1]);
+      return `renamed ${rest[0]} to ${rest[1]}`;
+    case 'rm':
+      if (rest.length < 1) break;
+      await ftp.delete(rest[0]);
+      return `deleted ${rest[0]}`;
+    case 'rmdir':
+      if (rest.length < 1) break;
+      await ftp.rmdir(rest[0]);
+      return `removed ${rest[0]}`;
     case 'publish':
       if (rest.length < 2) break;
       return publish(ftp, rest[0], rest.slice(1));
   }
   const shown = [name, ...rest].map((a) => JSON.stringify(a)).join(', ');
-  throw new FtpInvalidInput(`unknown command [${shown}]: expected ls, sha256, cat, put, download or publish`);
+  throw new FtpInvalidInput(`unknown command [${shown}]: expected ls, sha256, cat, put, download, mkdir, mv, rm, rmdir or publish`);
+}
+
+// `KIND SIZE MODIFIED NAME`, `-` for what the server did not say; a symlink
+// ends with ` -> TARGET`. Times in UTC to the second.
+function entryLine(e) {
+  const size = e.size === undefined ? '-' : String(e.size);
+  const modified = e.modified === undefined ? '-' : e.modified.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const line = `${e.kind} ${size} ${modified} ${e.name}`;
+  return e.target ? `${line} -> ${e.target}` : line;
 }
 
 // stdout as a wasi:io output stream: blocking-write-and-flush takes at most

@@ -7,6 +7,11 @@ Usage (everything after `--` on the `ftp-host run` command line):
     [--force-prot] [--timeout-ms N] COMMAND [ARGS...]
 
     ls [DIR]             print the names in DIR
+    ls -l [DIR]          print DIR's entries: KIND SIZE MODIFIED NAME (naas:ftp 0.2.0)
+    mkdir [-p] DIR       create DIR (with -p its parents too, and no error if it exists)
+    mv FROM TO           rename or move FROM to TO
+    rm PATH              delete the file PATH
+    rmdir DIR            remove the empty directory DIR
     sha256 PATH...       download each file and print its SHA-256 and size
     cat PATH             download a file and print it
     put PATH TEXT        upload TEXT to PATH
@@ -28,11 +33,12 @@ import naas_ftp
 import wit_world
 from componentize_py_types import Err
 from naas_ftp import Ftp, FtpError, FtpNotFound, FtpPermission
+from naas_ftp.entries import iso
 
 USAGE = (
     "usage: --host HOST [--port P] [--user U] [--password W] "
     "[--security none|explicit|implicit] [--force-prot] [--timeout-ms N] "
-    "ls|sha256|cat|put|download|mirror-report ..."
+    "ls|sha256|cat|put|download|mkdir|mv|rm|rmdir|mirror-report ..."
 )
 MANIFEST = "manifest.json"
 
@@ -61,6 +67,26 @@ class WitWorld(wit_world.WitWorld):
 
 def run_command(ftp: Ftp, command: list[str]) -> str:
     match command:
+        case ["ls", "-l", *rest]:
+            entries = ftp.list(rest[0] if rest else None)
+            for entry in entries:
+                print(entry_line(entry))
+            return f"{len(entries)} entries"
+        case ["mkdir", "-p", path]:
+            ftp.mkdir(path, parents=True)
+            return f"created {path}"
+        case ["mkdir", path]:
+            ftp.mkdir(path)
+            return f"created {path}"
+        case ["mv", source, target]:
+            ftp.rename(source, target)
+            return f"renamed {source} to {target}"
+        case ["rm", path]:
+            ftp.delete(path)
+            return f"deleted {path}"
+        case ["rmdir", path]:
+            ftp.rmdir(path)
+            return f"removed {path}"
         case ["ls", *rest]:
             names = ftp.list_directory(rest[0] if rest else None)
             for name in names:
@@ -87,8 +113,16 @@ def run_command(ftp: Ftp, command: list[str]) -> str:
         case ["mirror-report", *rest]:
             return mirror_report(ftp, rest[0] if rest else None)
         case _:
-            expected = "ls, sha256, cat, put, download or mirror-report"
+            expected = "ls, sha256, cat, put, download, mkdir, mv, rm, rmdir or mirror-report"
             raise naas_ftp.FtpInvalidInput(f"unknown command {json.dumps(command)}: expected {expected}")
+
+
+def entry_line(entry: naas_ftp.Entry) -> str:
+    """`KIND SIZE MODIFIED NAME`, `-` for what the server did not say; a
+    symlink ends with ` -> TARGET`."""
+    size = "-" if entry.size is None else str(entry.size)
+    line = f"{entry.kind} {size} {iso(entry.modified)} {entry.name}"
+    return f"{line} -> {entry.target}" if entry.target else line
 
 
 def mirror_report(ftp: Ftp, directory: str | None) -> str:
