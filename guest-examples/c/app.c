@@ -166,7 +166,7 @@ static int run_v2_command(session_t ftp, int argc, char **argv, plugin_string_t 
         if (!dir) return -1;
         plugin_string_t path = ftp_str(dir);
         if (!naas_ftp_client_method_session_mkdir(ftp, &path, parents, e)) return 0;
-        ftp_append(summary, "created %s", dir);
+        ftp_append(summary, "created directory %s", dir);
         return 1;
     }
     if (!strcmp(cmd, "mv") && arg && arg2) {
@@ -184,7 +184,7 @@ static int run_v2_command(session_t ftp, int argc, char **argv, plugin_string_t 
     if (!strcmp(cmd, "rmdir") && arg) {
         plugin_string_t path = ftp_str(arg);
         if (!naas_ftp_client_method_session_rmdir(ftp, &path, e)) return 0;
-        ftp_append(summary, "removed %s", arg);
+        ftp_append(summary, "removed directory %s", arg);
         return 1;
     }
     return -1;

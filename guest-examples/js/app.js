@@ -100,7 +100,7 @@ async function runCommand(ftp, [name, ...rest]) {
       const path = parents ? rest[1] : rest[0];
       if (path === undefined) break;
       await ftp.mkdir(path, { parents });
-      return `created ${path}`;
+      return `created directory ${path}`;
     }
     case 'mv':
       if (rest.length < 2) break;
@@ -113,7 +113,7 @@ async function runCommand(ftp, [name, ...rest]) {
     case 'rmdir':
       if (rest.length < 1) break;
       await ftp.rmdir(rest[0]);
-      return `removed ${rest[0]}`;
+      return `removed directory ${rest[0]}`;
     case 'publish':
       if (rest.length < 2) break;
       return publish(ftp, rest[0], rest.slice(1));

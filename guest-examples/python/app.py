@@ -74,10 +74,10 @@ def run_command(ftp: Ftp, command: list[str]) -> str:
             return f"{len(entries)} entries"
         case ["mkdir", "-p", path]:
             ftp.mkdir(path, parents=True)
-            return f"created {path}"
+            return f"created directory {path}"
         case ["mkdir", path]:
             ftp.mkdir(path)
-            return f"created {path}"
+            return f"created directory {path}"
         case ["mv", source, target]:
             ftp.rename(source, target)
             return f"renamed {source} to {target}"
@@ -86,7 +86,7 @@ def run_command(ftp: Ftp, command: list[str]) -> str:
             return f"deleted {path}"
         case ["rmdir", path]:
             ftp.rmdir(path)
-            return f"removed {path}"
+            return f"removed directory {path}"
         case ["ls", *rest]:
             names = ftp.list_directory(rest[0] if rest else None)
             for name in names:
