@@ -16,7 +16,8 @@ fi
 mkdir -p build
 # The same bindings names as the Python example: naas_ftp imports them
 # (guest-libs/python/naas_ftp/_bindings.py).
-WIT_VERSION=0.1.0
+# The naas:ftp version, from the WIT itself: the flags follow a WIT bump.
+WIT_VERSION=$(sed -n 's/^package naas:ftp@\(.*\);$/\1/p' ../../wit/ftp.wit)
 WASI_VERSION=0.2.12
 $tool -q -d ../../wit -w plugin \
     --import-interface-name naas:ftp/client@$WIT_VERSION=ftp_client \

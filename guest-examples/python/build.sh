@@ -19,7 +19,8 @@ mkdir -p build
 # The interfaces naas_ftp uses get fixed Python module names (by default a
 # name is qualified only when it clashes, and wasi:filesystem/types does clash
 # with naas:ftp/types): see guest-libs/python/naas_ftp/_bindings.py.
-WIT_VERSION=0.1.0
+# The naas:ftp version, from the WIT itself: the flags follow a WIT bump.
+WIT_VERSION=$(sed -n 's/^package naas:ftp@\(.*\);$/\1/p' ../../wit/ftp.wit)
 WASI_VERSION=0.2.12
 $tool -q -d ../../wit -w plugin \
     --import-interface-name naas:ftp/client@$WIT_VERSION=ftp_client \
