@@ -280,6 +280,9 @@ struct Server<'a> {
     trust: Option<Trust>,
     /// The directory granted to the guests (as [`LOCAL`]), emptied before each run.
     local: tempfile::TempDir,
+    /// Who must own what the tests write under `root` for the server to
+    /// change it (proftpd's `nobody`); `None`: as written.
+    owner: Option<(u32, u32)>,
 }
 
 /// Where the granted directory is in the guest.
@@ -294,6 +297,32 @@ impl Server<'_> {
             None => target.policy(),
         };
         policy.with_dir(DirGrant { host: self.local.path().to_path_buf(), guest: LOCAL.into() }).with_limits(limits)
+    }
+
+    /// Write a file under the root (and its parents), owned as the server needs.
+    fn put(&self, rel: &str, bytes: &[u8]) {
+        let path = self.root.join(rel);
+        self.mkdir(Path::new(rel).parent().unwrap().to_str().unwrap());
+        std::fs::write(&path, bytes).unwrap();
+        self.chown(&path);
+    }
+
+    /// Create a directory under the root (and its parents), owned as the server needs.
+    fn mkdir(&self, rel: &str) {
+        let mut path = self.root.to_path_buf();
+        for part in Path::new(rel).components() {
+            path.push(part);
+            if !path.exists() {
+                std::fs::create_dir(&path).unwrap();
+                self.chown(&path);
+            }
+        }
+    }
+
+    fn chown(&self, path: &Path) {
+        if let Some((uid, gid)) = self.owner {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+        }
     }
 
     fn clear_local(&self) {
@@ -502,7 +531,7 @@ async fn every_language_alike_on_the_embedded_server() {
     let server = DemoServer::start(dir.path(), "demo-password").await.unwrap();
     let target = Target::plain(server.addr(), DEMO_USER, "demo-password");
     let local = tempfile::tempdir().unwrap();
-    matrix(Server { name: "embedded", root: server.root(), target, trust: None, local }).await;
+    matrix(Server { name: "embedded", root: server.root(), target, trust: None, local, owner: None }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -527,7 +556,109 @@ async fn every_language_alike_on_proftpd_with_explicit_ftps() {
     };
     let trust = Some(Trust::from_pem_file(&server.cert_pem).unwrap());
     let local = tempfile::tempdir().unwrap();
-    matrix(Server { name: "proftpd explicit", root: &server.root, target, trust, local }).await;
+    let owner = Some((server.uid, server.gid));
+    matrix(Server { name: "proftpd explicit", root: &server.root, target, trust, local, owner }).await;
+}
+
+/// naas:ftp 0.2.0 in every language: `ls -l` (kind, size, time) and file
+/// management (`mkdir -p`, `mv`, `rm`, `rmdir`), each checked on the server's
+/// disk. Output formats (every example): `ls -l` prints `KIND SIZE MODIFIED
+/// NAME` (single spaces, `-` for what the server did not say, MODIFIED as
+/// `2026-12-01T22:00:00Z`, a symlink ending ` -> TARGET`) and returns `N
+/// entries`; `mkdir [-p] D` returns `created directory D`, `mv A B` `renamed A
+/// to B`, `rm P` `deleted P`, `rmdir D` `removed directory D`.
+async fn file_management(server: &Server<'_>) {
+    let root = server.root;
+    let before = disk(root);
+    let top: Vec<String> = before.keys().filter(|p| !p.contains('/')).cloned().collect();
+
+    let listing = everywhere(server, "ls -l", &server.target, &["ls", "-l"], || {}).await;
+    assert_eq!(listing.result, Ok(format!("{} entries", top.len())));
+    let mut seen = Vec::new();
+    for line in listing.stdout.lines() {
+        let mut fields = line.splitn(4, ' ');
+        let (kind, size, modified, name) =
+            (fields.next().unwrap(), fields.next().unwrap(), fields.next().unwrap(), fields.next().unwrap());
+        let path = root.join(name);
+        let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        if meta.is_dir() {
+            assert_eq!(kind, "directory", "{line:?}");
+        } else {
+            assert_eq!((kind, size), ("file", meta.len().to_string().as_str()), "{line:?}");
+            assert!(modified.len() == 20 && modified.ends_with('Z'), "a UTC time to the second: {line:?}");
+        }
+        seen.push(name.to_string());
+    }
+    seen.sort();
+    assert_eq!(seen, top, "every entry, and nothing else (no . or ..)");
+    assert_eq!(listing.disk, before);
+
+    let made = root.join("made");
+    let mkdir = everywhere(server, "mkdir -p", &server.target, &["mkdir", "-p", "made/sub/deeper"], || {
+        let _ = std::fs::remove_dir_all(&made);
+    })
+    .await;
+    assert_eq!(mkdir.result, Ok("created directory made/sub/deeper".into()));
+    let mut expected = before.clone();
+    for dir in ["made", "made/sub", "made/sub/deeper"] {
+        expected.insert(dir.into(), "dir".into());
+    }
+    assert_eq!(mkdir.disk, expected);
+
+    let moved = everywhere(server, "mv", &server.target, &["mv", UPLOAD, "made/moved.txt"], || {
+        server.put(UPLOAD, UPLOAD_TEXT.as_bytes());
+        let _ = std::fs::remove_file(root.join("made/moved.txt"));
+    })
+    .await;
+    assert_eq!(moved.result, Ok(format!("renamed {UPLOAD} to made/moved.txt")));
+    expected.remove(UPLOAD);
+    expected.insert("made/moved.txt".into(), sha256(UPLOAD_TEXT.as_bytes()));
+    assert_eq!(moved.disk, expected);
+
+    let deleted = everywhere(server, "rm", &server.target, &["rm", "made/moved.txt"], || {
+        server.put("made/moved.txt", UPLOAD_TEXT.as_bytes());
+    })
+    .await;
+    assert_eq!(deleted.result, Ok("deleted made/moved.txt".into()));
+    expected.remove("made/moved.txt");
+    assert_eq!(deleted.disk, expected);
+
+    let removed = everywhere(server, "rmdir", &server.target, &["rmdir", "made/sub/deeper"], || {
+        server.mkdir("made/sub/deeper");
+    })
+    .await;
+    assert_eq!(removed.result, Ok("removed directory made/sub/deeper".into()));
+    expected.remove("made/sub/deeper");
+    assert_eq!(removed.disk, expected);
+
+    // Typed errors there too: removing what is not there.
+    let missing = everywhere(server, "rm a missing file", &server.target, &["rm", "made/no-such-file"], || {}).await;
+    assert_eq!(kind(&missing), Some("not-found"), "{:?}", missing.result);
+    assert_eq!(missing.disk, expected);
+}
+
+/// naas:ftp 0.2.0 (needs the host with the 0.2.0 WIT): every language lists
+/// with kinds, sizes and times and manages files alike, on proftpd (MLSD).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_language_lists_and_manages_files_alike_on_proftpd() {
+    let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::explicit())
+        .unwrap_or_else(|e| panic!("proftpd did not start: {e:#}"));
+    server.put_file("hello.txt", b"hello\n").unwrap();
+    server.put_file("notes 2026.txt", "naïve café, 2026 ✓\n".as_bytes()).unwrap();
+    server.put_file(UPLOAD, UPLOAD_TEXT.as_bytes()).unwrap();
+    server.create_dir("empty").unwrap();
+    let target = Target {
+        host: server.host.clone(),
+        port: server.port,
+        user: server.user.clone(),
+        password: server.password.clone(),
+        security: "explicit",
+        force_prot: false,
+    };
+    let trust = Some(Trust::from_pem_file(&server.cert_pem).unwrap());
+    let local = tempfile::tempdir().unwrap();
+    let owner = Some((server.uid, server.gid));
+    file_management(&Server { name: "proftpd explicit", root: &server.root, target, trust, local, owner }).await;
 }
 
 /// An embedded server on a temp dir, and a target for it.
