@@ -5,10 +5,14 @@
 #   guest-examples/python/build/ftp-python.wasm
 #   guest-examples/js/build/ftp-js.wasm
 #   guest-examples/c/build/ftp-c.wasm
+#   guest-examples/classic/build/ftp-classic.wasm  (the classic snippets, Python)
 #
 # (The Rust example is built by the host crate's build.rs.)
 #
-#   scripts/build-guests.sh [--install] [python|js|c ...]
+#   scripts/build-guests.sh [--install] [python|js|c|classic ...]
+#
+# Default: python, js and c (the language matrix); `classic` is built when
+# named (tests/classic.rs asks for it).
 #
 # Installs nothing unless --install is given, which first runs
 # scripts/install-guest-toolchains.sh for the same languages. Without it, a
@@ -22,13 +26,13 @@ languages=()
 for arg in "$@"; do
     case $arg in
         --install) install=1 ;;
-        python | js | c) languages+=("$arg") ;;
+        python | js | c | classic) languages+=("$arg") ;;
         -h | --help)
-            sed -n '2,16s/^# \{0,1\}//p' "$0"
+            sed -n '2,20s/^# \{0,1\}//p' "$0"
             exit 0
             ;;
         *)
-            echo "build-guests.sh: unknown argument '$arg' (expected --install, python, js or c)" >&2
+            echo "build-guests.sh: unknown argument '$arg' (expected --install, python, js, c or classic)" >&2
             exit 2
             ;;
     esac
@@ -36,7 +40,8 @@ done
 ((${#languages[@]})) || languages=(python js c)
 
 if ((install)); then
-    scripts/install-guest-toolchains.sh "${languages[@]}"
+    # The classic plugin is Python: it uses the Python toolchain.
+    scripts/install-guest-toolchains.sh $(printf '%s\n' "${languages[@]}" | sed 's/^classic$/python/' | sort -u)
 fi
 
 failed=()

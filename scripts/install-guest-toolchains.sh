@@ -2,13 +2,18 @@
 # Installs what guest-examples/{python,js,c}/build.sh need, for the languages
 # named on the command line (default: all):
 #
-#   python : guest-examples/python/.venv with componentize-py 0.25.1 (PyPI)
+#   python : guest-examples/python/.venv with componentize-py 0.25.1 (PyPI);
+#            also what guest-examples/classic uses (`classic` is an alias)
 #   js     : guest-examples/js/node_modules from package-lock.json:
 #            @bytecodealliance/componentize-js 0.23.0 (+ preview2-shim 0.25.0)
 #   c      : Debian clang-19 lld-19 libclang-rt-19-dev-wasm32 wasi-libc (apt,
 #            needs root), and guest-examples/c/tool (a small Rust program:
 #            wit-bindgen-c 0.63 + wit-component 0.262 + the wasmtime 48.0.8
 #            WASI adapter) built with cargo
+#
+# The guest libraries need nothing more: guest-libs/python is pure Python
+# (its unit tests run with any python3 >= 3.10), guest-libs/js plain ES
+# modules (unit tests: node --test).
 #
 # Idempotent, and quick (a few seconds) when everything is there already.
 # Needs python3, node >= 20 with npm, and cargo on PATH; Debian/Ubuntu for apt.
@@ -100,6 +105,7 @@ languages=("$@")
 for language in "${languages[@]}"; do
     case $language in
         python | js | c) "install_$language" ;;
-        *) die "unknown language '$language': expected python, js or c" ;;
+        classic) install_python ;;
+        *) die "unknown language '$language': expected python, js, c or classic" ;;
     esac
 done

@@ -1,9 +1,30 @@
-//! The four example guests (Rust, Python, JavaScript, C) through one scenario
-//! matrix: the same command line must give the same result, the same output
-//! and the same files on the server, whatever language the plugin is written
-//! in. Against the embedded server (plain FTP) and proftpd (explicit FTPS).
-//! Then each guest's own showcase command once (`mirror-report`, `publish`,
-//! `checksums`).
+//! The example guests (one row of [`LANGUAGES`] each: Rust, Python,
+//! JavaScript, C) through one scenario matrix: the same command line must give
+//! the same result, the same output and the same files on the server and in
+//! the granted directory, whatever language the plugin is written in. Against
+//! the embedded server (plain FTP) and proftpd (explicit FTPS). Then each
+//! guest's own showcase command once (`mirror-report`, `publish`, `checksums`).
+//!
+//! The commands every example implements (after the connection flags
+//! `--host H --port P --user U --password W --security none|explicit|implicit
+//! [--force-prot]`), with the WIT calls each makes, so that the host's counts
+//! agree too:
+//!
+//! | command | WIT calls | `ok` result |
+//! |---|---|---|
+//! | `ls [DIR]` | `list-directory` | `N entries`, names on stdout |
+//! | `sha256 PATH...` | `get` each | `N files checked`, `SHA256  SIZE  PATH` lines |
+//! | `put PATH TEXT` | `send` | `uploaded N bytes to PATH` |
+//! | `download REMOTE LOCAL` | `open-get(REMOTE, 0)`, `body`, splice into LOCAL's `.part` file, `finish` | `downloaded REMOTE to LOCAL (N bytes, N this time)`, nothing on stdout |
+//!
+//! and every failure is the `err` `KIND: message`, KIND the WIT error case
+//! (`not-found`, `auth`, ...), as each language's library typed it.
+//!
+//! A streamed download must not hold the file: the 64 MiB scenario runs each
+//! guest under a memory limit of its language's baseline (the linear memory
+//! its runtime needs to run at all, measured with `memory_baselines`) plus
+//! [`STREAMING_HEADROOM`], and the same limit stops an in-memory `get` of
+//! that file.
 //!
 //! The Python, JavaScript and C guests are built from source here, by
 //! `scripts/build-guests.sh`, once per run of this binary; a failed build
@@ -21,34 +42,60 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ftp_host::demo::{DemoServer, DEMO_USER};
-use ftp_host::{Cache, Host, Origin, Output, Plugin, Policy, RunReport, Trust};
+use ftp_host::{Cache, DirGrant, Host, Limits, Origin, Output, Plugin, Policy, RunError, RunReport, Trust};
 use ftp_host_e2e::harness::{sha256, stdout, Target};
 use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Language {
-    Rust,
-    Python,
-    Js,
-    C,
+/// One language of the matrix: a row is all it takes to add one.
+#[derive(Debug, PartialEq, Eq)]
+struct Language {
+    name: &'static str,
+    /// The component `scripts/build-guests.sh NAME` writes, relative to the
+    /// workspace; `None` for Rust (`host/build.rs` builds it).
+    component: Option<&'static str>,
+    /// Linear memory its example needs to run at all, in MiB: what the
+    /// runtime allocates before it moves any file. Measured with
+    /// `memory_baselines` (below), rounded up.
+    baseline_mib: usize,
 }
 
-const LANGUAGES: [Language; 4] = [Language::Rust, Language::Python, Language::Js, Language::C];
+const LANGUAGES: &[Language] = &[
+    Language { name: "rust", component: None, baseline_mib: RUST_BASELINE_MIB },
+    Language {
+        name: "python",
+        component: Some("guest-examples/python/build/ftp-python.wasm"),
+        baseline_mib: PYTHON_BASELINE_MIB,
+    },
+    Language { name: "js", component: Some("guest-examples/js/build/ftp-js.wasm"), baseline_mib: JS_BASELINE_MIB },
+    Language { name: "c", component: Some("guest-examples/c/build/ftp-c.wasm"), baseline_mib: C_BASELINE_MIB },
+];
+
+// Baselines measured with `memory_baselines` on 2026-12-01 (wasmtime 48,
+// componentize-py 0.25.1, ComponentizeJS 0.23.0, clang 19 + wasi-libc): the
+// smallest whole-MiB limit under which `ls` runs; the 64 MiB streamed
+// `download` ran under the same limit in every language.
+const RUST_BASELINE_MIB: usize = 2;
+const PYTHON_BASELINE_MIB: usize = 13;
+const JS_BASELINE_MIB: usize = 11;
+const C_BASELINE_MIB: usize = 1;
+
+/// What a streamed transfer may add to a guest's baseline memory: buffers,
+/// not the file.
+const STREAMING_HEADROOM_MIB: usize = 4;
+const MIB: usize = 1024 * 1024;
+
+/// The large file of the streaming scenario.
+const BIG: &str = "big.bin";
+const BIG_SIZE: usize = 64 * MIB;
+
+fn language(name: &str) -> &'static Language {
+    LANGUAGES.iter().find(|l| l.name == name).unwrap_or_else(|| panic!("no language {name} in LANGUAGES"))
+}
 
 impl Language {
-    fn name(self) -> &'static str {
-        match self {
-            Language::Rust => "rust",
-            Language::Python => "python",
-            Language::Js => "js",
-            Language::C => "c",
-        }
-    }
-
-    /// The component `scripts/build-guests.sh` writes (none for Rust: `host/build.rs` builds it).
-    fn built_by_script(self) -> Option<PathBuf> {
-        let name = self.name();
-        (self != Language::Rust).then(|| workspace().join(format!("guest-examples/{name}/build/ftp-{name}.wasm")))
+    /// The memory limit a streamed download must fit in.
+    fn streaming_limit(&self) -> usize {
+        (self.baseline_mib + STREAMING_HEADROOM_MIB) * MIB
     }
 }
 
@@ -58,7 +105,7 @@ fn workspace() -> PathBuf {
 
 /// A guest's component bytes.
 struct Guest {
-    language: Language,
+    language: &'static Language,
     bytes: Vec<u8>,
 }
 
@@ -81,17 +128,20 @@ fn guests() -> &'static Guests {
 fn build_and_compile() -> Result<Guests, String> {
     let started = Instant::now();
     let script = workspace().join("scripts/build-guests.sh");
+    let built: Vec<&str> = LANGUAGES.iter().filter(|l| l.component.is_some()).map(|l| l.name).collect();
     let output = Command::new("bash")
         .arg(&script)
+        .args(&built)
         .current_dir(workspace())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     if !output.status.success() {
         return Err(format!(
-            "scripts/build-guests.sh failed ({}); install the guest toolchains with \
+            "scripts/build-guests.sh {} failed ({}); install the guest toolchains with \
              `bash scripts/install-guest-toolchains.sh` (scripts/test.sh does)\n\
              --- its stdout:\n{out}--- its stderr:\n{err}",
+            built.join(" "),
             output.status
         ));
     }
@@ -99,10 +149,10 @@ fn build_and_compile() -> Result<Guests, String> {
 
     let mut guests = Vec::new();
     for language in LANGUAGES {
-        let bytes = match language.built_by_script() {
+        let bytes = match language.component {
             None => ftp_host::demo::EXAMPLE_PLUGIN.to_vec(),
             Some(path) => {
-                std::fs::read(&path).map_err(|e| format!("{} (built by build-guests.sh): {e}", path.display()))?
+                std::fs::read(workspace().join(path)).map_err(|e| format!("{path} (built by build-guests.sh): {e}"))?
             }
         };
         guests.push(Guest { language, bytes });
@@ -126,11 +176,11 @@ fn build_and_compile() -> Result<Guests, String> {
     for guest in &guests {
         let started = Instant::now();
         let plugin = host
-            .load_named(&guest.bytes, guest.language.name())
-            .map_err(|e| format!("the {} guest does not load: {e}", guest.language.name()))?;
+            .load_named(&guest.bytes, guest.language.name)
+            .map_err(|e| format!("the {} guest does not load: {e}", guest.language.name))?;
         eprintln!(
             "{}: {} bytes, {:?} in {:.1?}",
-            guest.language.name(),
+            guest.language.name,
             guest.bytes.len(),
             plugin.origin(),
             started.elapsed()
@@ -145,27 +195,21 @@ fn host(policy: Policy) -> Host {
 }
 
 /// The guest in `language`, loaded by `host` from the cache.
-fn load(host: &Host, language: Language) -> Plugin {
+fn load(host: &Host, language: &Language) -> Plugin {
     let guest = guests().guests.iter().find(|g| g.language == language).expect("every language is built");
-    let plugin = host.load_named(&guest.bytes, language.name()).expect("guest loads");
-    assert_eq!(plugin.origin(), Origin::Cached, "{}: compiled once per test binary, then cached", language.name());
+    let plugin = host.load_named(&guest.bytes, language.name).expect("guest loads");
+    assert_eq!(plugin.origin(), Origin::Cached, "{}: compiled once per test binary, then cached", language.name);
     plugin
 }
 
-/// Every guest, loaded by one host enforcing `policy`.
-fn load_all(policy: Policy) -> Vec<(Language, Plugin)> {
-    let host = host(policy);
-    LANGUAGES.iter().map(|&language| (language, load(&host, language))).collect()
-}
-
-async fn run(language: Language, plugin: &Plugin, args: &[String]) -> RunReport {
+async fn run(language: &Language, plugin: &Plugin, args: &[String]) -> RunReport {
     let report = plugin
         .run(args, Output::Capture)
         .await
-        .unwrap_or_else(|e| panic!("{}: {:?} did not run: {e}", language.name(), args.last()));
+        .unwrap_or_else(|e| panic!("{}: {:?} did not run: {e}", language.name, args.last()));
     eprintln!(
         "--- {} {:?} ({:.0?}): {:?}\n{}{}",
-        language.name(),
+        language.name,
         args.last(),
         report.duration,
         report.result,
@@ -188,9 +232,11 @@ struct Outcome {
     uploaded: u64,
     /// The server's files afterwards: path (from the root) to SHA-256, `dir` for directories.
     disk: BTreeMap<String, String>,
+    /// The granted directory's files afterwards, the same way.
+    local: BTreeMap<String, String>,
 }
 
-fn outcome(report: &RunReport, root: &Path) -> Outcome {
+fn outcome(report: &RunReport, root: &Path, local: &Path) -> Outcome {
     let text = stdout(report);
     let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
     lines.sort();
@@ -201,6 +247,7 @@ fn outcome(report: &RunReport, root: &Path) -> Outcome {
         downloaded: report.stats.bytes_downloaded,
         uploaded: report.stats.bytes_uploaded,
         disk: disk(root),
+        local: disk(local),
     }
 }
 
@@ -229,7 +276,65 @@ struct Server<'a> {
     /// What the server serves, on disk.
     root: &'a Path,
     target: Target,
-    plugins: Vec<(Language, Plugin)>,
+    /// How its certificate is checked (`None`: plain FTP).
+    trust: Option<Trust>,
+    /// The directory granted to the guests (as [`LOCAL`]), emptied before each run.
+    local: tempfile::TempDir,
+    /// Who must own what the tests write under `root` for the server to
+    /// change it (proftpd's `nobody`); `None`: as written.
+    owner: Option<(u32, u32)>,
+}
+
+/// Where the granted directory is in the guest.
+const LOCAL: &str = "/local";
+
+impl Server<'_> {
+    /// The policy of a run: this server (with the given target's
+    /// credentials), the granted directory, and `limits`.
+    fn policy(&self, target: &Target, limits: Limits) -> Policy {
+        let policy = match &self.trust {
+            Some(trust) => target.policy_trusting(trust.clone()),
+            None => target.policy(),
+        };
+        policy.with_dir(DirGrant { host: self.local.path().to_path_buf(), guest: LOCAL.into() }).with_limits(limits)
+    }
+
+    /// Write a file under the root (and its parents), owned as the server needs.
+    fn put(&self, rel: &str, bytes: &[u8]) {
+        let path = self.root.join(rel);
+        self.mkdir(Path::new(rel).parent().unwrap().to_str().unwrap());
+        std::fs::write(&path, bytes).unwrap();
+        self.chown(&path);
+    }
+
+    /// Create a directory under the root (and its parents), owned as the server needs.
+    fn mkdir(&self, rel: &str) {
+        let mut path = self.root.to_path_buf();
+        for part in Path::new(rel).components() {
+            path.push(part);
+            if !path.exists() {
+                std::fs::create_dir(&path).unwrap();
+                self.chown(&path);
+            }
+        }
+    }
+
+    fn chown(&self, path: &Path) {
+        if let Some((uid, gid)) = self.owner {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+        }
+    }
+
+    fn clear_local(&self) {
+        for entry in std::fs::read_dir(self.local.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(path).unwrap();
+            } else {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+    }
 }
 
 /// What the matrix puts on a server before it starts: files (`put`) and an
@@ -239,14 +344,59 @@ fn seed(put: impl Fn(&str, &[u8]), mkdir: impl Fn(&str)) {
     put("notes 2026.txt", "naïve café, 2026 ✓\n".as_bytes());
     // Every byte value, and more than one read chunk.
     put("bytes.bin", &(0..(1u32 << 20) + 17).map(|i| (i * 7 + i / 251) as u8).collect::<Vec<u8>>());
+    put(BIG, &big());
     mkdir("empty");
+}
+
+/// The large file: patterned, so a misplaced chunk changes the checksum.
+fn big() -> Vec<u8> {
+    let mut data = vec![0u8; BIG_SIZE];
+    for (i, chunk) in data.chunks_mut(4096).enumerate() {
+        chunk.fill((i % 251) as u8);
+        chunk[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    }
+    data
 }
 
 const UPLOAD: &str = "upload.txt";
 const UPLOAD_TEXT: &str = "put by a plugin: ünïcödé ✓ — same bytes from every language";
 
-/// Run `command` with every guest, one after the other; `before` runs before
-/// each. Asserts that every language had the same outcome and returns it.
+/// Run `command` with every guest, one after the other, each under
+/// `limits(language)`, with the granted directory emptied and `before`
+/// run before each. Asserts that every language had the same outcome and
+/// returns it.
+async fn everywhere_with(
+    server: &Server<'_>,
+    scenario: &str,
+    target: &Target,
+    command: &[&str],
+    limits: impl Fn(&Language) -> Limits,
+    before: impl Fn(),
+) -> Outcome {
+    let args = target.args(command);
+    let mut outcomes = Vec::new();
+    let mut times = String::new();
+    for language in LANGUAGES {
+        server.clear_local();
+        before();
+        let plugin = load(&host(server.policy(target, limits(language))), language);
+        let report = run(language, &plugin, &args).await;
+        let _ = write!(times, " {}={:.0?}", language.name, report.duration);
+        outcomes.push((language, outcome(&report, server.root, server.local.path())));
+    }
+    eprintln!("=== {} / {scenario}:{times}", server.name);
+    let (first_language, first) = &outcomes[0];
+    for (language, outcome) in &outcomes[1..] {
+        assert_eq!(
+            outcome, first,
+            "{} / {scenario}: {} (right) and {} (left) disagree",
+            server.name, first_language.name, language.name
+        );
+    }
+    first.clone()
+}
+
+/// [`everywhere_with`] under the default limits.
 async fn everywhere(
     server: &Server<'_>,
     scenario: &str,
@@ -254,35 +404,17 @@ async fn everywhere(
     command: &[&str],
     before: impl Fn(),
 ) -> Outcome {
-    let args = target.args(command);
-    let mut outcomes = Vec::new();
-    let mut times = String::new();
-    for (language, plugin) in &server.plugins {
-        before();
-        let report = run(*language, plugin, &args).await;
-        let _ = write!(times, " {}={:.0?}", language.name(), report.duration);
-        outcomes.push((*language, outcome(&report, server.root)));
-    }
-    eprintln!("=== {} / {scenario}:{times}", server.name);
-    let (first_language, first) = &outcomes[0];
-    for (language, outcome) in &outcomes[1..] {
-        assert_eq!(
-            outcome,
-            first,
-            "{} / {scenario}: {} (right) and {} (left) disagree",
-            server.name,
-            first_language.name(),
-            language.name()
-        );
-    }
-    first.clone()
+    everywhere_with(server, scenario, target, command, |_| Limits::default(), before).await
 }
 
 /// The matrix: connect, `ls`, `sha256`, `put`, a missing file, a wrong
-/// password; each with every language, and each checked against the disk.
+/// password, a 64 MiB streamed download under a memory limit, a missing
+/// file to download; each with every language, and each checked against the
+/// server's disk and the granted directory.
 async fn matrix(server: Server<'_>) {
     let root = server.root;
     let seeded = disk(root);
+    let nothing = BTreeMap::new();
     let top: Vec<String> = seeded.keys().filter(|p| !p.contains('/')).cloned().collect();
 
     // Connect (and list an empty directory: nothing else to see).
@@ -333,6 +465,56 @@ async fn matrix(server: Server<'_>) {
     assert_eq!(kind(&auth), Some("auth"), "{:?}", auth.result);
     assert_eq!(auth.stdout, "");
     assert_eq!(auth.disk, after_put);
+
+    // 64 MiB streamed into the granted directory, each language under its
+    // baseline memory plus the streaming headroom.
+    let local_big = format!("{LOCAL}/{BIG}");
+    let streaming = |language: &Language| Limits { max_memory_bytes: language.streaming_limit(), ..Limits::default() };
+    let download =
+        everywhere_with(&server, "download 64 MiB", &server.target, &["download", BIG, &local_big], streaming, || {})
+            .await;
+    assert_eq!(
+        download.result,
+        Ok(format!("downloaded {BIG} to {local_big} ({BIG_SIZE} bytes, {BIG_SIZE} this time)"))
+    );
+    assert_eq!(download.stdout, "");
+    assert_eq!(download.downloaded, BIG_SIZE as u64);
+    assert_eq!(download.local, BTreeMap::from([(BIG.to_string(), sha256(&big()))]), "the file, and no part file");
+    assert_eq!(download.disk, after_put);
+
+    // The limit is tight enough to matter: the same file through memory
+    // (`sha256` takes it whole) is stopped by it, in every language.
+    for language in LANGUAGES {
+        let limits = Limits {
+            max_memory_bytes: language.streaming_limit(),
+            max_transfer_bytes: 2 * BIG_SIZE as u64,
+            ..Limits::default()
+        };
+        let plugin = load(&host(server.policy(&server.target, limits)), language);
+        let result = plugin.run(&server.target.args(&["sha256", BIG]), Output::Capture).await;
+        assert!(
+            matches!(&result, Err(RunError::Limit(m)) if m.contains("memory")),
+            "{} / {}: an in-memory 64 MiB get must hit the memory limit, got {:?}",
+            server.name,
+            language.name,
+            result.map(|r| r.result)
+        );
+    }
+
+    // A missing file: the language's own not-found error, and nothing left
+    // in the granted directory.
+    let missing_download = everywhere_with(
+        &server,
+        "download a missing file",
+        &server.target,
+        &["download", "no-such-file.bin", &format!("{LOCAL}/no-such-file.bin")],
+        streaming,
+        || {},
+    )
+    .await;
+    assert_eq!(kind(&missing_download), Some("not-found"), "{:?}", missing_download.result);
+    assert_eq!(missing_download.local, nothing, "no file and no part file");
+    assert_eq!(missing_download.disk, after_put);
 }
 
 fn kind(outcome: &Outcome) -> Option<&str> {
@@ -348,8 +530,8 @@ async fn every_language_alike_on_the_embedded_server() {
     );
     let server = DemoServer::start(dir.path(), "demo-password").await.unwrap();
     let target = Target::plain(server.addr(), DEMO_USER, "demo-password");
-    let plugins = load_all(target.policy());
-    matrix(Server { name: "embedded", root: server.root(), target, plugins }).await;
+    let local = tempfile::tempdir().unwrap();
+    matrix(Server { name: "embedded", root: server.root(), target, trust: None, local, owner: None }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,8 +554,111 @@ async fn every_language_alike_on_proftpd_with_explicit_ftps() {
         security: "explicit",
         force_prot: false,
     };
-    let plugins = load_all(target.policy_trusting(Trust::from_pem_file(&server.cert_pem).unwrap()));
-    matrix(Server { name: "proftpd explicit", root: &server.root, target, plugins }).await;
+    let trust = Some(Trust::from_pem_file(&server.cert_pem).unwrap());
+    let local = tempfile::tempdir().unwrap();
+    let owner = Some((server.uid, server.gid));
+    matrix(Server { name: "proftpd explicit", root: &server.root, target, trust, local, owner }).await;
+}
+
+/// naas:ftp 0.2.0 in every language: `ls -l` (kind, size, time) and file
+/// management (`mkdir -p`, `mv`, `rm`, `rmdir`), each checked on the server's
+/// disk. Output formats (every example): `ls -l` prints `KIND SIZE MODIFIED
+/// NAME` (single spaces, `-` for what the server did not say, MODIFIED as
+/// `2026-12-01T22:00:00Z`, a symlink ending ` -> TARGET`) and returns `N
+/// entries`; `mkdir [-p] D` returns `created directory D`, `mv A B` `renamed A
+/// to B`, `rm P` `deleted P`, `rmdir D` `removed directory D`.
+async fn file_management(server: &Server<'_>) {
+    let root = server.root;
+    let before = disk(root);
+    let top: Vec<String> = before.keys().filter(|p| !p.contains('/')).cloned().collect();
+
+    let listing = everywhere(server, "ls -l", &server.target, &["ls", "-l"], || {}).await;
+    assert_eq!(listing.result, Ok(format!("{} entries", top.len())));
+    let mut seen = Vec::new();
+    for line in listing.stdout.lines() {
+        let mut fields = line.splitn(4, ' ');
+        let (kind, size, modified, name) =
+            (fields.next().unwrap(), fields.next().unwrap(), fields.next().unwrap(), fields.next().unwrap());
+        let path = root.join(name);
+        let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        if meta.is_dir() {
+            assert_eq!(kind, "directory", "{line:?}");
+        } else {
+            assert_eq!((kind, size), ("file", meta.len().to_string().as_str()), "{line:?}");
+            assert!(modified.len() == 20 && modified.ends_with('Z'), "a UTC time to the second: {line:?}");
+        }
+        seen.push(name.to_string());
+    }
+    seen.sort();
+    assert_eq!(seen, top, "every entry, and nothing else (no . or ..)");
+    assert_eq!(listing.disk, before);
+
+    let made = root.join("made");
+    let mkdir = everywhere(server, "mkdir -p", &server.target, &["mkdir", "-p", "made/sub/deeper"], || {
+        let _ = std::fs::remove_dir_all(&made);
+    })
+    .await;
+    assert_eq!(mkdir.result, Ok("created directory made/sub/deeper".into()));
+    let mut expected = before.clone();
+    for dir in ["made", "made/sub", "made/sub/deeper"] {
+        expected.insert(dir.into(), "dir".into());
+    }
+    assert_eq!(mkdir.disk, expected);
+
+    let moved = everywhere(server, "mv", &server.target, &["mv", UPLOAD, "made/moved.txt"], || {
+        server.put(UPLOAD, UPLOAD_TEXT.as_bytes());
+        let _ = std::fs::remove_file(root.join("made/moved.txt"));
+    })
+    .await;
+    assert_eq!(moved.result, Ok(format!("renamed {UPLOAD} to made/moved.txt")));
+    expected.remove(UPLOAD);
+    expected.insert("made/moved.txt".into(), sha256(UPLOAD_TEXT.as_bytes()));
+    assert_eq!(moved.disk, expected);
+
+    let deleted = everywhere(server, "rm", &server.target, &["rm", "made/moved.txt"], || {
+        server.put("made/moved.txt", UPLOAD_TEXT.as_bytes());
+    })
+    .await;
+    assert_eq!(deleted.result, Ok("deleted made/moved.txt".into()));
+    expected.remove("made/moved.txt");
+    assert_eq!(deleted.disk, expected);
+
+    let removed = everywhere(server, "rmdir", &server.target, &["rmdir", "made/sub/deeper"], || {
+        server.mkdir("made/sub/deeper");
+    })
+    .await;
+    assert_eq!(removed.result, Ok("removed directory made/sub/deeper".into()));
+    expected.remove("made/sub/deeper");
+    assert_eq!(removed.disk, expected);
+
+    // Typed errors there too: removing what is not there.
+    let missing = everywhere(server, "rm a missing file", &server.target, &["rm", "made/no-such-file"], || {}).await;
+    assert_eq!(kind(&missing), Some("not-found"), "{:?}", missing.result);
+    assert_eq!(missing.disk, expected);
+}
+
+/// naas:ftp 0.2.0 (needs the host with the 0.2.0 WIT): every language lists
+/// with kinds, sizes and times and manages files alike, on proftpd (MLSD).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_language_lists_and_manages_files_alike_on_proftpd() {
+    let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::explicit())
+        .unwrap_or_else(|e| panic!("proftpd did not start: {e:#}"));
+    server.put_file("hello.txt", b"hello\n").unwrap();
+    server.put_file("notes 2026.txt", "naïve café, 2026 ✓\n".as_bytes()).unwrap();
+    server.put_file(UPLOAD, UPLOAD_TEXT.as_bytes()).unwrap();
+    server.create_dir("empty").unwrap();
+    let target = Target {
+        host: server.host.clone(),
+        port: server.port,
+        user: server.user.clone(),
+        password: server.password.clone(),
+        security: "explicit",
+        force_prot: false,
+    };
+    let trust = Some(Trust::from_pem_file(&server.cert_pem).unwrap());
+    let local = tempfile::tempdir().unwrap();
+    let owner = Some((server.uid, server.gid));
+    file_management(&Server { name: "proftpd explicit", root: &server.root, target, trust, local, owner }).await;
 }
 
 /// An embedded server on a temp dir, and a target for it.
@@ -407,8 +692,8 @@ async fn python_mirror_report_uploads_a_manifest() {
     let mut seeded: Vec<(&str, &[u8])> = files.iter().map(|(p, b)| (*p, b.as_slice())).collect();
     seeded.push(("pub/manifest.json", b"{\"stale\": true}\n")); // an earlier run's: replaced, not listed
     let (_dir, server, target) = embedded(&seeded).await;
-    let plugin = load(&host(target.policy()), Language::Python);
-    let report = run(Language::Python, &plugin, &target.args(&["mirror-report", "pub"])).await;
+    let plugin = load(&host(target.policy()), language("python"));
+    let report = run(language("python"), &plugin, &target.args(&["mirror-report", "pub"])).await;
     assert_eq!(report.result, Ok("3 files in manifest".into()));
 
     let mut reported: Vec<&(&str, Vec<u8>)> = files.iter().filter(|(p, _)| !p.starts_with("pub/sub/")).collect();
@@ -442,9 +727,9 @@ async fn python_mirror_report_uploads_a_manifest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_publish_uploads_documents_and_an_index() {
     let (_dir, server, target) = embedded(&[("other.txt", b"not ours\n"), ("notes.md", b"not ours either\n")]).await;
-    let plugin = load(&host(target.policy()), Language::Js);
+    let plugin = load(&host(target.policy()), language("js"));
     let texts = ["first note", "zweite Notiz ✓"];
-    let report = run(Language::Js, &plugin, &target.args(&["publish", "notes", texts[0], texts[1]])).await;
+    let report = run(language("js"), &plugin, &target.args(&["publish", "notes", texts[0], texts[1]])).await;
     assert_eq!(report.result, Ok("published 2 files and notes.json".into()));
 
     let mut entries = Vec::new();
@@ -473,8 +758,8 @@ async fn c_checksums_hashes_every_file_in_name_order() {
     let seeded: Vec<(&str, &[u8])> = files.iter().map(|(p, b)| (*p, b.as_slice())).collect();
     let (_dir, server, target) = embedded(&seeded).await;
     let before = disk(server.root());
-    let plugin = load(&host(target.policy()), Language::C);
-    let report = run(Language::C, &plugin, &target.args(&["checksums", "pub"])).await;
+    let plugin = load(&host(target.policy()), language("c"));
+    let report = run(language("c"), &plugin, &target.args(&["checksums", "pub"])).await;
     assert_eq!(report.result, Ok("3 files checksummed".into()));
 
     let mut reported: Vec<&(&str, Vec<u8>)> = files.iter().filter(|(p, _)| !p.starts_with("pub/sub/")).collect();
@@ -533,19 +818,19 @@ async fn start_times() {
             assert!(
                 report.result.as_ref().is_err_and(|e| e.starts_with("auth:")),
                 "{}: {:?}",
-                guest.language.name(),
+                guest.language.name,
                 report.result
             );
 
             let plugin = fresh_host().load(&guest.bytes).unwrap();
             let report = plugin.run(&target.args(&["ls"]), Output::Capture).await.unwrap();
-            assert_eq!(report.result, Ok("1 entries".into()), "{}", guest.language.name());
+            assert_eq!(report.result, Ok("1 entries".into()), "{}", guest.language.name);
             ls.push(report.duration);
         }
         let _ = writeln!(
             table,
             "| {} | {} bytes | {:.2?} | {:.1?} | {:.1?} | {:.1?} |",
-            guest.language.name(),
+            guest.language.name,
             guest.bytes.len(),
             median(compile),
             median(cached),
@@ -557,4 +842,44 @@ async fn start_times() {
         "medians of {runs} runs (load average {}):\n{table}",
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
     );
+}
+
+/// The baselines of [`LANGUAGES`]: for each guest, the smallest memory limit
+/// (whole MiB) under which `ls` runs, and under which the 64 MiB streamed
+/// `download` runs, against the embedded server. The two agree when the
+/// download streams; the table's `baseline_mib` is the first, rounded up.
+///
+/// `cargo test --release --test languages -- --ignored --nocapture memory_baselines`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test"]
+async fn memory_baselines() {
+    let data = big();
+    let (_dir, _server, target) = embedded(&[(BIG, &data)]).await;
+    let local = tempfile::tempdir().unwrap();
+    let local_big = format!("{LOCAL}/{BIG}");
+    let mut table = String::from("| language | `ls` needs | 64 MiB `download` needs |\n|---|---|---|\n");
+    for language in LANGUAGES {
+        let mut needs = Vec::new();
+        for command in [vec!["ls"], vec!["download", BIG, local_big.as_str()]] {
+            // Smallest limit in [1, 1024] MiB that lets the run succeed.
+            let (mut fails, mut fits) = (0usize, 1024usize);
+            while fits - fails > 1 {
+                let mib = (fails + fits) / 2;
+                let policy = target
+                    .policy()
+                    .with_dir(DirGrant { host: local.path().to_path_buf(), guest: LOCAL.into() })
+                    .with_limits(Limits { max_memory_bytes: mib * MIB, ..Limits::default() });
+                let plugin = load(&host(policy), language);
+                let ok = matches!(plugin.run(&target.args(&command), Output::Capture).await, Ok(r) if r.result.is_ok());
+                if ok {
+                    fits = mib;
+                } else {
+                    fails = mib;
+                }
+            }
+            needs.push(fits);
+        }
+        let _ = writeln!(table, "| {} | {} MiB | {} MiB |", language.name, needs[0], needs[1]);
+    }
+    eprintln!("{table}");
 }

@@ -2,7 +2,7 @@
 # Builds the C plugin into build/ftp-c.wasm:
 #   1. tool/ (a small Rust program, built once) writes the wit-bindgen C
 #      bindings for the `plugin` world into build/gen/;
-#   2. clang compiles app.c + sha256.c + the bindings for wasm32-wasi
+#   2. clang compiles app.c + ftp_helpers.c + sha256.c + the bindings for wasm32-wasi
 #      (wasi-libc, WASI preview 1) as a reactor: no main, `run` is the export;
 #   3. tool/ wraps that core module into a component with the preview 1 ->
 #      WASI 0.2 reactor adapter.
@@ -31,7 +31,7 @@ tool=tool/target/release/c-guest-tool
 mkdir -p build/gen
 $tool bindings ../../wit plugin build/gen
 "$CC" --target=wasm32-wasi -mexec-model=reactor -O2 -s -Wall -Wextra -Wno-unused-parameter \
-    -Ibuild/gen -I. app.c sha256.c build/gen/plugin.c build/gen/plugin_component_type.o \
+    -Ibuild/gen -I. app.c ftp_helpers.c sha256.c build/gen/plugin.c build/gen/plugin_component_type.o \
     -Wl,--export=cabi_realloc -o build/ftp-c.core.wasm
 $tool component build/ftp-c.core.wasm build/ftp-c.wasm
 echo "$PWD/build/ftp-c.wasm"

@@ -1,5 +1,6 @@
 // Example ftp-host plugin in JavaScript, built into a component by
-// ComponentizeJS (SpiderMonkey/StarlingMonkey inside the component).
+// ComponentizeJS (SpiderMonkey/StarlingMonkey inside the component), written
+// with the naas-ftp library (guest-libs/js).
 //
 // Usage (everything after `--` on the `ftp-host run` command line):
 //
@@ -7,22 +8,35 @@
 //   [--force-prot] [--timeout-ms N] COMMAND [ARGS...]
 //
 //   ls [DIR]             print the names in DIR
+//   ls -l [DIR]          print DIR's entries: KIND SIZE MODIFIED NAME (naas:ftp 0.2.0)
+//   mkdir [-p] DIR       create DIR (with -p its parents too, and no error if it exists)
+//   mv FROM TO           rename or move FROM to TO
+//   rm PATH              delete the file PATH
+//   rmdir DIR            remove the empty directory DIR
 //   sha256 PATH...       download each file and print its SHA-256 and size
 //   cat PATH             download a file and print it
 //   put PATH TEXT        upload TEXT to PATH
+//   download REMOTE LOCAL
+//                        stream REMOTE into LOCAL (in a directory the operator
+//                        granted with --dir), atomically
 //   publish NAME TEXT... upload each TEXT as NAME-1.txt, NAME-2.txt, ... and an
 //                        index NAME.json, then list what was published
 //
 // A failed call is reported as `KIND: message`, KIND being the WIT error case
 // (`not-found`, `auth`, ...), so an operator or a test can tell them apart.
 
-// Imports of the world become ES modules; WIT names turn camelCase.
-import { connect } from 'naas:ftp/client@0.2.0';
+// The library; its path is relative to this file (the build runs from the
+// repository root so ComponentizeJS can reach it).
+import { openSession, FtpError, FtpInvalidInput } from '../../guest-libs/js/naas-ftp.js';
+// Imports of the world become ES modules. This example's world adds
+// wasi:cli/stdout to the plugin world (see build.sh) so `cat` can write raw
+// bytes: console.log takes a string and stops at the first NUL.
+import { getStdout } from 'wasi:cli/stdout@0.2.12';
 
 const USAGE =
   'usage: --host HOST [--port P] [--user U] [--password W] ' +
   '[--security none|explicit|implicit] [--force-prot] [--timeout-ms N] ' +
-  'ls|sha256|cat|put|publish ...';
+  'ls|sha256|cat|put|download|mkdir|mv|rm|rmdir|publish ...';
 
 // Returning a string gives `ok`; throwing gives `err` (see the catch below).
 // `run` may be async: the component waits for the promise.
@@ -30,56 +44,102 @@ export async function run(args) {
   const { options, command } = parseArgs(args);
   let ftp;
   try {
-    ftp = connect(options);
+    ftp = await openSession(options);
     const summary = await runCommand(ftp, command);
-    ftp.quit();
+    await ftp.quit();
     return summary;
   } catch (e) {
-    // A failed WIT call throws an error whose `payload` is the WIT `error`
-    // variant: `{ tag: 'not-found', val: '...' }`.
-    throw e?.payload ? describe(e.payload) : e;
+    // The library throws one FtpError subclass per WIT error case
+    // (FtpNotFound, FtpAuth, ...); describe() is `KIND: message`.
+    throw e instanceof FtpError ? e.describe() : e;
   } finally {
-    ftp?.[Symbol.dispose](); // drop the session resource
+    ftp?.close(); // drops the session if quit did not run
   }
 }
 
 async function runCommand(ftp, [name, ...rest]) {
   switch (name) {
     case 'ls': {
-      const names = ftp.listDirectory(rest[0]); // option<string>: undefined is none
+      if (rest[0] === '-l') {
+        const entries = await ftp.list(rest[1]);
+        entries.forEach((e) => console.log(entryLine(e)));
+        return `${entries.length} entries`;
+      }
+      const names = await ftp.listDirectory(rest[0]); // undefined: the current directory
       names.forEach((n) => console.log(n));
       return `${names.length} entries`;
     }
     case 'sha256':
       if (rest.length === 0) break;
       for (const path of rest) {
-        const data = ftp.get(path); // list<u8> arrives as a Uint8Array
+        const data = await ftp.readBytes(path); // a Uint8Array
         console.log(`${await sha256(data)}  ${data.length}  ${path}`);
       }
       return `${rest.length} files checked`;
     case 'cat': {
       if (rest.length === 0) break;
-      const data = ftp.get(rest[0]);
-      // console.log always ends with a newline: do not print a second one.
-      const text = new TextDecoder().decode(data);
-      if (text) console.log(text.endsWith('\n') ? text.slice(0, -1) : text);
+      const data = await ftp.readBytes(rest[0]);
+      writeStdout(data); // the exact bytes, NULs and all
       return `${data.length} bytes`;
     }
     case 'put': {
       if (rest.length === 0) break;
       const [path, text = ''] = rest;
-      const sent = ftp.send(path, new TextEncoder().encode(text)); // u64: a BigInt
+      const sent = await ftp.writeBytes(path, text);
       return `uploaded ${sent} bytes to ${path}`;
     }
+    case 'download': {
+      if (rest.length < 2) break;
+      const [remote, local] = rest;
+      // Streams: the bytes go from the network to the file inside the host.
+      const { bytes } = await ftp.download(remote, local);
+      return `downloaded ${remote} to ${local} (${bytes} bytes, ${bytes} this time)`;
+    }
+    case 'mkdir': {
+      const parents = rest[0] === '-p';
+      const path = parents ? rest[1] : rest[0];
+      if (path === undefined) break;
+      await ftp.mkdir(path, { parents });
+      return `created directory ${path}`;
+    }
+    case 'mv':
+      if (rest.length < 2) break;
+      await ftp.rename(rest[0], rest[1]);
+      return `renamed ${rest[0]} to ${rest[1]}`;
+    case 'rm':
+      if (rest.length < 1) break;
+      await ftp.delete(rest[0]);
+      return `deleted ${rest[0]}`;
+    case 'rmdir':
+      if (rest.length < 1) break;
+      await ftp.rmdir(rest[0]);
+      return `removed directory ${rest[0]}`;
     case 'publish':
       if (rest.length < 2) break;
       return publish(ftp, rest[0], rest.slice(1));
   }
   const shown = [name, ...rest].map((a) => JSON.stringify(a)).join(', ');
-  throw describe({
-    tag: 'invalid-input',
-    val: `unknown command [${shown}]: expected ls, sha256, cat, put or publish`,
-  });
+  throw new FtpInvalidInput(`unknown command [${shown}]: expected ls, sha256, cat, put, download, mkdir, mv, rm, rmdir or publish`);
+}
+
+// `KIND SIZE MODIFIED NAME`, `-` for what the server did not say; a symlink
+// ends with ` -> TARGET`. Times in UTC to the second.
+function entryLine(e) {
+  const size = e.size === undefined ? '-' : String(e.size);
+  const modified = e.modified === undefined ? '-' : e.modified.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const line = `${e.kind} ${size} ${modified} ${e.name}`;
+  return e.target ? `${line} -> ${e.target}` : line;
+}
+
+// stdout as a wasi:io output stream: blocking-write-and-flush takes at most
+// 4096 bytes a call.
+function writeStdout(data) {
+  const out = getStdout();
+  try {
+    for (let at = 0; at < data.length; at += 4096) out.blockingWriteAndFlush(data.subarray(at, at + 4096));
+  } finally {
+    out[Symbol.dispose]();
+  }
 }
 
 // What JavaScript is good at: build a few documents and a JSON index, upload
@@ -90,13 +150,13 @@ async function publish(ftp, name, texts) {
   for (const [i, text] of texts.entries()) {
     const path = `${name}-${i + 1}.txt`;
     const data = encoder.encode(text + '\n');
-    files.push({ path, bytes: Number(ftp.send(path, data)), sha256: await sha256(data) });
+    files.push({ path, bytes: await ftp.writeBytes(path, data), sha256: await sha256(data) });
   }
   const index = JSON.stringify({ name, files }, null, 2) + '\n';
-  ftp.send(`${name}.json`, encoder.encode(index));
+  await ftp.writeBytes(`${name}.json`, index);
 
   const ours = (n) => n === `${name}.json` || n.startsWith(`${name}-`);
-  ftp.listDirectory().filter(ours).sort().forEach((n) => console.log(n));
+  (await ftp.listDirectory()).filter(ours).sort().forEach((n) => console.log(n));
   return `published ${files.length} files and ${name}.json`;
 }
 
@@ -112,9 +172,9 @@ function parseArgs(args) {
     port: undefined,
     user: 'anonymous',
     password: '',
-    security: 'none', // WIT enums are strings
+    security: 'none',
     forceProt: false,
-    timeoutMs: undefined,
+    timeout: undefined, // seconds
   };
   const rest = [...args];
   const value = (flag) => {
@@ -139,17 +199,11 @@ function parseArgs(args) {
           throw `bad --security "${options.security}": none, explicit or implicit`;
         break;
       case '--force-prot': options.forceProt = true; break;
-      case '--timeout-ms': options.timeoutMs = number(arg, 0xffffffff); break;
+      case '--timeout-ms': options.timeout = number(arg, 0xffffffff) / 1000; break;
       default:
         if (!options.host) throw USAGE;
         return { options, command: [arg, ...rest] };
     }
   }
   throw USAGE;
-}
-
-// `KIND: message`; for a protocol error `protocol: CODE MESSAGE`. Variant tags
-// are already the WIT case names in kebab-case.
-function describe({ tag, val }) {
-  return tag === 'protocol' ? `protocol: ${val.code} ${val.message}` : `${tag}: ${val}`;
 }

@@ -1,4 +1,5 @@
-"""Example ftp-host plugin in Python, built into a component by componentize-py.
+"""Example ftp-host plugin in Python, built into a component by componentize-py,
+written with the naas_ftp library (guest-libs/python).
 
 Usage (everything after `--` on the `ftp-host run` command line):
 
@@ -6,9 +7,17 @@ Usage (everything after `--` on the `ftp-host run` command line):
     [--force-prot] [--timeout-ms N] COMMAND [ARGS...]
 
     ls [DIR]             print the names in DIR
+    ls -l [DIR]          print DIR's entries: KIND SIZE MODIFIED NAME (naas:ftp 0.2.0)
+    mkdir [-p] DIR       create DIR (with -p its parents too, and no error if it exists)
+    mv FROM TO           rename or move FROM to TO
+    rm PATH              delete the file PATH
+    rmdir DIR            remove the empty directory DIR
     sha256 PATH...       download each file and print its SHA-256 and size
     cat PATH             download a file and print it
     put PATH TEXT        upload TEXT to PATH
+    download REMOTE LOCAL
+                         stream REMOTE into LOCAL (in a directory the operator
+                         granted with --dir), atomically
     mirror-report [DIR]  download every file of DIR, print a table of name, size
                          and SHA-256, and upload it as DIR/manifest.json
 
@@ -20,16 +29,16 @@ import hashlib
 import json
 import sys
 
+import naas_ftp
 import wit_world
 from componentize_py_types import Err
-# Module names are fixed by build.sh (--import-interface-name), so they do not
-# change when the world imports another interface called `types` or `client`.
-from wit_world.imports import ftp_client, ftp_types
+from naas_ftp import Ftp, FtpError, FtpNotFound, FtpPermission
+from naas_ftp.entries import iso
 
 USAGE = (
     "usage: --host HOST [--port P] [--user U] [--password W] "
     "[--security none|explicit|implicit] [--force-prot] [--timeout-ms N] "
-    "ls|sha256|cat|put|mirror-report ..."
+    "ls|sha256|cat|put|download|mkdir|mv|rm|rmdir|mirror-report ..."
 )
 MANIFEST = "manifest.json"
 
@@ -42,24 +51,42 @@ class WitWorld(wit_world.WitWorld):
     def run(self, args: list[str]) -> str:
         # The return value becomes `ok`; raising `Err(text)` becomes `err`.
         try:
-            options, command = parse_args(args)
-            # The session is a resource: `with` drops it (closing the
-            # connection) however the block ends.
-            with ftp_client.connect(options) as ftp:
-                summary = run_command(ftp, command)
-                ftp.quit()
-            return summary
-        except Err as e:
-            # Every call on `ftp` raises `Err(ftp_types.Error_*)` when it fails.
-            raise Err(describe(e.value))
+            connection, command = parse_args(args)
+            # `with` logs out at the end, or closes the connection if the
+            # block raised.
+            with naas_ftp.open_session(**connection) as ftp:
+                return run_command(ftp, command)
+        except FtpError as e:
+            # One class per WIT error case; `describe()` is `KIND: message`.
+            raise Err(e.describe())
         except UsageError as e:
             raise Err(str(e))
         finally:
             sys.stdout.flush()  # a component never exits: flush by hand
 
 
-def run_command(ftp: ftp_client.Session, command: list[str]) -> str:
+def run_command(ftp: Ftp, command: list[str]) -> str:
     match command:
+        case ["ls", "-l", *rest]:
+            entries = ftp.list(rest[0] if rest else None)
+            for entry in entries:
+                print(entry_line(entry))
+            return f"{len(entries)} entries"
+        case ["mkdir", "-p", path]:
+            ftp.mkdir(path, parents=True)
+            return f"created directory {path}"
+        case ["mkdir", path]:
+            ftp.mkdir(path)
+            return f"created directory {path}"
+        case ["mv", source, target]:
+            ftp.rename(source, target)
+            return f"renamed {source} to {target}"
+        case ["rm", path]:
+            ftp.delete(path)
+            return f"deleted {path}"
+        case ["rmdir", path]:
+            ftp.rmdir(path)
+            return f"removed directory {path}"
         case ["ls", *rest]:
             names = ftp.list_directory(rest[0] if rest else None)
             for name in names:
@@ -67,42 +94,52 @@ def run_command(ftp: ftp_client.Session, command: list[str]) -> str:
             return f"{len(names)} entries"
         case ["sha256", *paths] if paths:
             for path in paths:
-                data = ftp.get(path)
+                data = ftp.read_bytes(path)
                 print(f"{hashlib.sha256(data).hexdigest()}  {len(data)}  {path}")
             return f"{len(paths)} files checked"
         case ["cat", path, *_]:
-            data = ftp.get(path)
+            data = ftp.read_bytes(path)
             sys.stdout.flush()
             sys.stdout.buffer.write(data)  # the bytes as they are
             return f"{len(data)} bytes"
         case ["put", path, *text]:
-            sent = ftp.send(path, (text[0] if text else "").encode())
+            sent = ftp.write_bytes(path, (text[0] if text else "").encode())
             return f"uploaded {sent} bytes to {path}"
+        case ["download", remote, local, *_]:
+            # Streams: the bytes go from the network to the file inside the
+            # host, whatever the size; a missing file raises FtpNotFound.
+            _, received = ftp.download(remote, local)
+            return f"downloaded {remote} to {local} ({received} bytes, {received} this time)"
         case ["mirror-report", *rest]:
             return mirror_report(ftp, rest[0] if rest else None)
         case _:
-            expected = "ls, sha256, cat, put or mirror-report"
-            message = f"unknown command {json.dumps(command)}: expected {expected}"
-            raise Err(ftp_types.Error_InvalidInput(message))
+            expected = "ls, sha256, cat, put, download, mkdir, mv, rm, rmdir or mirror-report"
+            raise naas_ftp.FtpInvalidInput(f"unknown command {json.dumps(command)}: expected {expected}")
 
 
-def mirror_report(ftp: ftp_client.Session, directory: str | None) -> str:
+def entry_line(entry: naas_ftp.Entry) -> str:
+    """`KIND SIZE MODIFIED NAME`, `-` for what the server did not say; a
+    symlink ends with ` -> TARGET`."""
+    size = "-" if entry.size is None else str(entry.size)
+    line = f"{entry.kind} {size} {iso(entry.modified)} {entry.name}"
+    return f"{line} -> {entry.target}" if entry.target else line
+
+
+def mirror_report(ftp: Ftp, directory: str | None) -> str:
     """What Python is good at: a table on stdout and a JSON manifest uploaded
     next to the files, for a mirror job to compare against."""
     if directory:
         ftp.cwd(directory)
     files = []
-    for name in sorted(ftp.list_directory(None)):
+    for name in sorted(ftp.list_directory()):
         if name == MANIFEST:
             continue  # our own output from an earlier run
         try:
-            data = ftp.get(name)
-        except Err as e:
+            data = ftp.read_bytes(name)
+        except (FtpNotFound, FtpPermission):
             # A directory in the listing is not a file to download.
-            if isinstance(e.value, (ftp_types.Error_NotFound, ftp_types.Error_Permission)):
-                print(f"skipped {name} (not a file)")
-                continue
-            raise
+            print(f"skipped {name} (not a file)")
+            continue
         files.append({"name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
 
     width = max([len("name")] + [len(f["name"]) for f in files])
@@ -111,21 +148,15 @@ def mirror_report(ftp: ftp_client.Session, directory: str | None) -> str:
         print(f"{f['name']:<{width}}  {f['size']:>10}  {f['sha256']}")
 
     manifest = {"directory": ftp.pwd(), "files": files}
-    sent = ftp.send(MANIFEST, json.dumps(manifest, indent=2).encode() + b"\n")
+    sent = ftp.write_bytes(MANIFEST, json.dumps(manifest, indent=2).encode() + b"\n")
     print(f"uploaded {MANIFEST} ({sent} bytes)")
     return f"{len(files)} files in manifest"
 
 
-def parse_args(args: list[str]) -> tuple[ftp_types.ConnectOptions, list[str]]:
-    options = ftp_types.ConnectOptions(
-        host="",
-        port=None,
-        user="anonymous",
-        password="",
-        security=ftp_types.Security.NONE,
-        force_prot=False,
-        timeout_ms=None,
-    )
+def parse_args(args: list[str]) -> tuple[dict, list[str]]:
+    """The connection flags -> keyword arguments of `naas_ftp.open_session`
+    (the WIT's connect-options, spelled out), and the command."""
+    connection: dict = {"host": "", "user": "anonymous", "password": ""}
     rest = iter(args)
 
     def value(flag: str) -> str:
@@ -144,48 +175,25 @@ def parse_args(args: list[str]) -> tuple[ftp_types.ConnectOptions, list[str]]:
     for arg in rest:
         match arg:
             case "--host":
-                options.host = value(arg)
+                connection["host"] = value(arg)
             case "--port":
-                options.port = number(arg, 0xFFFF)
+                connection["port"] = number(arg, 0xFFFF)
             case "--user":
-                options.user = value(arg)
+                connection["user"] = value(arg)
             case "--password":
-                options.password = value(arg)
+                connection["password"] = value(arg)
             case "--security":
                 level = value(arg)
                 if level not in ("none", "explicit", "implicit"):
                     raise UsageError(f'bad --security "{level}": none, explicit or implicit')
-                options.security = ftp_types.Security[level.upper()]
+                connection["security"] = level
             case "--force-prot":
-                options.force_prot = True
+                connection["force_prot"] = True
             case "--timeout-ms":
-                options.timeout_ms = number(arg, 0xFFFF_FFFF)
+                connection["timeout"] = number(arg, 0xFFFF_FFFF) / 1000
             case _:
                 command = [arg, *rest]  # the command and its arguments
                 break
-    if not options.host or not command:
+    if not connection["host"] or not command:
         raise UsageError(USAGE)
-    return options, command
-
-
-# WIT error case -> the `KIND` of `KIND: message` (its kebab-case name).
-KINDS = {
-    ftp_types.Error_Denied: "denied",
-    ftp_types.Error_Connect: "connect",
-    ftp_types.Error_Tls: "tls",
-    ftp_types.Error_Auth: "auth",
-    ftp_types.Error_NotFound: "not-found",
-    ftp_types.Error_Permission: "permission",
-    ftp_types.Error_Timeout: "timeout",
-    ftp_types.Error_Protocol: "protocol",
-    ftp_types.Error_InvalidInput: "invalid-input",
-    ftp_types.Error_TooLarge: "too-large",
-    ftp_types.Error_Io: "io",
-}
-
-
-def describe(error: ftp_types.Error) -> str:
-    """`KIND: message`; for a protocol error `protocol: CODE MESSAGE`."""
-    if isinstance(error, ftp_types.Error_Protocol):
-        return f"protocol: {error.value.code} {error.value.message}"
-    return f"{KINDS[type(error)]}: {error.value}"
+    return connection, command
