@@ -13,6 +13,9 @@ fn main() {
     println!("cargo:rerun-if-changed={}", guest.join("src").display());
     println!("cargo:rerun-if-changed={}", guest.join("Cargo.toml").display());
     println!("cargo:rerun-if-changed={}", manifest.join("../wit").display());
+    // The example's library (a path dependency).
+    println!("cargo:rerun-if-changed={}", manifest.join("../guest-libs/rust/src").display());
+    println!("cargo:rerun-if-changed={}", manifest.join("../guest-libs/rust/Cargo.toml").display());
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
