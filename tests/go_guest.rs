@@ -31,10 +31,8 @@ fn go_guest() -> &'static [u8] {
     let built = GUEST.get_or_init(|| {
         let started = Instant::now();
         let script = workspace().join("guest-examples/go/build.sh");
-        let output = Command::new("bash")
-            .arg(&script)
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        let output =
+            Command::new("bash").arg(&script).output().map_err(|e| format!("cannot run {}: {e}", script.display()))?;
         let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         if !output.status.success() {
             return Err(format!(
@@ -117,13 +115,7 @@ fn disk(root: &Path) -> BTreeMap<String, String> {
 
 /// Run `command` with the Rust guest, then the Go guest (`before` runs before
 /// each); asserts they agree and returns the outcome.
-async fn both(
-    guests: &[(&str, Plugin)],
-    root: &Path,
-    target: &Target,
-    command: &[&str],
-    before: impl Fn(),
-) -> Outcome {
+async fn both(guests: &[(&str, Plugin)], root: &Path, target: &Target, command: &[&str], before: impl Fn()) -> Outcome {
     let args = target.args(command);
     let mut outcomes = Vec::new();
     for (name, plugin) in guests {

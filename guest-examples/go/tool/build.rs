@@ -38,7 +38,9 @@ fn main() {
         names.sort();
         files.extend(names);
     }
-    let mut code = String::from("/// The Go support package: (path inside it, contents).\npub const GO_PKG: &[(&str, &[u8])] = &[\n");
+    let mut code = String::from(
+        "/// The Go support package: (path inside it, contents).\npub const GO_PKG: &[(&str, &[u8])] = &[\n",
+    );
     for file in &files {
         let full = pkg.join(file);
         println!("cargo:rerun-if-changed={}", full.display());

@@ -50,12 +50,12 @@ mod ftp;
 mod local;
 mod stream;
 
+/// Make a type implementing [`Guest`] the plugin's entry point: `naas_ftp::export!(Plugin);`.
+pub use bindings::export;
 pub use bindings::naas::ftp::client::SendMode;
 pub use bindings::naas::ftp::types::{ConnectOptions, Security};
 /// The plugin's entry point: implement it, then `naas_ftp::export!(YourType)`.
 pub use bindings::Guest;
-/// Make a type implementing [`Guest`] the plugin's entry point: `naas_ftp::export!(Plugin);`.
-pub use bindings::export;
 pub use error::{Error, Result};
 pub use ftp::{connect, connect_profile, Connect, Downloaded, Ftp, UploadMode, Uploaded};
 pub use local::local_dir;
