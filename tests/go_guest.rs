@@ -16,8 +16,9 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use ftp_host::demo::{DemoServer, DEMO_USER};
-use ftp_host::{DirGrant, Host, Limits, Output, Plugin, Policy, RunReport};
+use ftp_host::{DirGrant, Host, Limits, Output, Plugin, Policy, RunReport, Trust};
 use ftp_host_e2e::harness::{rust_guest, sha256, stdout, Target};
+use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions};
 
 const MIB: usize = 1024 * 1024;
 
@@ -134,20 +135,56 @@ fn kind(outcome: &Outcome) -> Option<&str> {
 const UPLOAD: &str = "upload.txt";
 const UPLOAD_TEXT: &str = "put by a plugin: ünïcödé ✓ — same bytes from every language";
 
-/// The language matrix's scenario, row by row, Go against Rust and the disk.
+/// What the matrix seeds a server with: three files and an empty directory.
+fn seed(put: impl Fn(&str, &[u8]), mkdir: impl Fn(&str)) -> Vec<u8> {
+    put("hello.txt", b"hello\n");
+    put("notes 2026.txt", "naïve café, 2026 ✓\n".as_bytes());
+    let bytes: Vec<u8> = (0..(1u32 << 20) + 17).map(|i| (i * 7 + i / 251) as u8).collect();
+    put("bytes.bin", &bytes);
+    mkdir("empty");
+    bytes
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn go_matches_the_language_matrix_on_the_embedded_server() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    std::fs::write(root.join("hello.txt"), b"hello\n").unwrap();
-    std::fs::write(root.join("notes 2026.txt"), "naïve café, 2026 ✓\n").unwrap();
-    let bytes: Vec<u8> = (0..(1u32 << 20) + 17).map(|i| (i * 7 + i / 251) as u8).collect();
-    std::fs::write(root.join("bytes.bin"), &bytes).unwrap();
-    std::fs::create_dir(root.join("empty")).unwrap();
-    let server = DemoServer::start(root, "demo-password").await.unwrap();
-    let root = server.root();
+    let bytes = seed(
+        |path, data| std::fs::write(dir.path().join(path), data).unwrap(),
+        |path| std::fs::create_dir(dir.path().join(path)).unwrap(),
+    );
+    let server = DemoServer::start(dir.path(), "demo-password").await.unwrap();
     let target = Target::plain(server.addr(), DEMO_USER, "demo-password");
-    let guests = [("rust", load(target.policy(), rust_guest())), ("go", load(target.policy(), go_guest()))];
+    matrix(server.root(), &target, || target.policy(), &bytes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_matches_the_language_matrix_on_proftpd_with_explicit_ftps() {
+    let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::explicit())
+        .unwrap_or_else(|e| panic!("proftpd did not start: {e:#}"));
+    let bytes = seed(
+        |path, data| {
+            server.put_file(path, data).unwrap();
+        },
+        |path| {
+            server.create_dir(path).unwrap();
+        },
+    );
+    let target = Target {
+        host: server.host.clone(),
+        port: server.port,
+        user: server.user.clone(),
+        password: server.password.clone(),
+        security: "explicit",
+        force_prot: false,
+    };
+    let policy = || target.policy_trusting(Trust::from_pem_file(&server.cert_pem).unwrap());
+    matrix(&server.root, &target, policy, &bytes).await;
+}
+
+/// The language matrix's scenario, row by row, Go against Rust and the disk.
+async fn matrix(root: &Path, target: &Target, policy: impl Fn() -> Policy, bytes: &[u8]) {
+    let guests = [("rust", load(policy(), rust_guest())), ("go", load(policy(), go_guest()))];
+    let target = target.clone();
     let seeded = disk(root);
 
     let connect = both(&guests, root, &target, &["ls", "empty"], || {}).await;
@@ -163,7 +200,7 @@ async fn go_matches_the_language_matrix_on_the_embedded_server() {
     assert_eq!(sums.result, Ok("2 files checked".into()));
     let notes = "naïve café, 2026 ✓\n".as_bytes();
     let mut expected = [
-        format!("{}  {}  bytes.bin\n", sha256(&bytes), bytes.len()),
+        format!("{}  {}  bytes.bin\n", sha256(bytes), bytes.len()),
         format!("{}  {}  notes 2026.txt\n", sha256(notes), notes.len()),
     ];
     expected.sort();
