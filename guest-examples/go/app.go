@@ -80,6 +80,8 @@ func describe(e ftptypes.Error) error {
 		kind, message = "too-large", e.TooLarge()
 	case ftptypes.Error_Io:
 		kind, message = "io", e.Io()
+	case ftptypes.Error_Unsupported:
+		kind, message = "unsupported", e.Unsupported()
 	default:
 		// A case added by a later WIT version than this plugin knows.
 		kind, message = "unknown", fmt.Sprintf("error case %d", e.Tag())

@@ -22,6 +22,18 @@
 //! upload LOCAL REMOTE [--append|--resume] [--via-memory]
 //!                      stream the local file LOCAL to REMOTE; --resume
 //!                      continues after the bytes the server already has
+//! ls -l [DIR]          print DIR's entries: kind, size, modification time, name
+//! stat PATH            print what PATH is (the same columns)
+//! mkdir [-p] DIR       create DIR (-p: and its missing parents; no error if it exists)
+//! rm PATH              delete a file
+//! rmdir DIR            remove an empty directory
+//! mv FROM TO           rename or move a file or directory
+//! mirror REMOTE_DIR LOCAL_DIR
+//!                      copy REMOTE_DIR recursively into LOCAL_DIR (in a
+//!                      granted directory), downloading only files that are
+//!                      new or changed (size or modification time), each into
+//!                      a temporary name renamed into place; a second run
+//!                      transfers nothing
 //! ```
 //!
 //! Several commands can run on one session, separated by `;` arguments:
@@ -37,8 +49,10 @@
 //! Written with the `naas-ftp` library (`guest-libs/rust`): connection,
 //! errors, streaming and local files come from there.
 
-use naas_ftp::{Connect, Error, Ftp, Security, UploadMode};
+use naas_ftp::{format_datetime, kind_name, Connect, Entry, EntryKind, Error, Ftp, Security, UploadMode};
 use sha2::{Digest, Sha256};
+
+mod mirror;
 
 struct Plugin;
 
@@ -77,6 +91,7 @@ fn run_command(ftp: &Ftp, command: &[String]) -> Result<String, String> {
             Ok(format!("uploaded {local} to {remote} ({} bytes from offset {})", done.bytes, done.offset))
         }
         (Some("head"), Some(path), Some(n)) => head(ftp, path, n.parse().map_err(|_| format!("bad byte count {n:?}"))?),
+        (Some("mirror"), Some(remote), Some(local)) => Ok(mirror::mirror(ftp, remote, local)?),
         _ => Ok(simple_command(ftp, command)?),
     }
 }
@@ -85,6 +100,41 @@ fn simple_command(ftp: &Ftp, command: &[String]) -> Result<String, Error> {
     let arg = |i: usize| command.get(i).map(String::as_str);
     match (arg(0), arg(1)) {
         (Some("tour"), dir) => tour(ftp, dir),
+        (Some("ls"), Some("-l")) => {
+            let mut entries = ftp.list(arg(2))?;
+            entries.sort_by(|a, b| a.name.cmp(&b.name));
+            for entry in &entries {
+                println!("{}", long_line(entry, &entry.name));
+            }
+            Ok(format!("{} entries", entries.len()))
+        }
+        (Some("stat"), Some(path)) => {
+            let entry = ftp.stat(path)?;
+            println!("{}", long_line(&entry, path));
+            Ok(format!("{path}: {}", kind_name(entry.kind)))
+        }
+        (Some("mkdir"), Some("-p")) if arg(2).is_some() => {
+            let dir = arg(2).unwrap_or_default();
+            ftp.mkdir(dir, true)?;
+            Ok(format!("created directory {dir}"))
+        }
+        (Some("mkdir"), Some(dir)) => {
+            ftp.mkdir(dir, false)?;
+            Ok(format!("created directory {dir}"))
+        }
+        (Some("rm"), Some(path)) => {
+            ftp.delete(path)?;
+            Ok(format!("deleted {path}"))
+        }
+        (Some("rmdir"), Some(dir)) => {
+            ftp.rmdir(dir)?;
+            Ok(format!("removed directory {dir}"))
+        }
+        (Some("mv"), Some(from)) if arg(2).is_some() => {
+            let to = arg(2).unwrap_or_default();
+            ftp.rename(from, to)?;
+            Ok(format!("renamed {from} to {to}"))
+        }
         (Some("ls"), dir) => {
             let names = ftp.list_directory(dir)?;
             for name in &names {
@@ -111,7 +161,7 @@ fn simple_command(ftp: &Ftp, command: &[String]) -> Result<String, Error> {
             Ok(format!("uploaded {sent} bytes to {path}"))
         }
         _ => Err(Error::InvalidInput(format!(
-            "unknown command {command:?}: expected tour, ls, sha256, cat, put, head, download or upload"
+            "unknown command {command:?}: expected tour, ls, sha256, cat, put, head, download, upload, stat, mkdir, rm, rmdir, mv or mirror"
         ))),
     }
 }
@@ -205,7 +255,7 @@ fn parse_args(args: Vec<String>) -> Result<(Connect, Vec<String>), String> {
         }
     }
     if host.is_empty() {
-        return Err("usage: --host HOST [--port P] [--user U] [--password W] [--security none|explicit|implicit] [--force-prot] [--timeout-ms N] tour|ls|sha256|cat|put|head|download|upload ...".into());
+        return Err("usage: --host HOST [--port P] [--user U] [--password W] [--security none|explicit|implicit] [--force-prot] [--timeout-ms N] tour|ls|sha256|cat|put|head|download|upload|stat|mkdir|rm|rmdir|mv|mirror ...".into());
     }
     if command.is_empty() {
         command.push("tour".into());
@@ -218,6 +268,18 @@ fn parse_args(args: Vec<String>) -> Result<(Connect, Vec<String>), String> {
         connect = connect.timeout(std::time::Duration::from_millis(ms.into()));
     }
     Ok((connect, command))
+}
+
+/// `KIND  SIZE  TIME  NAME` (`-` for what the server did not say), and
+/// `-> TARGET` for a symlink.
+fn long_line(entry: &Entry, name: &str) -> String {
+    let size = entry.size.map_or("-".to_string(), |s| s.to_string());
+    let time = entry.modified.as_ref().map_or("-".to_string(), format_datetime);
+    let mut line = format!("{:<9}  {size:>12}  {time:<20}  {name}", kind_name(entry.kind));
+    if let (EntryKind::Symlink, Some(target)) = (entry.kind, &entry.target) {
+        line.push_str(&format!(" -> {target}"));
+    }
+    line
 }
 
 fn hex(bytes: &[u8]) -> String {

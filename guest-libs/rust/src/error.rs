@@ -43,7 +43,7 @@ pub enum Error {
     TooLarge(String),
     /// Any other I/O failure, on the network or on a local file.
     Io(String),
-    /// The server does not implement the command (WIT `naas:ftp@0.2.0`).
+    /// The server does not implement the command (502/504, or missing from `FEAT`).
     Unsupported(String),
 }
 
@@ -102,6 +102,7 @@ impl From<WitError> for Error {
             WitError::InvalidInput(m) => Error::InvalidInput(m),
             WitError::TooLarge(m) => Error::TooLarge(m),
             WitError::Io(m) => Error::Io(m),
+            WitError::Unsupported(m) => Error::Unsupported(m),
         }
     }
 }

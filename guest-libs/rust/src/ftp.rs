@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::bindings::naas::ftp::client::{self, Download, SendMode, Session, Upload};
-use crate::bindings::naas::ftp::types::{ConnectOptions, Security};
-use crate::bindings::wasi::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
+use crate::bindings::naas::ftp::types::{ConnectOptions, Datetime, Entry, Security};
+use crate::bindings::wasi::filesystem::types::{Descriptor, DescriptorFlags, OpenFlags, PathFlags};
 use crate::local::{base_name, local_dir};
 use crate::stream::{copy_via_memory, splice_all};
 use crate::{Error, Reader, Result, Writer};
@@ -245,14 +245,48 @@ impl Ftp {
         let (dir, name) = local_dir(local)?;
         let part = format!("{name}.part");
         let offset = if resume { dir.stat_at(PathFlags::empty(), &part).map(|s| s.size).unwrap_or(0) } else { 0 };
+        let bytes = self.fetch(remote, &dir, &name, &part, offset, via_memory, resume, local)?;
+        Ok(Downloaded { offset, bytes })
+    }
+
+    /// Download `remote` into `name`, a path inside the local directory `dir`
+    /// (from [`local_dir`](crate::local_dir)), atomically: spliced into a
+    /// hidden temporary name in the same directory (`.NAME.part`), renamed to
+    /// `name` once the server confirmed the transfer, removed on failure.
+    /// Returns the bytes received.
+    pub fn download_into(&self, remote: &str, dir: &Descriptor, name: &str) -> Result<u64> {
+        let part = match name.rsplit_once('/') {
+            Some((parent, base)) => format!("{parent}/.{base}.part"),
+            None => format!(".{name}.part"),
+        };
+        self.fetch(remote, dir, name, &part, 0, false, false, name)
+    }
+
+    /// The download behind [`download_with`](Ftp::download_with) and
+    /// [`download_into`](Ftp::download_into): `remote` from `offset` into
+    /// `part` in `dir`, renamed to `name` when the server confirmed it. `part`
+    /// is removed on failure unless `keep_part` (a resumable download);
+    /// `label` names the local file in messages.
+    #[allow(clippy::too_many_arguments)]
+    fn fetch(
+        &self,
+        remote: &str,
+        dir: &Descriptor,
+        name: &str,
+        part: &str,
+        offset: u64,
+        via_memory: bool,
+        keep_part: bool,
+        label: &str,
+    ) -> Result<u64> {
         // Ask the server first: a missing file must not leave an empty part behind.
         let transfer = self.session.open_get(remote, offset)?;
         let flags = if offset == 0 { OpenFlags::CREATE | OpenFlags::TRUNCATE } else { OpenFlags::CREATE };
         let file = dir
-            .open_at(PathFlags::empty(), &part, flags, DescriptorFlags::WRITE)
-            .map_err(|e| Error::Io(format!("cannot write {local}.part: {e:?}")))?;
+            .open_at(PathFlags::empty(), part, flags, DescriptorFlags::WRITE)
+            .map_err(|e| Error::Io(format!("cannot write {label}.part: {e:?}")))?;
         let body = transfer.body()?;
-        let out = file.write_via_stream(offset).map_err(|e| Error::Io(format!("{local}.part: {e:?}")))?;
+        let out = file.write_via_stream(offset).map_err(|e| Error::Io(format!("{label}.part: {e:?}")))?;
         let copied = if via_memory { copy_via_memory(&body, &out) } else { splice_all(&out, &body) };
         let flushed = out.blocking_flush();
         drop((body, out, file));
@@ -260,16 +294,16 @@ impl Ftp {
         let outcome = Download::finish(transfer).map_err(Error::from);
         let result = match (outcome, copied, flushed) {
             (Err(e), _, _) => Err(e),
-            (Ok(_), Err(e), _) => Err(Error::Io(format!("writing {local}.part failed: {e:?}"))),
-            (Ok(_), Ok(_), Err(e)) => Err(Error::Io(format!("writing {local}.part failed: {e:?}"))),
+            (Ok(_), Err(e), _) => Err(Error::Io(format!("writing {label}.part failed: {e:?}"))),
+            (Ok(_), Ok(_), Err(e)) => Err(Error::Io(format!("writing {label}.part failed: {e:?}"))),
             (Ok(bytes), Ok(_), Ok(())) => dir
-                .rename_at(&part, &dir, &name)
-                .map(|_| Downloaded { offset, bytes })
-                .map_err(|e| Error::Io(format!("cannot rename {local}.part to {local}: {e:?}"))),
+                .rename_at(part, dir, name)
+                .map(|_| bytes)
+                .map_err(|e| Error::Io(format!("cannot rename {label}.part to {label}: {e:?}"))),
         };
-        if result.is_err() && !resume {
+        if result.is_err() && !keep_part {
             // Keep nothing half-written; a resumable part is kept to continue later.
-            let _ = dir.unlink_file_at(&part);
+            let _ = dir.unlink_file_at(part);
         }
         result
     }
@@ -312,5 +346,53 @@ impl Ftp {
         let bytes = Upload::finish(transfer)?;
         copied.map_err(|e| Error::Io(format!("reading {local} failed: {e:?}")))?;
         Ok(Uploaded { offset, bytes })
+    }
+
+    /// The entries of a remote directory (the current one by default), with
+    /// kind, size and time: `MLSD` where the server has it, else `LIST`
+    /// parsed (times then approximate, see the WIT's `entry`). No `.`/`..`.
+    pub fn list(&self, path: Option<&str>) -> Result<Vec<Entry>> {
+        Ok(self.session.list(path)?)
+    }
+
+    /// What `path` is: kind, size, time (`MLST`, else `SIZE` + `MDTM`).
+    pub fn stat(&self, path: &str) -> Result<Entry> {
+        Ok(self.session.stat(path)?)
+    }
+
+    /// Create a directory (`MKD`); with `parents`, like `mkdir -p`.
+    pub fn mkdir(&self, path: &str, parents: bool) -> Result<()> {
+        Ok(self.session.mkdir(path, parents)?)
+    }
+
+    /// Remove an empty directory (`RMD`).
+    pub fn rmdir(&self, path: &str) -> Result<()> {
+        Ok(self.session.rmdir(path)?)
+    }
+
+    /// Delete a file (`DELE`).
+    pub fn delete(&self, path: &str) -> Result<()> {
+        Ok(self.session.delete(path)?)
+    }
+
+    /// Rename or move a file or directory (`RNFR` + `RNTO`).
+    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        Ok(self.session.rename(from, to)?)
+    }
+
+    /// A file's modification time (`MDTM`), UTC.
+    pub fn modified(&self, path: &str) -> Result<Datetime> {
+        Ok(self.session.modified(path)?)
+    }
+
+    /// Set a file's modification time (`MFMT`); [`Error::Unsupported`] where
+    /// the server cannot.
+    pub fn set_modified(&self, path: &str, time: Datetime) -> Result<()> {
+        Ok(self.session.set_modified(path, time)?)
+    }
+
+    /// The server's `FEAT` lines.
+    pub fn features(&self) -> Result<Vec<String>> {
+        Ok(self.session.features()?)
     }
 }

@@ -28,6 +28,10 @@
 //!   `wasi:io` streams, and [`Ftp::download_to`]/[`Ftp::upload_from`], which
 //!   `splice` between the FTP stream and a local file inside the host, so the
 //!   bytes never enter the plugin's memory;
+//! * the file-management calls of `naas:ftp@0.2.0`: [`Ftp::list`] (entries with
+//!   kind, size and time), [`Ftp::stat`], [`Ftp::mkdir`], [`Ftp::rmdir`],
+//!   [`Ftp::delete`], [`Ftp::rename`], [`Ftp::modified`], [`Ftp::set_modified`],
+//!   [`Ftp::features`];
 //! * [`Error`], the WIT error cases as a Rust enum (`std::error::Error`), shown
 //!   as `KIND: message`.
 
@@ -49,14 +53,16 @@ mod error;
 mod ftp;
 mod local;
 mod stream;
+mod time;
 
 /// Make a type implementing [`Guest`] the plugin's entry point: `naas_ftp::export!(Plugin);`.
 pub use bindings::export;
 pub use bindings::naas::ftp::client::SendMode;
-pub use bindings::naas::ftp::types::{ConnectOptions, Security};
+pub use bindings::naas::ftp::types::{ConnectOptions, Datetime, Entry, EntryKind, Security};
 /// The plugin's entry point: implement it, then `naas_ftp::export!(YourType)`.
 pub use bindings::Guest;
 pub use error::{Error, Result};
 pub use ftp::{connect, connect_profile, Connect, Downloaded, Ftp, UploadMode, Uploaded};
 pub use local::local_dir;
 pub use stream::{Reader, Writer};
+pub use time::{format_datetime, kind_name};

@@ -8,7 +8,8 @@ use crate::Error;
 /// The granted directory holding `path`, and the path inside it: an absolute
 /// path under a granted directory's guest name (`/data/x.csv` with
 /// `--dir ./d::/data`), or a relative path, taken inside the first granted
-/// directory (the classic driver's "current local directory"). Anything else
+/// directory (the classic driver's "current local directory"); a granted
+/// directory itself gives `"."`. Anything else
 /// is [`Error::Denied`], naming the granted directories and the fix.
 pub fn local_dir(path: &str) -> Result<(Descriptor, String), Error> {
     let dirs = get_directories();
@@ -19,6 +20,10 @@ pub fn local_dir(path: &str) -> Result<(Descriptor, String), Error> {
             return Ok((dir, path.to_string()));
         }
         let prefix = name.trim_end_matches('/');
+        if path.trim_end_matches('/') == prefix {
+            // The granted directory itself.
+            return Ok((dir, ".".to_string()));
+        }
         if let Some(rest) = path.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) {
             return Ok((dir, rest.to_string()));
         }
