@@ -47,7 +47,7 @@ mod tests {
     #[test]
     fn formats_utc() {
         assert_eq!(format_datetime(&Datetime { seconds: 0, nanoseconds: 0 }), "1970-01-01T00:00:00Z");
-        assert_eq!(format_datetime(&Datetime { seconds: 1_795_298_709, nanoseconds: 5 }), "2026-11-22T22:05:09Z");
+        assert_eq!(format_datetime(&Datetime { seconds: 1_795_298_709, nanoseconds: 5 }), "2026-11-21T22:05:09Z");
         assert_eq!(format_datetime(&Datetime { seconds: 951_782_400, nanoseconds: 0 }), "2000-02-29T00:00:00Z");
         assert_eq!(format_datetime(&Datetime { seconds: -1, nanoseconds: 0 }), "1969-12-31T23:59:59Z");
     }
