@@ -6,6 +6,10 @@ use std::path::PathBuf;
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    // The example is built on the naas-ftp guest library (a path dependency).
+    for lib in ["src", "Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", manifest.join("../guest-libs/rust").join(lib).display());
+    }
     guest_build::build(
         &manifest.join("../guest-examples/rust"),
         "ftp_example",
