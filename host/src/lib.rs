@@ -56,6 +56,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+mod file_streams;
 pub mod inspect;
 pub mod policy;
 pub mod progress;
