@@ -60,6 +60,7 @@ mod file_streams;
 pub mod inspect;
 pub mod policy;
 pub mod progress;
+mod pump;
 pub mod runtime;
 pub mod session;
 pub mod tls;

@@ -9,22 +9,23 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use futures_util::FutureExt;
+use bytes::Bytes;
 use suppaftp::tokio::{AsyncRustlsStream, TransferStream as FtpTransfer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 use wasmtime_wasi::p2::{
     DynInputStream, DynOutputStream, InputStream, OutputStream, Pollable, StreamError, StreamResult,
 };
 
 use crate::error::{self, Error, Op};
+use crate::pump::{self, Next, Stopped};
 use crate::usage::Usage;
 
-/// Bytes one `ready` of a download reads ahead at most, and the write
-/// permit of an upload: large enough that a `splice` loop makes few calls,
-/// small enough to bound the host's memory per transfer.
-pub const STREAM_CHUNK: usize = 1024 * 1024;
+/// Bytes a download hands out per chunk at most, and the write permit of
+/// an upload: large enough that a `splice` loop makes few calls, small
+/// enough to bound the host's memory per transfer (with the pump's queue,
+/// [`pump::QUEUE_BYTES`]).
+pub const STREAM_CHUNK: usize = pump::CHUNK;
 
 /// Most bytes a download dropped without `finish` reads and discards so it
 /// can end normally rather than be cut (see `Transfer::abort`).
@@ -71,19 +72,24 @@ pub trait TransferProgress: Send + Sync {
     fn finished(&self, outcome: Result<u64, &Error>, elapsed: Duration);
 }
 
+type DataStream = FtpTransfer<AsyncRustlsStream>;
+
 /// State shared by a download or upload resource and its body stream.
 pub(crate) struct Transfer {
     info: TransferInfo,
-    stream: Option<FtpTransfer<AsyncRustlsStream>>,
-    /// Download: bytes read ahead, not yet taken by the guest.
-    /// Upload: unused.
-    buf: BytesMut,
-    /// Upload: bytes accepted from the guest, not yet sent.
-    pending: Bytes,
+    /// The data connection, once no pump holds it.
+    stream: Option<DataStream>,
+    /// Download: the task reading the data connection ahead.
+    reader: Option<pump::Reader<DataStream, Error>>,
+    /// Upload: the task sending what the guest wrote.
+    writer: Option<pump::Writer<DataStream, Error>>,
+    /// Download: the chunk the guest is taking.
+    buf: Bytes,
     eof: bool,
     /// The first failure; later stream calls and `finish` report it.
     failed: Option<Error>,
-    /// Bytes moved between the guest and the server.
+    /// Bytes moved between the guest and the host (the pumps count the
+    /// bytes on the connection against the run's budget as they cross).
     moved: u64,
     timeout: Duration,
     usage: Arc<Usage>,
@@ -95,21 +101,59 @@ type Shared = Arc<Mutex<Transfer>>;
 
 impl Transfer {
     fn op(&self) -> Op<'_> {
-        let action = match self.info.direction {
-            Direction::Download => "download",
-            Direction::Upload => "upload",
-        };
-        Op { server: &self.info.server, secure: self.info.secure, action, path: Some(&self.info.path) }
+        op_of(&self.info)
     }
 
     fn count(&mut self, n: usize) {
         self.moved += n as u64;
-        let usage = self.usage.clone();
-        if let Err(e) = usage.moved(self.info.direction, n as u64, self.op()) {
-            self.fail(e);
-        }
         if let Some(p) = &self.progress {
             p.advanced(self.moved);
+        }
+    }
+
+    /// Start the pump that owns the data connection until the transfer ends.
+    fn start_pump(&mut self) {
+        let Some(stream) = self.stream.take() else { return };
+        let (usage, info) = (self.usage.clone(), self.info.clone());
+        // Every byte on the data connection counts against the run's budget.
+        let meter = move |n: usize| usage.moved(info.direction, n as u64, op_of(&info));
+        match self.info.direction {
+            Direction::Download => self.reader = Some(pump::Reader::spawn(stream, meter, self.timeout)),
+            Direction::Upload => self.writer = Some(pump::Writer::spawn(stream, meter, self.timeout)),
+        }
+    }
+
+    /// A pump ended: take the stream back and its failure, if any.
+    fn pump_ended(&mut self, ended: pump::Ended<DataStream, Error>) {
+        self.stream = ended.stream;
+        let error = match ended.result {
+            Ok(()) => return,
+            Err(Stopped::Io(e)) => error::from_io(e, self.op()),
+            Err(Stopped::TimedOut(t)) => error::timeout(self.op(), t),
+            Err(Stopped::Counted(e)) => e,
+        };
+        self.fail(error);
+    }
+
+    /// Upload: note a writer that stopped on a failure.
+    fn check_writer(&mut self) {
+        if let Some(ended) = self.writer.as_mut().and_then(|w| w.ended()) {
+            self.writer = None;
+            self.pump_ended(ended);
+        }
+    }
+
+    /// Stop the pump, if one runs, and take the data connection back.
+    async fn stop_pump(&mut self) {
+        if let Some(reader) = self.reader.as_mut() {
+            let ended = reader.stop().await;
+            self.reader = None;
+            self.pump_ended(ended);
+        }
+        if let Some(writer) = self.writer.as_mut() {
+            let ended = writer.close().await;
+            self.writer = None;
+            self.pump_ended(ended);
         }
     }
 
@@ -121,80 +165,43 @@ impl Transfer {
         self.failed.as_ref().map(|e| StreamError::LastOperationFailed(wasmtime::format_err!("{}", error::describe(e))))
     }
 
-    /// Download: read what the data connection has, up to [`STREAM_CHUNK`].
+    /// Download: take the next chunk the pump read. Cancel-safe.
     async fn fill(&mut self) {
         if !self.buf.is_empty() || self.eof || self.failed.is_some() {
             return;
         }
-        let Some(stream) = self.stream.as_mut() else { return };
-        self.buf.reserve(STREAM_CHUNK);
-        let timeout = self.timeout;
+        let Some(reader) = self.reader.as_mut() else { return };
         let waiting = Instant::now();
-        let read = tokio::time::timeout(timeout, stream.read_buf(&mut self.buf)).await;
+        let next = reader.next().await;
         self.usage.waited(waiting.elapsed());
-        let first = match read {
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => {
-                let e = error::from_io(e, self.op());
-                return self.fail(e);
+        match next {
+            Next::Chunk(chunk) => {
+                self.count(chunk.len());
+                self.buf = chunk;
             }
-            Err(_) => {
-                let e = error::timeout(self.op(), timeout);
-                return self.fail(e);
-            }
-        };
-        if first == 0 {
-            self.eof = true;
-            return;
-        }
-        // Take whatever else is already there (TLS hands out one record per
-        // read), without waiting: fewer, larger chunks for the guest.
-        let mut total = first;
-        while self.buf.len() < STREAM_CHUNK {
-            match stream.read_buf(&mut self.buf).now_or_never() {
-                Some(Ok(0)) => {
-                    self.eof = true;
-                    break;
-                }
-                Some(Ok(n)) => total += n,
-                Some(Err(e)) => {
-                    let e = error::from_io(e, self.op());
-                    self.fail(e);
-                    break;
-                }
-                None => break,
+            Next::End(ended) => {
+                self.reader = None;
+                self.eof = ended.result.is_ok();
+                self.pump_ended(ended);
             }
         }
-        self.count(total);
     }
 
-    /// Upload: send what the guest wrote.
+    /// Upload: wait until the pump has room. Cancel-safe.
     async fn drain(&mut self) {
-        if self.pending.is_empty() || self.failed.is_some() {
-            return;
-        }
-        let Some(stream) = self.stream.as_mut() else { return };
-        let pending = std::mem::take(&mut self.pending);
-        let timeout = self.timeout;
+        let Some(writer) = self.writer.as_mut() else { return };
         let waiting = Instant::now();
-        let written = tokio::time::timeout(timeout, stream.write_all(&pending)).await;
+        let ended = writer.ready().await;
         self.usage.waited(waiting.elapsed());
-        match written {
-            Ok(Ok(())) => self.count(pending.len()),
-            Ok(Err(e)) => {
-                let e = error::from_io(e, self.op());
-                self.fail(e)
-            }
-            Err(_) => {
-                let e = error::timeout(self.op(), timeout);
-                self.fail(e)
-            }
+        if let Some(ended) = ended {
+            self.writer = None;
+            self.pump_ended(ended);
         }
     }
 
     /// Complete the transfer with the server: its final reply decides.
     async fn finish(&mut self) -> Result<u64, Error> {
-        self.drain().await;
+        self.stop_pump().await;
         let stream = self.stream.take();
         let result = match (self.failed.take(), stream) {
             (Some(e), _) => Err(e),
@@ -220,24 +227,27 @@ impl Transfer {
     /// is closed (TLS close_notify first) and its reply left for the
     /// session's next command; the session may then be lost.
     async fn abort(&mut self) {
-        let Some(mut stream) = self.stream.take() else { return };
-        let near_end = match self.info.direction {
-            Direction::Upload => true,
-            Direction::Download => {
-                let mut left = ABANDON_DRAIN_BYTES;
-                let mut scratch = vec![0u8; 64 * 1024];
-                let drain = async {
-                    loop {
-                        match stream.read(&mut scratch).await {
-                            Ok(0) => return true,
-                            Ok(n) if (n as u64) < left => left -= n as u64,
-                            _ => return false,
-                        }
+        // A download: let the pump read on (counting every byte) while it is near the end.
+        let mut near_end = self.eof || self.info.direction == Direction::Upload;
+        if let Some(reader) = self.reader.as_mut() {
+            let mut left = ABANDON_DRAIN_BYTES;
+            let drain = async {
+                loop {
+                    match reader.next().await {
+                        Next::Chunk(c) if (c.len() as u64) < left => left -= c.len() as u64,
+                        Next::Chunk(_) => return None,
+                        Next::End(ended) => return Some(ended),
                     }
-                };
-                self.eof || tokio::time::timeout(self.timeout, drain).await.unwrap_or(false)
+                }
+            };
+            if let Ok(Some(ended)) = tokio::time::timeout(self.timeout, drain).await {
+                near_end = ended.result.is_ok();
+                self.reader = None;
+                self.stream = ended.stream;
             }
-        };
+        }
+        self.stop_pump().await;
+        let Some(mut stream) = self.stream.take() else { return };
         if near_end {
             let _ = tokio::time::timeout(self.timeout, stream.finish()).await;
         } else {
@@ -303,13 +313,22 @@ pub(crate) struct Opened {
     pub usage: Arc<Usage>,
 }
 
+fn op_of(info: &TransferInfo) -> Op<'_> {
+    let action = match info.direction {
+        Direction::Download => "download",
+        Direction::Upload => "upload",
+    };
+    Op { server: &info.server, secure: info.secure, action, path: Some(&info.path) }
+}
+
 fn shared(opened: Opened) -> Shared {
     let progress = opened.usage.observer.as_ref().map(|o| o.started(&opened.info));
-    Arc::new(Mutex::new(Transfer {
+    let mut transfer = Transfer {
         info: opened.info,
         stream: Some(opened.stream),
-        buf: BytesMut::new(),
-        pending: Bytes::new(),
+        reader: None,
+        writer: None,
+        buf: Bytes::new(),
         eof: false,
         failed: None,
         moved: 0,
@@ -317,7 +336,9 @@ fn shared(opened: Opened) -> Shared {
         usage: opened.usage,
         progress,
         started: Instant::now(),
-    }))
+    };
+    transfer.start_pump();
+    Arc::new(Mutex::new(transfer))
 }
 
 fn body_twice(shared: &Shared) -> Error {
@@ -390,12 +411,12 @@ impl InputStream for DownloadBody {
         let Ok(mut t) = self.shared.try_lock() else { return Ok(Bytes::new()) };
         if !t.buf.is_empty() {
             let n = size.min(t.buf.len());
-            return Ok(t.buf.split_to(n).freeze());
+            return Ok(t.buf.split_to(n));
         }
         if let Some(e) = t.stream_error() {
             return Err(e);
         }
-        if t.eof || t.stream.is_none() {
+        if t.eof || t.reader.is_none() {
             return Err(StreamError::Closed);
         }
         Ok(Bytes::new())
@@ -419,32 +440,33 @@ impl OutputStream for UploadBody {
         let Ok(mut t) = self.shared.try_lock() else {
             return Err(StreamError::trap("write without a permit from check-write"));
         };
+        t.check_writer();
         if let Some(e) = t.stream_error() {
             return Err(e);
         }
-        if t.stream.is_none() {
-            return Err(StreamError::Closed);
-        }
-        if !t.pending.is_empty() || bytes.len() > STREAM_CHUNK {
+        let n = bytes.len();
+        let Some(writer) = t.writer.as_mut() else { return Err(StreamError::Closed) };
+        if writer.push(bytes).is_err() {
             return Err(StreamError::trap("write larger than the permit from check-write"));
         }
-        t.pending = bytes;
+        t.count(n);
         Ok(())
     }
 
     fn flush(&mut self) -> StreamResult<()> {
-        // Every `ready` sends all pending bytes: nothing more to do here.
+        // The pump sends everything queued; `finish` waits for it.
         Ok(())
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        let Ok(t) = self.shared.try_lock() else { return Ok(0) };
+        let Ok(mut t) = self.shared.try_lock() else { return Ok(0) };
+        t.check_writer();
         if let Some(e) = t.stream_error() {
             return Err(e);
         }
-        if t.stream.is_none() {
-            return Err(StreamError::Closed);
+        match &t.writer {
+            Some(writer) => Ok(writer.permit()),
+            None => Err(StreamError::Closed),
         }
-        Ok(if t.pending.is_empty() { STREAM_CHUNK } else { 0 })
     }
 }
