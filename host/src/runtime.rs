@@ -452,3 +452,25 @@ fn classify(error: wasmtime::Error, otherwise: fn(wasmtime::Error) -> RunError) 
     }
     otherwise(error)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_run_past_a_full_pool_is_refused_with_a_limit_error() {
+        let host = Host::new(Policy::new()).unwrap();
+        let plugin = host.load(crate::demo::EXAMPLE_PLUGIN).unwrap();
+        // As if MAX_CONCURRENT_RUNS runs held the engine's pool.
+        host.live_runs.fetch_add(MAX_CONCURRENT_RUNS, Ordering::AcqRel);
+        let refused = plugin.run(&[], Output::Capture).await;
+        host.live_runs.fetch_sub(MAX_CONCURRENT_RUNS, Ordering::AcqRel);
+        match refused {
+            Err(RunError::Limit(why)) => assert!(why.contains("too many plugins running at once"), "{why}"),
+            other => panic!("expected a limit error, got {other:?}"),
+        }
+        // The slot it did not get was not leaked: the next run starts.
+        let report = plugin.run(&[], Output::Capture).await.unwrap();
+        assert!(report.result.is_err(), "the example plugin with no arguments prints its usage");
+    }
+}
