@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The ftp-host benchmark (crate bench/, binary ftp-host-bench), one command:
-# installs the FTP servers if missing, builds in release mode, and runs every
-# section against proftpd (and the embedded server) on loopback, writing
+# installs the FTP servers and client tools if missing, builds in release mode,
+# and runs every section against proftpd and vsftpd (and the embedded server as
+# a reference) on loopback, with the guest (in-process and as a whole
+# `ftp-host run`), native suppaftp, curl and lftp interleaved, writing
 # BENCHMARKS.md at the workspace root.
 #
 #   scripts/bench.sh            full run: 1 GiB files, medians of 3, 1,000 start-ups
-#                               (~6-7 minutes of measuring on 2 cores, plus the build)
-#   scripts/bench.sh --quick    CI-sized smoke run: 64 MiB, one run each (~1 minute plus
-#                               the build), written to target/bench/BENCHMARKS.quick.md
+#                               (~25-30 minutes of measuring on 2 cores, plus the build)
+#   scripts/bench.sh --quick    a run to try things: 128 MiB, one run each (a few
+#                               minutes), written to target/bench/BENCHMARKS.quick.md
 #
 # Any other ftp-host-bench option is passed through (`ftp-host-bench --help`), e.g.
-#   scripts/bench.sh --only transfers --servers plain --clients splice,native --runs 5
+#   scripts/bench.sh --only transfers --servers vsftpd-plain --clients splice,native --runs 5
 #   scripts/bench.sh --size 256M --out /tmp/bench.md
 # Only the full default run replaces BENCHMARKS.md; other selections go to
 # target/bench/BENCHMARKS.partial.md unless --out says otherwise.
@@ -24,9 +26,12 @@ rustup target add wasm32-wasip2 >/dev/null 2>&1 || {
     echo "error: cannot install the wasm32-wasip2 Rust target (rustup target add wasm32-wasip2)" >&2
     exit 1
 }
-# proftpd (and vsftpd, openssl, curl) for the real-server fixture of tests/src/servers.rs.
+# proftpd (and vsftpd, openssl, curl) for the real-server fixture of tests/src/servers.rs;
+# lftp, perf, hyperfine.
 bash scripts/install-test-servers.sh
-cargo build --release -p ftp-host-bench
+bash scripts/install-bench-tools.sh
+# `ftp-host` itself too: the whole-process client runs it from beside ftp-host-bench.
+cargo build --release -p ftp-host-bench -p ftp-host --bins
 # The report quotes the command that produced it.
 export FTP_HOST_BENCH_COMMAND="scripts/bench.sh${*:+ $*}"
 exec "${CARGO_TARGET_DIR:-target}/release/ftp-host-bench" "$@"

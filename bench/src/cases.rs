@@ -50,12 +50,18 @@ pub enum Client {
     GuestMemory,
     /// (c) suppaftp (tokio + rustls) in this process.
     Native,
-    /// (d) curl.
+    /// (d) curl, a whole process.
     Curl,
+    /// (e) lftp, a whole process.
+    Lftp,
+    /// (a*) the guest of (a) as a user runs it: a whole `ftp-host run`
+    /// process, the compiled plugin loaded from the cache.
+    Cli,
 }
 
 impl Client {
-    pub const ALL: [Client; 4] = [Client::GuestSplice, Client::GuestMemory, Client::Native, Client::Curl];
+    pub const ALL: [Client; 6] =
+        [Client::GuestSplice, Client::GuestMemory, Client::Native, Client::Curl, Client::Lftp, Client::Cli];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -63,7 +69,14 @@ impl Client {
             Client::GuestMemory => "(b) guest, --via-memory",
             Client::Native => "(c) native suppaftp",
             Client::Curl => "(d) curl",
+            Client::Lftp => "(e) lftp",
+            Client::Cli => "(a*) `ftp-host run`, splice",
         }
+    }
+
+    /// Measured as a whole process (start to exit), not inside this one.
+    pub fn is_process(self) -> bool {
+        matches!(self, Client::Curl | Client::Lftp | Client::Cli)
     }
 
     pub fn is_guest(self) -> bool {
@@ -173,7 +186,7 @@ fn guest_policy(endpoint: &Endpoint, local_dir: Option<&Path>, max_memory: Optio
     Ok(policy)
 }
 
-fn guest_args(endpoint: &Endpoint, command: &[&str]) -> Vec<String> {
+pub fn guest_args(endpoint: &Endpoint, command: &[&str]) -> Vec<String> {
     let port = endpoint.port.to_string();
     let mut args: Vec<&str> =
         vec!["--host", &endpoint.host, "--port", &port, "--user", &endpoint.user, "--password", &endpoint.password];
@@ -330,7 +343,7 @@ async fn transfer(
             let cost = meter.stop();
             Ok(CaseResult { cost, note: format!("{bytes} bytes"), ..Default::default() })
         }
-        Client::Curl => bail!("curl runs in the parent"),
+        Client::Curl | Client::Lftp | Client::Cli => bail!("whole-process clients run in the parent"),
     }
 }
 
@@ -386,7 +399,7 @@ async fn listing(client: Client, endpoint: &Endpoint, path: &str, runs: usize, g
                 note = format!("{} entries", names.len());
             }
         }
-        Client::Curl => bail!("no curl listing case"),
+        Client::Curl | Client::Lftp | Client::Cli => bail!("no whole-process listing case"),
     }
     let cost = meter.stop();
     Ok(CaseResult { cost, samples_ms: samples, ops: oplog::take(), load_ms, note })
@@ -436,7 +449,7 @@ async fn concurrent(
                 }));
             }
         }
-        Client::Curl => bail!("no curl concurrency case"),
+        Client::Curl | Client::Lftp | Client::Cli => bail!("no whole-process concurrency case"),
     }
     let mut samples = Vec::with_capacity(n);
     let mut failures = Vec::new();
@@ -508,7 +521,7 @@ async fn ops(
             }
             ftp.quit().await?;
         }
-        Client::Curl => bail!("no curl ops case"),
+        Client::Curl | Client::Lftp | Client::Cli => bail!("no whole-process ops case"),
     }
     let cost = meter.stop();
     let ops = oplog::take();

@@ -1,6 +1,6 @@
 //! `ftp-host-bench`: how fast, how hungry and how quick to start ftp-host's
-//! plugins are, against native suppaftp and curl, on real FTP servers on
-//! loopback. One run writes BENCHMARKS.md (see `scripts/bench.sh`).
+//! plugins are, against native suppaftp, curl and lftp, on real FTP servers
+//! (proftpd, vsftpd) on loopback. One run writes BENCHMARKS.md (see `scripts/bench.sh`).
 //!
 //! Every measured case runs in a child process of this binary (`ftp-host-bench
 //! case JSON`, hidden), so that its CPU time and peak RSS are its own; the
@@ -21,7 +21,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Parser)]
 #[command(
     name = "ftp-host-bench",
-    about = "Benchmark ftp-host plugins against native suppaftp and curl on proftpd (loopback); writes BENCHMARKS.md"
+    about = "Benchmark ftp-host plugins against native suppaftp, curl and lftp on proftpd and vsftpd (loopback); writes BENCHMARKS.md"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -41,10 +41,10 @@ enum Command {
 #[derive(Args, Clone, Debug)]
 pub struct Options {
     /// Size of the large file: bytes, or with a K/M/G suffix (powers of 1024).
-    /// Default 1G (64M with --quick).
+    /// Default 1G (128M with --quick).
     #[arg(long, value_parser = parse_size)]
     pub size: Option<u64>,
-    /// A CI-sized smoke run: 64 MiB, one run per case, fewer start-ups.
+    /// A smoke run to try things: 128 MiB, one run per case, fewer start-ups.
     #[arg(long)]
     pub quick: bool,
     /// Runs per transfer case; the report shows medians. Default 3 (1 with --quick).
@@ -110,9 +110,13 @@ pub enum Section {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ServerChoice {
     /// proftpd, plain FTP.
-    Plain,
+    ProftpdPlain,
     /// proftpd, explicit FTPS + PROT P.
-    Ftps,
+    ProftpdFtps,
+    /// vsftpd, plain FTP.
+    VsftpdPlain,
+    /// vsftpd, explicit FTPS + PROT P.
+    VsftpdFtps,
     /// The embedded libunftp server, plain FTP.
     Embedded,
 }
@@ -128,6 +132,10 @@ pub enum ClientChoice {
     Native,
     /// (d) curl.
     Curl,
+    /// (e) lftp.
+    Lftp,
+    /// (a*) `ftp-host run`, a whole process.
+    Cli,
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {

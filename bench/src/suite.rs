@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use ftp_host::demo::{DemoServer, DEMO_USER};
-use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions};
+use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions, TlsVersion};
 use sha2::{Digest, Sha256};
 
 use crate::cases::{Case, CaseResult, Client, Direction, Endpoint, RESULT_PREFIX};
@@ -24,6 +24,9 @@ const MIB: u64 = 1 << 20;
 /// (see tests/src/servers.rs): wait longer than that before the next
 /// connection so that no case pays for the previous one.
 const PROFTPD_SETTLE: Duration = Duration::from_millis(600);
+/// vsftpd forks a session process per connection; a short pause lets the
+/// previous one exit.
+const VSFTPD_SETTLE: Duration = Duration::from_millis(150);
 const EMBEDDED_PASSWORD: &str = "bench-password";
 /// File the guest-memory probe bisects with.
 const PROBE_SIZE: u64 = 4 * MIB;
@@ -52,7 +55,7 @@ pub struct Plan {
 impl Plan {
     fn new(o: Options) -> Plan {
         let quick = o.quick;
-        let size = o.size.unwrap_or(if quick { 64 * MIB } else { 1024 * MIB });
+        let size = o.size.unwrap_or(if quick { 128 * MIB } else { 1024 * MIB });
         let root = workspace_root();
         let sections = if o.only.is_empty() {
             vec![
@@ -102,13 +105,15 @@ impl Plan {
             work_dir: o.work_dir,
             keep: o.keep,
             servers: if o.servers.is_empty() {
-                vec![ServerId::ProftpdPlain, ServerId::ProftpdFtps, ServerId::Embedded]
+                ServerId::ALL.to_vec()
             } else {
                 o.servers
                     .iter()
                     .map(|s| match s {
-                        ServerChoice::Plain => ServerId::ProftpdPlain,
-                        ServerChoice::Ftps => ServerId::ProftpdFtps,
+                        ServerChoice::ProftpdPlain => ServerId::ProftpdPlain,
+                        ServerChoice::ProftpdFtps => ServerId::ProftpdFtps,
+                        ServerChoice::VsftpdPlain => ServerId::VsftpdPlain,
+                        ServerChoice::VsftpdFtps => ServerId::VsftpdFtps,
                         ServerChoice::Embedded => ServerId::Embedded,
                     })
                     .collect()
@@ -123,6 +128,8 @@ impl Plan {
                         ClientChoice::Memory => Client::GuestMemory,
                         ClientChoice::Native => Client::Native,
                         ClientChoice::Curl => Client::Curl,
+                        ClientChoice::Lftp => Client::Lftp,
+                        ClientChoice::Cli => Client::Cli,
                     })
                     .collect()
             },
@@ -145,16 +152,45 @@ pub fn workspace_root() -> PathBuf {
 pub enum ServerId {
     ProftpdPlain,
     ProftpdFtps,
+    VsftpdPlain,
+    VsftpdFtps,
     Embedded,
 }
 
 impl ServerId {
+    pub const ALL: [ServerId; 5] = [
+        ServerId::ProftpdPlain,
+        ServerId::ProftpdFtps,
+        ServerId::VsftpdPlain,
+        ServerId::VsftpdFtps,
+        ServerId::Embedded,
+    ];
+    /// The servers the targets are about.
+    pub const REAL: [ServerId; 4] =
+        [ServerId::ProftpdPlain, ServerId::ProftpdFtps, ServerId::VsftpdPlain, ServerId::VsftpdFtps];
+
     pub fn label(self) -> &'static str {
         match self {
             ServerId::ProftpdPlain => "proftpd, plain FTP",
             ServerId::ProftpdFtps => "proftpd, explicit FTPS + PROT P",
+            ServerId::VsftpdPlain => "vsftpd, plain FTP",
+            ServerId::VsftpdFtps => "vsftpd, explicit FTPS + PROT P (TLS 1.2)",
             ServerId::Embedded => "embedded libunftp, plain FTP (reference only: CPU-bound, slow)",
         }
+    }
+
+    pub fn short(self) -> &'static str {
+        match self {
+            ServerId::ProftpdPlain => "proftpd plain",
+            ServerId::ProftpdFtps => "proftpd FTPS",
+            ServerId::VsftpdPlain => "vsftpd plain",
+            ServerId::VsftpdFtps => "vsftpd FTPS",
+            ServerId::Embedded => "embedded (reference)",
+        }
+    }
+
+    pub fn tls(self) -> bool {
+        matches!(self, ServerId::ProftpdFtps | ServerId::VsftpdFtps)
     }
 }
 
@@ -226,7 +262,9 @@ pub struct Machine {
     pub steal_share: f64,
     pub date: String,
     pub curl: String,
+    pub lftp: String,
     pub proftpd: String,
+    pub vsftpd: String,
     pub rustc: String,
 }
 
@@ -240,6 +278,7 @@ pub struct Results {
     pub listing: Vec<ListingStat>,
     pub concurrency: Vec<ConcurrencyStat>,
     pub latency: Vec<LatencyStat>,
+    pub demo: Option<Result<Vec<f64>, String>>,
     pub elapsed: Duration,
 }
 
@@ -392,7 +431,14 @@ fn machine() -> Machine {
         steal_share: f64::NAN,
         date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         curl: command_output("curl", &["--version"]),
+        lftp: command_output("lftp", &["--version"]),
         proftpd: command_output(ftp_host_e2e::servers::PROFTPD_BIN, &["-v"]),
+        vsftpd: format!(
+            "vsftpd {}",
+            fs::read_to_string(Path::new(ftp_host_e2e::servers::VSFTPD_BIN).join("../../../VERSION"))
+                .unwrap_or_default()
+                .trim()
+        ),
         rustc: command_output("rustc", &["--version"]),
     }
 }
@@ -408,7 +454,7 @@ struct Target {
 }
 
 impl Target {
-    fn proftpd(id: ServerId, server: &FtpServer) -> Target {
+    fn real(id: ServerId, server: &FtpServer) -> Target {
         Target {
             id,
             endpoint: Endpoint {
@@ -416,11 +462,11 @@ impl Target {
                 port: server.port,
                 user: server.user.clone(),
                 password: server.password.clone(),
-                tls: id == ServerId::ProftpdFtps,
-                cert_pem: (id == ServerId::ProftpdFtps).then(|| server.cert_pem.clone()),
+                tls: id.tls(),
+                cert_pem: id.tls().then(|| server.cert_pem.clone()),
             },
             root: server.root.clone(),
-            settle: PROFTPD_SETTLE,
+            settle: if server.kind == ServerKind::Proftpd { PROFTPD_SETTLE } else { VSFTPD_SETTLE },
         }
     }
 
@@ -451,7 +497,39 @@ impl Target {
             cmd.arg("--ssl-reqd").arg("--cacert").arg(self.endpoint.cert_pem.as_ref().expect("FTPS has a certificate"));
         }
         cmd.args(args).arg(format!("ftp://{}:{}/{remote}", self.endpoint.host, self.endpoint.port));
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd
+    }
+
+    /// lftp running `command` (`get R -o L` / `put L -o R`) and exiting.
+    fn lftp(&self, command: &str) -> Command {
+        let e = &self.endpoint;
+        let mut script = String::from("set cmd:fail-exit yes; set net:max-retries 1; set net:timeout 60; ");
+        match &e.cert_pem {
+            Some(pem) if e.tls => script.push_str(&format!(
+                "set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set ftp:ssl-protect-list yes; set ssl:ca-file {}; ",
+                pem.display()
+            )),
+            _ => script.push_str("set ftp:ssl-allow no; "),
+        }
+        script.push_str(&format!("open -u {},{} -p {} {}; {command}", e.user, e.password, e.port, e.host));
+        let mut cmd = Command::new("lftp");
+        cmd.arg("-c").arg(script);
+        cmd
+    }
+
+    /// `ftp-host run` of the example plugin with `guest` arguments, the
+    /// local directory granted as /data.
+    fn cli(&self, tools: &Tools, local: &Path, guest: &[&str]) -> Command {
+        let e = &self.endpoint;
+        let mut cmd = Command::new(&tools.ftp_host);
+        cmd.env("FTP_HOST_CACHE_DIR", &tools.cache_dir);
+        cmd.arg("run").arg(&tools.plugin);
+        cmd.args(["--allow", &format!("{}:{}", e.host, e.port), "--allow-loopback"]);
+        if let Some(pem) = &e.cert_pem {
+            cmd.arg("--ca-file").arg(pem);
+        }
+        cmd.arg("--dir").arg(format!("{}::{}", local.display(), crate::cases::GUEST_DIR));
+        cmd.arg("--").args(crate::cases::guest_args(e, guest));
         cmd
     }
 }
@@ -467,6 +545,34 @@ struct Source {
 
 struct Env {
     local: PathBuf,
+    tools: Tools,
+}
+
+/// What the whole-process clients need.
+struct Tools {
+    /// The `ftp-host` binary built beside this one.
+    ftp_host: PathBuf,
+    /// The example plugin as a file.
+    plugin: PathBuf,
+    /// Its compiled-plugin cache (warmed before the first measurement).
+    cache_dir: PathBuf,
+    /// Where whole-process clients write their output.
+    log: PathBuf,
+}
+
+/// Run a whole-process client, measured; its output goes to `log` and its
+/// tail is the error when it fails.
+fn run_process(mut cmd: Command, log: &Path, what: &str) -> Result<CaseResult> {
+    let out = fs::File::create(log)?;
+    cmd.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
+    let (code, cost) = run_measured(&mut cmd).with_context(|| format!("starting {what}"))?;
+    if code != 0 {
+        let text = fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(6).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!("{what} exited with {code}: {}", tail.join(" / "));
+    }
+    Ok(CaseResult { cost, ..Default::default() })
 }
 
 impl Env {
@@ -491,15 +597,36 @@ impl Env {
         target.settle();
         let result = match client {
             Client::Curl => {
-                let mut cmd = match direction {
+                let cmd = match direction {
                     Direction::Download => {
                         target.curl(&["-o", self.local.join(local_down).to_str().unwrap()], &src.name)
                     }
                     Direction::Upload => target.curl(&["-T", self.local.join(&src.name).to_str().unwrap()], remote_up),
                 };
-                let (code, cost) = run_measured(&mut cmd)?;
-                ensure!(code == 0, "curl exited with {code}");
-                CaseResult { cost, ..Default::default() }
+                run_process(cmd, &self.tools.log, "curl")?
+            }
+            Client::Lftp => {
+                let cmd = match direction {
+                    Direction::Download => {
+                        target.lftp(&format!("get {} -o {}", src.name, self.local.join(local_down).display()))
+                    }
+                    Direction::Upload => {
+                        target.lftp(&format!("put {} -o {remote_up}", self.local.join(&src.name).display()))
+                    }
+                };
+                run_process(cmd, &self.tools.log, "lftp")?
+            }
+            Client::Cli => {
+                let (local, remote) = (format!("{}/", crate::cases::GUEST_DIR), src.name.as_str());
+                let cmd = match direction {
+                    Direction::Download => {
+                        target.cli(&self.tools, &self.local, &["download", remote, &format!("{local}{local_down}")])
+                    }
+                    Direction::Upload => {
+                        target.cli(&self.tools, &self.local, &["upload", &format!("{local}{}", src.name), remote_up])
+                    }
+                };
+                run_process(cmd, &self.tools.log, "ftp-host run")?
             }
             _ => {
                 let (remote, local_name) = match direction {
@@ -553,7 +680,23 @@ pub fn run(options: Options) -> Result<()> {
     let local = work.path().join("local");
     fs::create_dir(&local)?;
     set_mode(&local, 0o755)?;
-    let env = Env { local: local.clone() };
+    // The whole-process guest: the `ftp-host` binary built beside this one,
+    // the example plugin as a file, a cache of its own.
+    let exe_dir = std::env::current_exe()?.parent().context("no directory for this binary")?.to_path_buf();
+    let tools = Tools {
+        ftp_host: exe_dir.join("ftp-host"),
+        plugin: work.path().join("plugin.wasm"),
+        cache_dir: work.path().join("cache"),
+        log: work.path().join("client.log"),
+    };
+    ensure!(
+        tools.ftp_host.is_file(),
+        "{} is missing: build it first (cargo build --release -p ftp-host; scripts/bench.sh does)",
+        tools.ftp_host.display()
+    );
+    fs::write(&tools.plugin, ftp_host::demo::EXAMPLE_PLUGIN)?;
+    fs::create_dir(&tools.cache_dir)?;
+    let env = Env { local: local.clone(), tools };
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
 
@@ -572,20 +715,40 @@ pub fn run(options: Options) -> Result<()> {
     let sources = [&big, &embedded_big, &probe, &conc, &small];
 
     // Servers: enough passive ports for the concurrent case.
-    eprintln!("starting proftpd (plain, explicit FTPS) and the embedded server...");
+    eprintln!("starting proftpd and vsftpd (plain, explicit FTPS) and the embedded server...");
     let mut plain_options = ServerOptions::plain();
     plain_options.passive_ports = (plan.concurrency as u16).saturating_mul(2).max(64);
     let proftpd_plain = FtpServer::start(ServerKind::Proftpd, plain_options).context("starting proftpd (plain)")?;
     let proftpd_ftps =
         FtpServer::start(ServerKind::Proftpd, ServerOptions::explicit()).context("starting proftpd (FTPS)")?;
+    let vsftpd_plain =
+        FtpServer::start(ServerKind::Vsftpd, ServerOptions::plain()).context("starting vsftpd (plain)")?;
+    // TLS 1.2: with 1.3, vsftpd sends session tickets on every data
+    // connection, and curl fails uploads with 426 (see tests/src/servers.rs).
+    let vsftpd_ftps =
+        FtpServer::start(ServerKind::Vsftpd, ServerOptions::explicit().max_tls_version(TlsVersion::Tls12))
+            .context("starting vsftpd (FTPS)")?;
+    // vsftpd serves a directory in its system user's home, which is not on
+    // the tmpfs: point it at one that is (chroot follows the link).
+    for (name, server) in [("vsftpd-plain-root", &vsftpd_plain), ("vsftpd-ftps-root", &vsftpd_ftps)] {
+        let root = work.path().join(name);
+        fs::create_dir(&root)?;
+        set_mode(&root, 0o755)?;
+        std::os::unix::fs::chown(&root, Some(server.uid), Some(server.gid))?;
+        fs::remove_dir(&server.root).with_context(|| format!("replacing {}", server.root.display()))?;
+        std::os::unix::fs::symlink(&root, &server.root)?;
+    }
     let embedded_root = work.path().join("embedded-root");
     fs::create_dir(&embedded_root)?;
     let embedded = runtime.block_on(DemoServer::start(&embedded_root, EMBEDDED_PASSWORD))?;
     let targets = [
-        Target::proftpd(ServerId::ProftpdPlain, &proftpd_plain),
-        Target::proftpd(ServerId::ProftpdFtps, &proftpd_ftps),
+        Target::real(ServerId::ProftpdPlain, &proftpd_plain),
+        Target::real(ServerId::ProftpdFtps, &proftpd_ftps),
+        Target::real(ServerId::VsftpdPlain, &vsftpd_plain),
+        Target::real(ServerId::VsftpdFtps, &vsftpd_ftps),
         Target::embedded(&embedded),
     ];
+    let embedded_target = &targets[4];
     for target in &targets {
         for src in sources {
             let dest = target.root.join(&src.name);
@@ -595,6 +758,18 @@ pub fn run(options: Options) -> Result<()> {
         }
     }
     let plain = &targets[0];
+
+    // Warm the whole-process client's cache: later runs load the compiled plugin.
+    if plan.clients.contains(&Client::Cli) {
+        let mut warm = Command::new(&env.tools.ftp_host);
+        warm.env("FTP_HOST_CACHE_DIR", &env.tools.cache_dir).arg("run").arg(&env.tools.plugin);
+        let _ = warm.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+        ensure!(
+            fs::read_dir(&env.tools.cache_dir)?.count() > 0,
+            "`ftp-host run` left nothing in its cache {}",
+            env.tools.cache_dir.display()
+        );
+    }
 
     let mut results = Results {
         plan: plan.clone(),
@@ -606,6 +781,7 @@ pub fn run(options: Options) -> Result<()> {
         listing: Vec::new(),
         concurrency: Vec::new(),
         latency: Vec::new(),
+        demo: None,
         elapsed: Duration::ZERO,
     };
 
@@ -767,8 +943,33 @@ pub fn run(options: Options) -> Result<()> {
         results.concurrency = stats;
     }
 
+    if plan.has(Section::Startup) {
+        // `ftp-host demo` as a user runs it (the embedded server, the example
+        // plugin from the cache, a download and an upload).
+        let mut times = Vec::new();
+        let mut failed = None;
+        for i in 0..(if plan.quick { 3 } else { 7 }) {
+            let mut cmd = Command::new(&env.tools.ftp_host);
+            cmd.env("FTP_HOST_CACHE_DIR", &env.tools.cache_dir).arg("demo");
+            match run_process(cmd, &env.tools.log, "ftp-host demo") {
+                // The first run compiles the plugin into the cache.
+                Ok(r) if i > 0 => times.push(r.cost.wall_s * 1e3),
+                Ok(_) => {}
+                Err(e) => {
+                    failed = Some(format!("{e:#}"));
+                    break;
+                }
+            }
+        }
+        eprintln!("ftp-host demo: {times:.0?} ms");
+        results.demo = Some(match failed {
+            Some(e) => Err(e),
+            None => Ok(times),
+        });
+    }
+
     if plan.has(Section::Latency) {
-        for target in [&targets[0], &targets[2]] {
+        for target in [&targets[0], embedded_target] {
             let server = if target.id == ServerId::Embedded { "embedded libunftp" } else { "proftpd" };
             let clients: [(Client, bool, bool, &str); 3] = [
                 (Client::GuestSplice, true, false, "guest (the host sets TCP_NODELAY)"),
@@ -796,6 +997,8 @@ pub fn run(options: Options) -> Result<()> {
     drop(runtime);
     drop(proftpd_plain);
     drop(proftpd_ftps);
+    drop(vsftpd_plain);
+    drop(vsftpd_ftps);
     machine.load_end = loadavg();
     let (busy, steal, total) = cpu_stat();
     let span = total.saturating_sub(machine.stat_start.2).max(1) as f64;

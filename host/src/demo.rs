@@ -71,15 +71,8 @@ impl DemoServer {
     async fn launch(root: &Path, password: &str, tls_names: Option<&[&str]>) -> anyhow::Result<DemoServer> {
         let root = root.canonicalize().with_context(|| format!("no such directory {}", root.display()))?;
         let auth = Arc::new(OneUser { user: DEMO_USER.into(), password: password.into() });
-        let fs_root = root.clone();
-        let mut builder = libunftp::ServerBuilder::with_authenticator(
-            Box::new(move || unftp_sbe_fs::Filesystem::new(fs_root.clone()).expect("root was checked above")),
-            auth,
-        )
-        .greeting("ftp-host embedded demo server")
-        .passive_host(std::net::Ipv4Addr::LOCALHOST)
-        .passive_ports(49152..=65534);
-        let (mut certificate, mut tls_dir) = (None, None);
+        let root_for_builds = root.clone();
+        let (mut certificate, mut tls_dir, mut tls_files) = (None, None, None);
         if let Some(names) = tls_names {
             let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
             let generated = rcgen::generate_simple_self_signed(names).context("cannot generate a certificate")?;
@@ -87,26 +80,58 @@ impl DemoServer {
             let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
             std::fs::write(&cert_path, generated.cert.pem())?;
             std::fs::write(&key_path, generated.signing_key.serialize_pem())?;
-            builder = builder.ftps(cert_path, key_path).ftps_required(true, true);
+            tls_files = Some((cert_path, key_path));
             certificate = Some(generated.cert.der().clone());
             tls_dir = Some(dir);
         }
-        let server = builder.build().context("cannot configure the embedded FTP server")?;
-        // libunftp binds the address itself: find a free port, then hand it over.
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        // `Server::service` takes the server by value: one per connection.
+        let build = move || {
+            let fs_root = root_for_builds.clone();
+            let mut builder = libunftp::ServerBuilder::with_authenticator(
+                Box::new(move || unftp_sbe_fs::Filesystem::new(fs_root.clone()).expect("root was checked above")),
+                auth.clone(),
+            )
+            .greeting("ftp-host embedded demo server")
+            .passive_host(std::net::Ipv4Addr::LOCALHOST)
+            .passive_ports(49152..=65534);
+            if let Some((cert_path, key_path)) = &tls_files {
+                builder = builder.ftps(cert_path.clone(), key_path.clone()).ftps_required(true, true);
+            }
+            builder.build().context("cannot configure the embedded FTP server")
+        };
+        // Fail now, not at the first connection, if the configuration is bad.
+        build()?;
+        // We accept connections ourselves, rather than `Server::listen`, to set
+        // TCP_NODELAY: libunftp leaves Nagle on, so its small final reply
+        // (`226`) waits for the client's delayed ACK of the `150` before it:
+        // ~40 ms per operation.
+        let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
-            if let Err(e) = server.listen(addr.to_string()).await {
-                tracing::error!("embedded FTP server stopped: {e}");
+            let mut sessions = tokio::task::JoinSet::new();
+            loop {
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // E.g. out of file descriptors: wait, then go on.
+                        tracing::error!("embedded FTP server: accept failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                match build() {
+                    Ok(server) => {
+                        sessions.spawn(server.service(stream));
+                    }
+                    Err(e) => tracing::error!("embedded FTP server: {e:#}"),
+                }
+                // Forget the sessions that ended.
+                while sessions.try_join_next().is_some() {}
             }
         });
-        // Wait until it accepts connections.
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return Ok(DemoServer { addr, root, certificate, task, _tls_dir: tls_dir });
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        anyhow::bail!("the embedded FTP server did not start on {addr}")
+        // The listener is bound: connections queue from now on.
+        Ok(DemoServer { addr, root, certificate, task, _tls_dir: tls_dir })
     }
 
     /// Where it listens.

@@ -103,6 +103,7 @@ mod client;
 pub mod config;
 pub mod demo;
 mod error;
+mod file_streams;
 pub mod inspect;
 mod listing;
 mod observe;

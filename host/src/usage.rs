@@ -49,6 +49,8 @@ pub enum LimitKind {
     Sessions,
     /// `resources`: host resources held at once.
     Resources,
+    /// Plugins running at once in one host process (its instance pool).
+    Concurrency,
 }
 
 /// Waiting state: how many host waits are in progress, since when, and the
