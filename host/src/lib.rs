@@ -15,6 +15,8 @@
 //! * [`tls`]: which certificates FTPS trusts.
 //! * [`usage`]: what a run used, against its budgets; [`audit`]: the JSON audit log.
 //! * [`cache`]: compiled plugins kept between runs, integrity-checked.
+//! * [`connections`]: per-server connection limits (`max_connections`).
+//! * `fleet` (feature `fleet`, default): workers, jobs and leases on NATS JetStream.
 //! * [`demo`]: the embedded FTP server and the bundled example plugin.
 //! * [`inspect`]: what a plugin asks for, before it runs.
 //! * [`progress`]: progress bars and rate lines for the CLI.
@@ -54,8 +56,11 @@ pub mod bindings;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod demo;
 pub mod error;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 pub mod inspect;
 pub mod policy;
 pub mod progress;
@@ -68,7 +73,7 @@ pub mod usage;
 pub use audit::AuditLog;
 pub use cache::{Cache, Origin};
 pub use policy::{DirGrant, Grant, Limits, NetworkRules, PathRules, Policy, Profile, Secret, SecurityMode};
-pub use runtime::{Host, LoadError, Output, Plugin, RunError, RunReport};
+pub use runtime::{Host, LoadError, Output, Plugin, RunError, RunOptions, RunReport};
 pub use tls::Trust;
 pub use transfer::{TransferInfo, TransferObserver, TransferProgress};
 pub use usage::Stats;

@@ -13,6 +13,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use crate::audit::AuditLog;
 use crate::bindings::{Plugin as PluginBindings, PluginPre};
 use crate::cache::{Cache, Origin};
+use crate::connections::{ConnectionLimiter, LocalLimiter};
 use crate::policy::Policy;
 use crate::session::{self, FtpCtx, FtpView};
 use crate::transfer::TransferObserver;
@@ -82,6 +83,15 @@ pub struct RunReport {
     pub duration: Duration,
 }
 
+/// Per-run extras for embedders that run jobs (the fleet worker).
+#[derive(Default)]
+pub struct RunOptions {
+    /// Environment variables the plugin sees (none by default).
+    pub env: Vec<(String, String)>,
+    /// Audit this run here instead of the host's audit log.
+    pub audit: Option<Arc<AuditLog>>,
+}
+
 /// The store data of one run.
 struct RunState {
     wasi: WasiCtx,
@@ -124,6 +134,8 @@ pub struct Host {
     observer: Option<Arc<dyn TransferObserver>>,
     audit: Option<Arc<AuditLog>>,
     cache: Option<Cache>,
+    /// Slots under each server's `max_connections`, shared by every run.
+    connections: Arc<dyn ConnectionLimiter>,
 }
 
 impl Host {
@@ -145,6 +157,7 @@ impl Host {
             observer: None,
             audit: None,
             cache: None,
+            connections: Arc::new(LocalLimiter::new()),
         })
     }
 
@@ -163,6 +176,13 @@ impl Host {
     /// Write one JSON line per FTP operation of every run to `audit`.
     pub fn with_audit(mut self, audit: AuditLog) -> Self {
         self.audit = Some(Arc::new(audit));
+        self
+    }
+
+    /// Count connections against `max_connections` with `limiter` instead of
+    /// the in-process default (the fleet shares slots between workers).
+    pub fn with_connection_limiter(mut self, limiter: Arc<dyn ConnectionLimiter>) -> Self {
+        self.connections = limiter;
         self
     }
 
@@ -249,10 +269,16 @@ impl Plugin {
 
     /// Run the plugin's `run` export once, in a fresh sandbox.
     pub async fn run(&self, args: &[String], output: Output) -> Result<RunReport, RunError> {
+        self.run_with(args, output, RunOptions::default()).await
+    }
+
+    /// [`run`](Self::run) with per-run [`RunOptions`].
+    pub async fn run_with(&self, args: &[String], output: Output, options: RunOptions) -> Result<RunReport, RunError> {
         let started = Instant::now();
         let policy = &self.host.policy;
         let mut wasi = WasiCtx::builder();
         wasi.args(&[String::from("plugin")]);
+        wasi.envs(&options.env);
         for dir in policy.dirs() {
             wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite).map_err(|e| {
                 RunError::Instantiate(e.context(format!("cannot open granted directory {}", dir.host.display())))
@@ -276,12 +302,13 @@ impl Plugin {
             limits.max_operations,
             limits.max_run_bytes,
             self.host.observer.clone(),
-            self.host.audit.clone(),
+            options.audit.or_else(|| self.host.audit.clone()),
         );
         let state = RunState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            ftp: FtpCtx::new(policy.clone(), self.host.tls.clone(), usage.clone()),
+            ftp: FtpCtx::new(policy.clone(), self.host.tls.clone(), usage.clone())
+                .with_connections(self.host.connections.clone()),
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.max_memory_bytes)
                 .instances(MAX_INSTANCES)

@@ -20,6 +20,7 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 
 use crate::bindings::client::{self, HostDownload, HostSession, HostUpload, SendMode};
+use crate::connections::{ConnectionLimiter, ConnectionPermit, LimitError};
 use crate::bindings::types::{self, ConnectOptions, Security};
 use crate::error::{self, Error, Op, PolicyDenied};
 use crate::policy::{check_field, Access, Policy, SecurityMode};
@@ -39,11 +40,19 @@ pub struct FtpCtx {
     /// stream is bounded by its transfer: it can be taken once).
     resources: usize,
     usage: Arc<Usage>,
+    /// Caps connections per server across runs (`None`: no cap is enforced).
+    connections: Option<Arc<dyn ConnectionLimiter>>,
 }
 
 impl FtpCtx {
     pub(crate) fn new(policy: Arc<Policy>, tls: Arc<[Arc<rustls::ClientConfig>]>, usage: Arc<Usage>) -> Self {
-        FtpCtx { policy, tls, open_sessions: 0, resources: 0, usage }
+        FtpCtx { policy, tls, open_sessions: 0, resources: 0, usage, connections: None }
+    }
+
+    /// Take connection slots from `limiter` (see [`crate::connections`]).
+    pub(crate) fn with_connections(mut self, limiter: Arc<dyn ConnectionLimiter>) -> Self {
+        self.connections = Some(limiter);
+        self
     }
 
     /// What the run has done so far.
@@ -108,6 +117,8 @@ pub struct Session {
     /// The current directory as the host tracks it: every path is
     /// normalised against it and sent to the server absolute.
     cwd: String,
+    /// The server's connection slot; declared last so the connection closes first.
+    _permit: Option<ConnectionPermit>,
 }
 
 /// Everything needed to open a session, after the gate chose the grant.
@@ -154,6 +165,17 @@ impl Session {
             )));
         }
         let addrs = ctx.policy.check_dial(grant, host, port, op).await?;
+        // A slot under the server's max_connections, held as long as the session.
+        let permit = match &ctx.connections {
+            Some(limiter) => {
+                let g = &ctx.policy.grants()[grant];
+                Some(limiter.acquire(&g.rule().to_string(), g.max_connections(), timeout).await.map_err(|e| match e {
+                    LimitError::Timeout(..) => Error::Timeout(format!("connect to {server}: {e}")),
+                    LimitError::Unavailable(_) => Error::Connect(format!("connect to {server}: {e}")),
+                })?)
+            }
+            None => None,
+        };
         let tls_name = host.trim_start_matches('[').trim_end_matches(']').to_string();
         let tls = ctx.tls[grant].clone();
         let connector = || AsyncRustlsConnector::from(suppaftp::tokio_rustls::TlsConnector::from(tls.clone()));
@@ -213,7 +235,7 @@ impl Session {
             Ok(dir) if dir.starts_with('/') => crate::policy::paths::normalise("/", &dir),
             _ => "/".to_string(),
         };
-        Ok(Session { ftp: Some(ftp), closed: "", server, timeout, secure, grant, cwd })
+        Ok(Session { ftp: Some(ftp), closed: "", server, timeout, secure, grant, cwd, _permit: permit })
     }
 
     /// The label of this session's operations (owned, so the session can be borrowed mutably meanwhile).

@@ -241,6 +241,9 @@ pub struct Grant {
     paths: PathRules,
     profile: Option<Profile>,
     guest_credentials: bool,
+    /// Most control connections open to this server at once (all runs of a
+    /// host, or the whole fleet); `None`: no cap.
+    max_connections: Option<usize>,
 }
 
 impl Grant {
@@ -253,6 +256,7 @@ impl Grant {
             paths: PathRules::default(),
             profile: None,
             guest_credentials: true,
+            max_connections: None,
         })
     }
 
@@ -261,7 +265,14 @@ impl Grant {
     pub fn profile(profile: Profile) -> Result<Self, AllowRuleError> {
         let host = if profile.host.contains(':') { format!("[{}]", profile.host) } else { profile.host.clone() };
         let rule = format!("{host}:{}", profile.port()).parse()?;
-        Ok(Grant { rule, trust: None, paths: PathRules::default(), profile: Some(profile), guest_credentials: false })
+        Ok(Grant {
+            rule,
+            trust: None,
+            paths: PathRules::default(),
+            profile: Some(profile),
+            guest_credentials: false,
+            max_connections: None,
+        })
     }
 
     /// Check the server's certificate with `trust`.
@@ -280,6 +291,17 @@ impl Grant {
     pub fn with_guest_credentials(mut self, allowed: bool) -> Self {
         self.guest_credentials = allowed;
         self
+    }
+
+    /// Cap the control connections open to this server at once (see [`crate::connections`]).
+    pub fn with_max_connections(mut self, max: Option<usize>) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// The cap on open control connections, if any.
+    pub fn max_connections(&self) -> Option<usize> {
+        self.max_connections
     }
 
     /// The host and port granted.
