@@ -25,14 +25,14 @@ pub struct PublishArgs {
     /// The plugin's .wasm file.
     pub plugin: PathBuf,
     #[command(flatten)]
-    pub nats: NatsArgs,
+    nats: NatsArgs,
 }
 
 /// `ftp-host submit`.
 #[derive(Args)]
 pub struct SubmitArgs {
     #[command(flatten)]
-    pub nats: NatsArgs,
+    nats: NatsArgs,
     /// The plugin's SHA-256, as `ftp-host publish` printed it.
     #[arg(long, value_name = "DIGEST")]
     pub plugin: String,
@@ -61,7 +61,7 @@ pub struct SubmitArgs {
 #[derive(Args)]
 pub struct WorkerArgs {
     #[command(flatten)]
-    pub nats: NatsArgs,
+    nats: NatsArgs,
     /// A policy file (its stem names the policy: `nightly.toml` is `nightly`)
     /// or a directory of them (repeatable). Jobs may only name these.
     #[arg(long = "config", value_name = "FILE|DIR", required = true)]
