@@ -34,7 +34,7 @@ impl Worker {
         for c in configs {
             cmd.arg("--config").arg(c);
         }
-        cmd.args(extra).envs(env.iter().copied()).env("RUST_LOG", "warn,ftp_host=info,libunftp=error");
+        cmd.args(extra).envs(env.iter().copied()).env("RUST_LOG", "warn,ftp_host::fleet=info,libunftp=error");
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("the worker starts");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
