@@ -173,9 +173,8 @@ async fn three_workers_run_300_jobs_once_each_and_their_metrics_match() {
     let (nats, fleet, demo, target) = start(dir.path()).await;
     let policy = demo_policy(dir.path(), &demo, "");
     let digest = submit::publish_plugin(&fleet, EXAMPLE_PLUGIN).await.unwrap();
-    let workers: Vec<Worker> = (0..3)
-        .map(|i| Worker::start(&nats, &format!("w{i}"), &[&policy], &["--concurrency", "4"], &[]))
-        .collect();
+    let workers: Vec<Worker> =
+        (0..3).map(|i| Worker::start(&nats, &format!("w{i}"), &[&policy], &["--concurrency", "4"], &[])).collect();
     let results = Results::watch(&fleet).await;
     for i in 0..300 {
         submit::enqueue(&fleet, &job(&format!("small-{i}"), &digest, "demo", target.args(&["ls"]))).await.unwrap();
@@ -309,8 +308,7 @@ async fn a_job_that_always_traps_is_dead_lettered_and_the_worker_keeps_serving()
     let policy = demo_policy(dir.path(), &demo, "");
     let hostile = submit::publish_plugin(&fleet, hostile_guest()).await.unwrap();
     let example = submit::publish_plugin(&fleet, EXAMPLE_PLUGIN).await.unwrap();
-    let worker =
-        Worker::start(&nats, "w", &[&policy], &["--max-deliver", "3", "--retry-backoff", "100ms"], &[]);
+    let worker = Worker::start(&nats, "w", &[&policy], &["--max-deliver", "3", "--retry-backoff", "100ms"], &[]);
     let result = submit::submit_and_wait(
         &fleet,
         &job("trapper", &hostile, "demo", vec!["trap".into()]),

@@ -47,12 +47,7 @@ pub trait ConnectionLimiter: Send + Sync + 'static {
     /// Wait at most `wait` for one of `max` slots of `server` (`None`: no
     /// cap; the limiter may still count the connection). The time waiting is
     /// wall-clock time of the run, never CPU time.
-    async fn acquire(
-        &self,
-        server: &str,
-        max: Option<usize>,
-        wait: Duration,
-    ) -> Result<ConnectionPermit, LimitError>;
+    async fn acquire(&self, server: &str, max: Option<usize>, wait: Duration) -> Result<ConnectionPermit, LimitError>;
 }
 
 /// The in-process limiter: one semaphore per server.
@@ -70,12 +65,7 @@ impl LocalLimiter {
 
 #[async_trait::async_trait]
 impl ConnectionLimiter for LocalLimiter {
-    async fn acquire(
-        &self,
-        server: &str,
-        max: Option<usize>,
-        wait: Duration,
-    ) -> Result<ConnectionPermit, LimitError> {
+    async fn acquire(&self, server: &str, max: Option<usize>, wait: Duration) -> Result<ConnectionPermit, LimitError> {
         let Some(max) = max else { return Ok(ConnectionPermit::unlimited()) };
         let semaphore = {
             let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());

@@ -20,8 +20,8 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 
 use crate::bindings::client::{self, HostDownload, HostSession, HostUpload, SendMode};
-use crate::connections::{ConnectionLimiter, ConnectionPermit, LimitError};
 use crate::bindings::types::{self, ConnectOptions, Security};
+use crate::connections::{ConnectionLimiter, ConnectionPermit, LimitError};
 use crate::error::{self, Error, Op, PolicyDenied};
 use crate::policy::{check_field, Access, Policy, SecurityMode};
 use crate::transfer::{staging_name, Direction, Download, Opened, Staged, TransferInfo, Upload};
@@ -169,10 +169,12 @@ impl Session {
         let permit = match &ctx.connections {
             Some(limiter) => {
                 let g = &ctx.policy.grants()[grant];
-                Some(limiter.acquire(&g.rule().to_string(), g.max_connections(), timeout).await.map_err(|e| match e {
-                    LimitError::Timeout(..) => Error::Timeout(format!("connect to {server}: {e}")),
-                    LimitError::Unavailable(_) => Error::Connect(format!("connect to {server}: {e}")),
-                })?)
+                Some(limiter.acquire(&g.rule().to_string(), g.max_connections(), timeout).await.map_err(
+                    |e| match e {
+                        LimitError::Timeout(..) => Error::Timeout(format!("connect to {server}: {e}")),
+                        LimitError::Unavailable(_) => Error::Connect(format!("connect to {server}: {e}")),
+                    },
+                )?)
             }
             None => None,
         };

@@ -27,7 +27,12 @@ pub async fn bucket(fleet: &Fleet, ttl: Duration) -> anyhow::Result<kv::Store> {
         Ok(store) => Ok(store),
         Err(_) => Ok(fleet
             .js
-            .create_key_value(kv::Config { bucket: LEASE_BUCKET.into(), history: 1, max_age: ttl, ..Default::default() })
+            .create_key_value(kv::Config {
+                bucket: LEASE_BUCKET.into(),
+                history: 1,
+                max_age: ttl,
+                ..Default::default()
+            })
             .await?),
     }
 }
@@ -85,12 +90,7 @@ impl Drop for Lease {
 
 #[async_trait::async_trait]
 impl ConnectionLimiter for KvLimiter {
-    async fn acquire(
-        &self,
-        server: &str,
-        max: Option<usize>,
-        wait: Duration,
-    ) -> Result<ConnectionPermit, LimitError> {
+    async fn acquire(&self, server: &str, max: Option<usize>, wait: Duration) -> Result<ConnectionPermit, LimitError> {
         let label = ServerLabel { server: server.to_string() };
         let count = || {
             self.metrics.open_connections.get_or_create(&label).inc();
@@ -107,8 +107,20 @@ impl ConnectionLimiter for KvLimiter {
                     Ok(revision) => {
                         self.metrics.lease_wait_seconds.observe(started.elapsed().as_secs_f64());
                         let revision = Arc::new(AtomicU64::new(revision));
-                        let renew = tokio::spawn(renew(self.kv.clone(), key.clone(), self.holder.clone(), revision.clone(), self.ttl));
-                        return Ok(ConnectionPermit::new(Lease { kv: self.kv.clone(), key, revision, renew, _counted: count() }));
+                        let renew = tokio::spawn(renew(
+                            self.kv.clone(),
+                            key.clone(),
+                            self.holder.clone(),
+                            revision.clone(),
+                            self.ttl,
+                        ));
+                        return Ok(ConnectionPermit::new(Lease {
+                            kv: self.kv.clone(),
+                            key,
+                            revision,
+                            renew,
+                            _counted: count(),
+                        }));
                     }
                     Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
                     Err(e) => return Err(LimitError::Unavailable(format!("lease {key} on NATS: {e}"))),
@@ -135,7 +147,9 @@ async fn renew(kv: kv::Store, key: String, holder: String, revision: Arc<AtomicU
         match kv.update(&key, holder.clone().into(), revision.load(Ordering::SeqCst)).await {
             Ok(next) => revision.store(next, Ordering::SeqCst),
             Err(e) => {
-                tracing::warn!("connection lease {key} could not be renewed ({e}); the fleet may exceed max_connections");
+                tracing::warn!(
+                    "connection lease {key} could not be renewed ({e}); the fleet may exceed max_connections"
+                );
                 return;
             }
         }

@@ -89,7 +89,10 @@ impl Fleet {
             .with_context(|| format!("cannot reach NATS at {url} (is nats-server running with -js?)"))?;
         let js = jetstream::new(client.clone());
         let fleet = Fleet { client, js };
-        fleet.ensure_streams().await.with_context(|| format!("cannot set up the fleet's JetStream streams on {url}"))?;
+        fleet
+            .ensure_streams()
+            .await
+            .with_context(|| format!("cannot set up the fleet's JetStream streams on {url}"))?;
         Ok(fleet)
     }
 

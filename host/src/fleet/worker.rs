@@ -327,11 +327,8 @@ impl Worker {
                 self.settle(&msg, stored, &job.id).await;
             }
             Verdict::Retry(result) if (attempt as i64) < self.max_deliver || self.max_deliver < 1 => {
-                let backoff = self
-                    .opts
-                    .retry_backoff
-                    .saturating_mul(1 << (attempt - 1).min(16) as u32)
-                    .min(MAX_BACKOFF);
+                let backoff =
+                    self.opts.retry_backoff.saturating_mul(1 << (attempt - 1).min(16) as u32).min(MAX_BACKOFF);
                 tracing::info!(job = job.id, attempt, "attempt failed ({:?}); retrying in {backoff:?}", result.error);
                 if let Err(e) = msg.ack_with(AckKind::Nak(Some(backoff))).await {
                     tracing::warn!(job = job.id, "nak failed: {e}; the job returns after ack_wait");
@@ -377,23 +374,28 @@ impl Worker {
         let reject = |why: String| Verdict::Final(JobResult::rejected(&job.id, attempt, worker, why));
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         let remaining = match job.deadline_ms {
-            Some(deadline) if deadline <= now_ms => return reject(format!("the job's deadline passed {} ms ago", now_ms - deadline)),
+            Some(deadline) if deadline <= now_ms => {
+                return reject(format!("the job's deadline passed {} ms ago", now_ms - deadline))
+            }
             Some(deadline) => Duration::from_millis(deadline - now_ms),
             None => Duration::MAX,
         };
         let Some(policy) = self.hosts.get(&job.policy) else {
             let mut known: Vec<&str> = self.hosts.keys().map(String::as_str).collect();
             known.sort();
-            return reject(format!(
-                "unknown policy `{}`: worker {worker} has {}",
-                job.policy,
-                known.join(", ")
-            ));
+            return reject(format!("unknown policy `{}`: worker {worker} has {}", job.policy, known.join(", ")));
         };
         let plugin = match self.plugin(&job.policy, policy, &job.plugin).await {
             Ok(plugin) => plugin,
             Err(PluginError::Fetch(e)) if e.is_transient() => {
-                return Verdict::Retry(JobResult::bare(&job.id, attempt, worker, "trap", crate::cli::EXIT_TRAP, e.to_string()))
+                return Verdict::Retry(JobResult::bare(
+                    &job.id,
+                    attempt,
+                    worker,
+                    "trap",
+                    crate::cli::EXIT_TRAP,
+                    e.to_string(),
+                ))
             }
             Err(PluginError::Fetch(e)) => return reject(e.to_string()),
             Err(PluginError::Load(e)) => {
@@ -413,14 +415,12 @@ impl Worker {
         };
         let sink = JobAudit { lines: audit.clone(), file: policy.audit_file.clone() };
         let options = RunOptions {
-            env: vec![
-                ("FTP_HOST_JOB_ID".into(), job.id.clone()),
-                ("FTP_HOST_JOB_ATTEMPT".into(), attempt.to_string()),
-            ],
+            env: vec![("FTP_HOST_JOB_ID".into(), job.id.clone()), ("FTP_HOST_JOB_ATTEMPT".into(), attempt.to_string())],
             audit: Some(Arc::new(AuditLog::to_writer(Box::new(sink)))),
         };
         let started = Instant::now();
-        let outcome = match tokio::time::timeout(remaining, plugin.run_with(&job.args, Output::Capture, options)).await {
+        let outcome = match tokio::time::timeout(remaining, plugin.run_with(&job.args, Output::Capture, options)).await
+        {
             Ok(outcome) => outcome,
             Err(_) => {
                 let mut r = JobResult::bare(
