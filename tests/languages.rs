@@ -493,7 +493,7 @@ async fn matrix(server: Server<'_>) {
         let plugin = load(&host(server.policy(&server.target, limits)), language);
         let result = plugin.run(&server.target.args(&["sha256", BIG]), Output::Capture).await;
         assert!(
-            matches!(&result, Err(RunError::Limit(m)) if m.contains("memory")),
+            matches!(&result, Err(RunError::Limit { limit: ftp_host::LimitKind::Memory, .. })),
             "{} / {}: an in-memory 64 MiB get must hit the memory limit, got {:?}",
             server.name,
             language.name,

@@ -155,6 +155,15 @@ enum Command {
         #[arg(long)]
         tls: bool,
     },
+    /// Store a plugin in the fleet's NATS object store and print its SHA-256.
+    #[cfg(feature = "fleet")]
+    Publish(crate::fleet::cli::PublishArgs),
+    /// Queue a job for the fleet's workers (see README "Running a fleet").
+    #[cfg(feature = "fleet")]
+    Submit(crate::fleet::cli::SubmitArgs),
+    /// Run jobs from the fleet's queue under this machine's policies, until SIGTERM.
+    #[cfg(feature = "fleet")]
+    Worker(crate::fleet::cli::WorkerArgs),
 }
 
 /// Parse the command line, run it, and return the process exit code.
@@ -176,6 +185,12 @@ pub fn main() -> ExitCode {
             Command::Compile { plugin, output } => compile(&plugin, &output),
             Command::Demo { tls } => run_demo(tls).await,
             Command::Serve { root, password, tls } => serve(root, password, tls).await,
+            #[cfg(feature = "fleet")]
+            Command::Publish(args) => crate::fleet::cli::publish(args).await,
+            #[cfg(feature = "fleet")]
+            Command::Submit(args) => crate::fleet::cli::submit(args).await,
+            #[cfg(feature = "fleet")]
+            Command::Worker(args) => crate::fleet::cli::worker(args).await,
         }
     });
     match result {

@@ -42,6 +42,7 @@
 //! write = ["/inbox/**"]
 //! read_only = false
 //! guest_credentials = false  # also allow connect(options) with the plugin's own credentials
+//! max_connections = 2        # control connections open at once (all runs; fleet-wide for workers)
 //!
 //! [[server]]                 # no user: the plugin brings its own credentials
 //! host = "ftp.example.org"
@@ -163,6 +164,7 @@ struct ServerSection {
     read_only: bool,
     guest_credentials: Option<bool>,
     staging: Option<bool>,
+    max_connections: Option<usize>,
 }
 
 /// Load and validate a policy file. Relative paths in it (directories,
@@ -324,7 +326,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 Grant::server(&rule).map_err(|e| at(e.to_string()))?
             }
         };
-        grant = grant.with_paths(paths).with_staging(s.staging.unwrap_or(true));
+        if s.max_connections == Some(0) {
+            return Err(at("max_connections = 0 would forbid every connection: remove the server instead".into()));
+        }
+        grant = grant
+            .with_paths(paths)
+            .with_staging(s.staging.unwrap_or(true))
+            .with_max_connections(s.max_connections);
         if let Some(trust) = trust {
             grant = grant.with_trust(trust);
         }

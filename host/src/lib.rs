@@ -17,6 +17,8 @@
 //! * `usage`: what a run used, against its budgets; [`audit`]: the JSON audit log.
 //! * `observe`: watching streaming transfers (progress bars).
 //! * [`cache`]: compiled plugins kept between runs, integrity-checked.
+//! * [`connections`]: per-server connection limits (`max_connections`).
+//! * `fleet` (feature `fleet`, default): workers, jobs and leases on NATS JetStream.
 //! * [`demo`]: the embedded FTP server and the bundled example plugin.
 //! * [`inspect`]: what a plugin asks for, before it runs.
 //! * [`progress`]: progress bars and rate lines for the CLI.
@@ -101,9 +103,12 @@ pub mod cache;
 pub mod cli;
 mod client;
 pub mod config;
+pub mod connections;
 pub mod demo;
 mod error;
 mod file_streams;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 pub mod inspect;
 mod listing;
 mod observe;
@@ -121,7 +126,7 @@ pub use observe::{Direction, TransferInfo, TransferObserver, TransferProgress};
 pub use policy::{
     DirGrant, Grant, Hint, Limits, NetworkRules, PathRules, Policy, Profile, Refusal, RefusalKind, Secret, SecurityMode,
 };
-pub use runtime::{Host, LoadError, Output, Plugin, RunError, RunReport};
+pub use runtime::{Host, LoadError, Output, Plugin, RunError, RunOptions, RunReport};
 pub use tls::Trust;
 pub use usage::{LimitKind, Stats};
 /// The wasmtime this crate is built on, for embedders' own stores.

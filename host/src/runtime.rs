@@ -23,6 +23,7 @@ use crate::client::{self, FtpCtx, FtpView};
 use crate::observe::TransferObserver;
 use crate::policy::{Hint, Policy};
 use crate::usage::{LimitKind, Stats};
+use crate::connections::{ConnectionLimiter, LocalLimiter};
 
 /// Most bytes of a plugin's stdout or stderr kept when output is captured.
 pub const MAX_CAPTURED_OUTPUT: usize = 16 * 1024 * 1024;
@@ -109,6 +110,15 @@ pub struct RunReport {
     pub hints: Vec<Hint>,
 }
 
+/// Per-run extras for embedders that run jobs (the fleet worker).
+#[derive(Default)]
+pub struct RunOptions {
+    /// Environment variables the plugin sees (none by default).
+    pub env: Vec<(String, String)>,
+    /// Audit this run here instead of the host's audit log.
+    pub audit: Option<Arc<AuditLog>>,
+}
+
 /// The store data of one run.
 struct RunState {
     wasi: WasiCtx,
@@ -153,6 +163,8 @@ pub struct Host {
     observer: Option<Arc<dyn TransferObserver>>,
     audit: Option<Arc<AuditLog>>,
     cache: Option<Cache>,
+    /// Slots under each server's `max_connections`, shared by every run.
+    connections: Arc<dyn ConnectionLimiter>,
 }
 
 impl Host {
@@ -177,6 +189,7 @@ impl Host {
             observer: None,
             audit: None,
             cache: None,
+            connections: Arc::new(LocalLimiter::new()),
         })
     }
 
@@ -198,6 +211,13 @@ impl Host {
         self
     }
 
+    /// Count connections against `max_connections` with `limiter` instead of
+    /// the in-process default (the fleet shares slots between workers).
+    pub fn with_connection_limiter(mut self, limiter: Arc<dyn ConnectionLimiter>) -> Self {
+        self.connections = limiter;
+        self
+    }
+
     /// The engine plugins are compiled with.
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -212,15 +232,20 @@ impl Host {
     /// (see the crate docs): put it in the store's data beside a
     /// `ResourceTable`, and link with [`crate::add_to_linker`].
     pub fn ftp_ctx(&self, plugin_name: &str) -> FtpCtx {
+        self.ftp_ctx_with(plugin_name, self.audit.clone())
+    }
+
+    /// [`ftp_ctx`](Self::ftp_ctx) auditing to `audit`.
+    fn ftp_ctx_with(&self, plugin_name: &str, audit: Option<Arc<AuditLog>>) -> FtpCtx {
         let limits = self.policy.limits();
         let usage = crate::usage::Usage::new(
             plugin_name.to_string(),
             limits.max_operations,
             limits.max_run_bytes,
             self.observer.clone(),
-            self.audit.clone(),
+            audit,
         );
-        FtpCtx::new(self.policy.clone(), self.tls.clone(), usage)
+        FtpCtx::new(self.policy.clone(), self.tls.clone(), usage).with_connections(self.connections.clone())
     }
 
     /// Compile a plugin from component bytes (or WAT text) and check that it
@@ -296,10 +321,16 @@ impl Plugin {
 
     /// Run the plugin's `run` export once, in a fresh sandbox.
     pub async fn run(&self, args: &[String], output: Output) -> Result<RunReport, RunError> {
+        self.run_with(args, output, RunOptions::default()).await
+    }
+
+    /// [`run`](Self::run) with per-run [`RunOptions`].
+    pub async fn run_with(&self, args: &[String], output: Output, options: RunOptions) -> Result<RunReport, RunError> {
         let started = Instant::now();
         let policy = &self.host.policy;
         let mut wasi = WasiCtx::builder();
         wasi.args(&[String::from("plugin")]);
+        wasi.envs(&options.env);
         for dir in policy.dirs() {
             wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite).map_err(|e| {
                 RunError::Instantiate(e.context(format!("cannot open granted directory {}", dir.host.display())))
@@ -318,7 +349,7 @@ impl Plugin {
             }
         };
         let limits = policy.limits().clone();
-        let ftp = self.host.ftp_ctx(&self.name);
+        let ftp = self.host.ftp_ctx_with(&self.name, options.audit.or_else(|| self.host.audit.clone()));
         let usage = ftp.usage().clone();
         let state = RunState {
             wasi: wasi.build(),

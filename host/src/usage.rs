@@ -28,7 +28,7 @@ pub struct Stats {
 
 /// A limit of the operator's that stopped something in a run, as the host
 /// itself saw it (never guessed from what the plugin printed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LimitKind {
     /// `cpu`: the guest's own running time.

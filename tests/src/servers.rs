@@ -128,6 +128,8 @@ pub struct ServerOptions {
     pub passive_ports: u16,
     /// How long to wait for the server to come up. Default: 10 s.
     pub startup_timeout: Duration,
+    /// proftpd only: `MaxClientsPerUser N` (refuse the user's N+1st login). Default: none.
+    pub max_clients_per_user: Option<u32>,
 }
 
 impl ServerOptions {
@@ -138,6 +140,7 @@ impl ServerOptions {
             max_tls_version: TlsVersion::Tls13,
             passive_ports: DEFAULT_PASSIVE_PORTS,
             startup_timeout: Duration::from_secs(10),
+            max_clients_per_user: None,
         }
     }
     pub fn plain() -> Self {
@@ -171,6 +174,7 @@ pub struct FtpServer {
     pub tls: Tls,
     pub require_session_reuse: bool,
     pub max_tls_version: TlsVersion,
+    pub max_clients_per_user: Option<u32>,
     /// Always [`HOST`] (127.0.0.1).
     pub host: String,
     /// The control port.
@@ -279,6 +283,7 @@ impl FtpServer {
             tls: opts.tls,
             require_session_reuse: opts.require_session_reuse,
             max_tls_version: opts.max_tls_version,
+            max_clients_per_user: opts.max_clients_per_user,
             host: HOST.to_string(),
             port,
             passive_ports: passive,
@@ -392,6 +397,9 @@ AllowStoreRestart       on
             passwd = passwd.display(),
             group = group.display(),
         );
+        if let Some(n) = self.max_clients_per_user {
+            let _ = writeln!(conf, "MaxClientsPerUser       {n}");
+        }
         self.logs.push(("proftpd.log", d.join("proftpd.log")));
         self.logs.push(("commands.log", d.join("commands.log")));
         self.logs.push(("xfer.log", d.join("xfer.log")));

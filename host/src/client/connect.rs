@@ -119,7 +119,7 @@ impl FtpView<'_> {
         usage.record(op, address, started.elapsed(), 0, &opened);
         let opened = opened?;
         let session = Session {
-            control: Control::new(opened.ftp, opened.features, slot),
+            control: Control::new(opened.ftp, opened.features, slot, opened.permit),
             label: label.to_string(),
             address: address.to_string(),
             timeout: dial.timeout,

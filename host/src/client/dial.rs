@@ -14,6 +14,7 @@ use suppaftp::{FtpError, FtpResult, Mode, Status};
 use tokio::net::TcpStream;
 
 use super::{deadline, ops, Conn, FtpCtx};
+use crate::connections::{ConnectionPermit, LimitError};
 use crate::error::{self, Action, Error, Op, PolicyDenied};
 use crate::policy::{check_field, Policy, SecurityMode};
 
@@ -34,6 +35,8 @@ pub(super) struct Dial<'a> {
 /// A logged-in control connection and what was learnt opening it.
 pub(super) struct Opened {
     pub ftp: AsyncRustlsFtpStream,
+    /// The slot under the server's `max_connections`, held while the connection lives.
+    pub permit: Option<ConnectionPermit>,
     pub features: Vec<String>,
     pub cwd: String,
 }
@@ -46,6 +49,19 @@ pub(super) async fn open(ctx: &FtpCtx, dial: &Dial<'_>) -> Result<Opened, Error>
     check_field("user", user)?;
     check_field("password", password)?;
     let addrs = resolve(ctx, grant, host, port, timeout, op).await?;
+    // Beyond the server's `max_connections` the connect waits (wall-clock, not CPU) for a slot.
+    let permit = match &ctx.connections {
+        Some(limiter) => {
+            let g = &ctx.policy.grants()[grant];
+            let server = g.rule().to_string();
+            let permit = limiter.acquire(&server, g.max_connections(), timeout).await.map_err(|e| match e {
+                LimitError::Timeout(..) => Error::Timeout(format!("{op}: {e}")),
+                LimitError::Unavailable(_) => Error::Connect(format!("{op}: {e}")),
+            })?;
+            Some(permit)
+        }
+        None => None,
+    };
     let tls_name = host.trim_start_matches('[').trim_end_matches(']').to_string();
     let tls = ctx.tls[grant].clone();
     let connector = || AsyncRustlsConnector::from(suppaftp::tokio_rustls::TlsConnector::from(tls.clone()));
@@ -115,7 +131,7 @@ pub(super) async fn open(ctx: &FtpCtx, dial: &Dial<'_>) -> Result<Opened, Error>
         Ok(dir) if dir.starts_with('/') => crate::policy::paths::normalise("/", &dir),
         _ => "/".to_string(),
     };
-    Ok(Opened { ftp, features, cwd })
+    Ok(Opened { ftp, permit, features, cwd })
 }
 
 /// Resolve `host` within the deadline and check every address it has.

@@ -27,6 +27,7 @@ use suppaftp::FtpResult;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use crate::bindings::{client, types};
+use crate::connections::ConnectionLimiter;
 use crate::error::{self, Action, Error, HostError, HostResult, Op};
 use crate::policy::{Access, Policy, Refusal};
 use crate::usage::{LimitKind, Usage};
@@ -47,11 +48,20 @@ pub struct FtpCtx {
     /// Sessions, downloads and uploads held now.
     resources: usize,
     usage: Arc<Usage>,
+    /// Slots under each server's `max_connections`, shared beyond this run.
+    connections: Option<Arc<dyn ConnectionLimiter>>,
 }
 
 impl FtpCtx {
     pub(crate) fn new(policy: Arc<Policy>, tls: Arc<[Arc<rustls::ClientConfig>]>, usage: Arc<Usage>) -> Self {
-        FtpCtx { policy, tls, open_sessions: Arc::default(), resources: 0, usage }
+        FtpCtx { policy, tls, open_sessions: Arc::default(), resources: 0, usage, connections: None }
+    }
+
+    /// Count control connections against each server's `max_connections`
+    /// with `limiter` (shared by every run of a host, or a whole fleet).
+    pub(crate) fn with_connections(mut self, limiter: Arc<dyn ConnectionLimiter>) -> Self {
+        self.connections = Some(limiter);
+        self
     }
 
     /// What the run has used, shared with its transfers.

@@ -14,6 +14,7 @@ use super::transfer::{self, Download, Upload};
 use super::{ops, FtpView, SessionSlot};
 use crate::bindings::client::{HostSession, SendMode};
 use crate::bindings::types::{Datetime, Entry};
+use crate::connections::ConnectionPermit;
 use crate::error::{breaks_session, Action, Error, HostResult, Op};
 use crate::policy::Access;
 
@@ -28,6 +29,8 @@ pub(crate) struct Control {
     /// The server's `FEAT` lines, once asked.
     features: Option<Vec<String>>,
     _slot: SessionSlot,
+    /// Last, so the socket closes before the server's connection slot is freed.
+    _permit: Option<ConnectionPermit>,
 }
 
 /// Why a control connection is gone.
@@ -53,8 +56,15 @@ impl Closed {
 pub(crate) type SharedControl = Arc<Mutex<Control>>;
 
 impl Control {
-    pub(crate) fn new(ftp: AsyncRustlsFtpStream, features: Vec<String>, slot: SessionSlot) -> SharedControl {
-        Arc::new(Mutex::new(Control { ftp: Some(ftp), closed: Closed::Quit, features: Some(features), _slot: slot }))
+    pub(crate) fn new(
+        ftp: AsyncRustlsFtpStream,
+        features: Vec<String>,
+        slot: SessionSlot,
+        permit: Option<ConnectionPermit>,
+    ) -> SharedControl {
+        let control =
+            Control { ftp: Some(ftp), closed: Closed::Quit, features: Some(features), _slot: slot, _permit: permit };
+        Arc::new(Mutex::new(control))
     }
 
     /// The connection and the feature cache, or why there is none.

@@ -319,6 +319,9 @@ pub struct Grant {
     guest_credentials: bool,
     /// Whether replacements go to a temporary name first (see [`Grant::with_staging`]).
     staging: bool,
+    /// Most control connections open to this server at once (all runs of a
+    /// host, or the whole fleet); `None`: no cap.
+    max_connections: Option<usize>,
 }
 
 impl Grant {
@@ -332,6 +335,7 @@ impl Grant {
             profile: None,
             guest_credentials: true,
             staging: true,
+            max_connections: None,
         })
     }
 
@@ -346,6 +350,7 @@ impl Grant {
             profile: Some(profile),
             guest_credentials: false,
             staging: true,
+            max_connections: None,
         })
     }
 
@@ -373,6 +378,17 @@ impl Grant {
     pub fn with_guest_credentials(mut self, allowed: bool) -> Self {
         self.guest_credentials = allowed;
         self
+    }
+
+    /// Cap the control connections open to this server at once (see [`crate::connections`]).
+    pub fn with_max_connections(mut self, max: Option<usize>) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// The cap on open control connections, if any.
+    pub fn max_connections(&self) -> Option<usize> {
+        self.max_connections
     }
 
     /// The host and port granted.
