@@ -217,13 +217,13 @@ pub fn allow_case(rule: &str, host: &str, port: &str) {
     }
 }
 
-/// A rule shows as lowercase `HOST`, `HOST:PORT` or `[V6]:PORT`, of safe
-/// characters, with a non-zero port, and reads back as itself.
+/// A rule shows as lowercase `HOST`, `HOST:PORT`, `HOST:*` or `[V6]:PORT`,
+/// of safe characters, with a non-zero port, and reads back as itself.
 pub fn assert_rule(rule: &AllowRule) {
     let shown = rule.to_string();
     assert_eq!(shown.parse::<AllowRule>().as_ref().ok(), Some(rule), "{shown:?} does not read back as itself");
     assert_eq!(shown, shown.to_ascii_lowercase(), "not lowercase: {shown:?}");
-    assert!(!shown.is_empty() && shown.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c)), "unsafe characters: {shown:?}");
+    assert!(!shown.is_empty() && shown.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]*".contains(c)), "unsafe characters: {shown:?}");
     let (host, port) = match shown.strip_prefix('[') {
         Some(rest) => {
             let (v6, tail) = rest.split_once(']').expect("a closing bracket");
@@ -237,6 +237,6 @@ pub fn assert_rule(rule: &AllowRule) {
     };
     assert!(!host.is_empty(), "empty host: {shown:?}");
     if let Some(port) = port {
-        assert!(port.parse::<u16>().is_ok_and(|p| p != 0), "bad port in {shown:?}");
+        assert!(port == "*" || port.parse::<u16>().is_ok_and(|p| p != 0), "bad port in {shown:?}");
     }
 }

@@ -46,12 +46,14 @@ struct Grants {
     /// The policy file (see `ftp-host check --help` and the README). Flags add to it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Grant a server for the plugin's own credentials: HOST or HOST:PORT (repeatable).
+    /// Grant a server for the plugin's own credentials: HOST (the FTP ports
+    /// 21 and 990 only), HOST:PORT, or HOST:* for every port (repeatable).
     #[arg(long = "allow", value_name = "HOST[:PORT]")]
     allow: Vec<String>,
-    /// Let the plugin use a host directory: HOST_DIR or HOST_DIR::GUEST_DIR
-    /// (repeatable). It sees nothing else of the host's files.
-    #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]", value_parser = parse_dir)]
+    /// Let the plugin use a host directory: HOST_DIR or HOST_DIR::GUEST_DIR,
+    /// with `:ro` after GUEST_DIR for read-only (repeatable). It sees nothing
+    /// else of the host's files.
+    #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR[:ro]]", value_parser = parse_dir)]
     dirs: Vec<DirGrant>,
     /// Allow granted names that resolve to loopback addresses.
     #[arg(long)]
@@ -428,7 +430,7 @@ fn check(path: &Path) -> anyhow::Result<u8> {
         }
     }
     for d in p.dirs() {
-        println!("  dir     {} as {}", d.host.display(), d.guest);
+        println!("  dir     {} as {}{}", d.host.display(), d.guest, if d.read_only { " (read-only)" } else { "" });
     }
     Ok(0)
 }

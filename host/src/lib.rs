@@ -13,6 +13,7 @@
 //! * [`config`]: the policy file (`ftp-host.toml`).
 //! * [`error`]: the guest-visible error variant and the one mapping to it.
 //! * [`tls`]: which certificates FTPS trusts.
+//! * [`store_limits`]: one memory budget for all of a run's memories and tables; instance, table, handle caps.
 //! * [`usage`]: what a run used, against its budgets; [`audit`]: the JSON audit log.
 //! * [`cache`]: compiled plugins kept between runs, integrity-checked.
 //! * [`demo`]: the embedded FTP server and the bundled example plugin.
@@ -61,6 +62,7 @@ pub mod policy;
 pub mod progress;
 pub mod runtime;
 pub mod session;
+pub mod store_limits;
 pub mod tls;
 pub mod transfer;
 pub mod usage;

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
@@ -15,6 +15,7 @@ use crate::bindings::{Plugin as PluginBindings, PluginPre};
 use crate::cache::{Cache, Origin};
 use crate::policy::Policy;
 use crate::session::{self, FtpCtx, FtpView};
+use crate::store_limits::{RunLimiter, StoreCaps};
 use crate::transfer::TransferObserver;
 use crate::usage::{Stats, Usage};
 
@@ -23,8 +24,6 @@ pub const MAX_CAPTURED_OUTPUT: usize = 16 * 1024 * 1024;
 /// How often the engine's epoch advances: the granularity of the CPU limit,
 /// and how often a busy plugin yields to others on the same thread.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// Most instances (the component and its internals) one run may create.
-const MAX_INSTANCES: usize = 16;
 
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +86,7 @@ struct RunState {
     wasi: WasiCtx,
     table: ResourceTable,
     ftp: FtpCtx,
-    limits: StoreLimits,
+    limits: RunLimiter,
 }
 
 impl WasiView for RunState {
@@ -254,7 +253,8 @@ impl Plugin {
         let mut wasi = WasiCtx::builder();
         wasi.args(&[String::from("plugin")]);
         for dir in policy.dirs() {
-            wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite).map_err(|e| {
+            let perms = if dir.read_only { FsPerms::ReadOnly } else { FsPerms::ReadWrite };
+            wasi.preopened_dir(&dir.host, &dir.guest, perms).map_err(|e| {
                 RunError::Instantiate(e.context(format!("cannot open granted directory {}", dir.host.display())))
             })?;
         }
@@ -278,15 +278,20 @@ impl Plugin {
             self.host.observer.clone(),
             self.host.audit.clone(),
         );
+        let caps = StoreCaps {
+            memory_bytes: limits.max_memory_bytes,
+            instances: limits.max_instances,
+            memories: limits.max_memories,
+            tables: limits.max_tables,
+            handles: limits.max_handles,
+        };
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(caps.handles);
         let state = RunState {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
+            table,
             ftp: FtpCtx::new(policy.clone(), self.host.tls.clone(), usage.clone()),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.max_memory_bytes)
-                .instances(MAX_INSTANCES)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: RunLimiter::new(caps),
         };
         let mut store = Store::new(&self.host.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -305,8 +310,8 @@ impl Plugin {
 
         let call = async {
             let instance: PluginBindings =
-                self.pre.instantiate_async(&mut store).await.map_err(|e| classify(e, RunError::Instantiate))?;
-            instance.call_run(&mut store, args).await.map_err(|e| classify(e, RunError::Trap))
+                self.pre.instantiate_async(&mut store).await.map_err(|e| classify(e, &caps, RunError::Instantiate))?;
+            instance.call_run(&mut store, args).await.map_err(|e| classify(e, &caps, RunError::Trap))
         };
         let result = match tokio::time::timeout(limits.max_wall_clock, call).await {
             Ok(result) => result?,
@@ -372,13 +377,12 @@ impl std::fmt::Display for CpuLimit {
 impl std::error::Error for CpuLimit {}
 
 /// Tell a limit the operator set from a bug in the plugin.
-fn classify(error: wasmtime::Error, otherwise: fn(wasmtime::Error) -> RunError) -> RunError {
+fn classify(error: wasmtime::Error, caps: &StoreCaps, otherwise: fn(wasmtime::Error) -> RunError) -> RunError {
     if let Some(cpu) = error.downcast_ref::<CpuLimit>() {
         return RunError::Limit(cpu.to_string());
     }
-    let text = format!("{error:?}");
-    if text.contains("forcing trap when growing memory") || text.contains("forcing a memory growth failure") {
-        return RunError::Limit("the plugin tried to grow its memory past the operator's limit".into());
+    if let Some(limit) = caps.exceeded(&error) {
+        return RunError::Limit(limit.to_string());
     }
     otherwise(error)
 }
