@@ -5,12 +5,25 @@
 //! (default 20000); `FUZZ_REPLAY_SEED` the generator's seed.
 //!
 //! ```text
-//! cargo test --manifest-path fuzz/Cargo.toml
+//! cargo test --release --manifest-path fuzz/Cargo.toml
 //! ```
+//!
+//! CI runs this (scripts/test.sh). Adding a target (say `listing`, for a
+//! parser of server replies `ftp_host_fuzz::listing(&[u8])`):
+//! 1. the property in `src/lib.rs`, taking the raw bytes;
+//! 2. `fuzz_targets/listing.rs` (three lines, as the others) and its
+//!    `[[bin]]` in `Cargo.toml`;
+//! 3. seeds in `corpus/listing/` (real server replies are the best seeds);
+//! 4. one test here: `#[test] fn listing_replay() { replay("listing",
+//!    ftp_host_fuzz::listing, 4, |rng| rng.text(LISTING_TOKENS, 40).into_bytes()) }`
+//!    with the tokens that matter to the parser.
+//!
+//! [`every_target_is_replayed`] fails until step 4 is done for every file
+//! in `fuzz_targets/`.
 
 use std::path::Path;
 
-use ftp_host_fuzz::{allow, allow_case, config, config_text, join, paths, paths_case, SECRET_ENV};
+use ftp_host_fuzz::{allow, config, config_text, join, paths, paths_case, SECRET_ENV};
 
 /// The files of `corpus/TARGET` and `artifacts/TARGET`, if any.
 fn seeds(target: &str) -> Vec<Vec<u8>> {
@@ -25,33 +38,69 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
     out
 }
 
+/// The targets this file replays: [`every_target_is_replayed`] checks it
+/// against `fuzz_targets/`.
+const REPLAYED: &[&str] = &["allow", "config", "paths"];
+
+/// Replay `target`: every seed and saved crash through `property`, then
+/// `cases() / cost` inputs from `generate` (a higher `cost` for slow properties).
+pub fn replay(target: &str, property: fn(&[u8]), cost: usize, mut generate: impl FnMut(&mut Rng) -> Vec<u8>) {
+    let seeds = seeds(target);
+    assert!(!seeds.is_empty(), "no seeds in fuzz/corpus/{target}/: add a few real inputs");
+    for seed in seeds {
+        property(&seed);
+    }
+    let mut rng = Rng::new(target.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b.into())));
+    for _ in 0..cases() / cost.max(1) {
+        property(&generate(&mut rng));
+    }
+}
+
+#[test]
+fn every_target_is_replayed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz_targets");
+    let mut targets: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    targets.sort();
+    assert_eq!(targets, REPLAYED, "every fuzz target needs a replay test here (see the module docs), and REPLAYED lists them");
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    for target in REPLAYED {
+        assert!(manifest.contains(&format!("path = \"fuzz_targets/{target}.rs\"")), "no [[bin]] for {target} in fuzz/Cargo.toml");
+        assert!(!seeds(target).is_empty(), "no seeds in fuzz/corpus/{target}/");
+    }
+}
+
 fn cases() -> usize {
     std::env::var("FUZZ_REPLAY_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(20_000)
 }
 
 /// splitmix64: small, seedable, good enough to pick tokens.
-struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
     fn new(salt: u64) -> Rng {
         let seed = std::env::var("FUZZ_REPLAY_SEED").ok().and_then(|n| n.parse().ok()).unwrap_or(0x5eed);
         Rng(seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
     }
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len())]
     }
     /// Up to `max` tokens, now and then a random character.
-    fn text(&mut self, tokens: &[&str], max: usize) -> String {
+    pub fn text(&mut self, tokens: &[&str], max: usize) -> String {
         let mut s = String::new();
         for _ in 0..self.below(max + 1) {
             if self.below(10) == 0 {
@@ -91,17 +140,12 @@ const HOST_TOKENS: &[&str] = &[
 
 #[test]
 fn allow_replay() {
-    for seed in seeds("allow") {
-        allow(&seed);
-    }
-    let mut rng = Rng::new(2);
-    for _ in 0..cases() {
+    replay("allow", allow, 1, |rng| {
         let rule = rng.text(HOST_TOKENS, 6);
         let host = rng.text(HOST_TOKENS, 4);
-        let port = rng.pick(&["", "21", "0", "990", "65535", "65536", "-1", "x"]).to_string();
-        allow_case(&rule, &host, &port);
-        allow(&join(&[&rule, &host, &port]));
-    }
+        let port = rng.pick(&["", "21", "0", "990", "65535", "65536", "-1", "x", "*"]).to_string();
+        join(&[&rule, &host, &port])
+    });
 }
 
 /// Lines of a policy file, some valid, some not.

@@ -195,10 +195,11 @@ impl Host {
         if Engine::detect_precompiled(bytes).is_some() || bytes.starts_with(SEALED_MAGIC) {
             let cache = match &self.cache {
                 Some(c) => c.clone(),
-                None => Cache::open(&Cache::default_dir())
+                None => Cache::open_default()
                     .map_err(|e| LoadError::NotAPlugin(wasmtime::Error::msg(format!("{e:#}"))))?,
             };
-            let compiled = bytes.strip_prefix(SEALED_MAGIC).and_then(|b| cache.unseal(b)).ok_or_else(|| {
+            let compiled =
+                bytes.strip_prefix(SEALED_MAGIC).and_then(|b| cache.unseal(&self.engine, b)).ok_or_else(|| {
                 LoadError::NotAPlugin(wasmtime::Error::msg(
                     "precompiled code that this host did not write (or that was changed since) is never loaded; pass the .wasm component instead",
                 ))
@@ -218,7 +219,7 @@ impl Host {
     pub fn precompile(&self, component: &[u8], cache: &Cache) -> anyhow::Result<Vec<u8>> {
         let compiled = self.engine.precompile_component(component)?;
         let mut out = SEALED_MAGIC.to_vec();
-        out.extend_from_slice(&cache.seal(&compiled));
+        out.extend_from_slice(&cache.seal(&self.engine, &compiled));
         Ok(out)
     }
 
