@@ -345,7 +345,7 @@ fn read_or_create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
                 );
             }
             let mut bytes = Vec::new();
-            file.by_ref().take(64).read_to_end(&mut bytes)?;
+            Read::by_ref(&mut file).take(64).read_to_end(&mut bytes)?;
             if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
                 return Ok(key);
             }
@@ -383,7 +383,7 @@ fn touch(path: &Path) {
 /// file (`O_EXCL | O_NOFOLLOW`, random name) renamed over `path`.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut salt = [0u8; 8];
-    getrandom::fill(&mut salt).map_err(std::io::Error::other)?;
+    getrandom::fill(&mut salt).map_err(|e| std::io::Error::other(e.to_string()))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp{}", hex::encode(salt)));
     let mut file = fs::OpenOptions::new()

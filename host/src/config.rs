@@ -6,7 +6,7 @@
 //! ```toml
 //! [network]
 //! allow_loopback = false     # names resolving to 127.0.0.0/8 or ::1
-//! allow_private = false      # names resolving to 10/8, 172.16/12, 192.168/16, fc00::/7
+//! allow_private = false      # names resolving to 10/8, 172.16/12, 192.168/16, fc00::/7 (never metadata)
 //!
 //! [limits]                   # every key optional; defaults shown
 //! memory = "256MiB"          # all guest linear memories and tables together
@@ -50,7 +50,7 @@
 //!
 //! [[server]]                 # no user: the plugin brings its own credentials
 //! host = "ftp.example.org"
-//! port = 21
+//! port = 2121                # without a port: the FTP ports 21 and 990 only
 //! ```
 
 use std::path::{Path, PathBuf};
