@@ -25,7 +25,8 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// A resident-memory field of /proc/self/status, in bytes.
 fn status_bytes(field: &str) -> usize {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status is readable (Linux)");
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
+    let line =
+        status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
     let kib: usize = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("a number of kB");
     kib * 1024
 }
@@ -153,7 +154,8 @@ async fn many_core_instances_are_capped_and_share_the_budget() {
         {REALLOC}
         (func (export "run") (param i32 i32) (result i32) i32.const 16)"#
     );
-    let (outcome, growth) = run_measured(&component("", &small, "", 63), Limits { max_memories: 1000, ..limits() }).await;
+    let (outcome, growth) =
+        run_measured(&component("", &small, "", 63), Limits { max_memories: 1000, ..limits() }).await;
     expect_limit(&outcome, "instances");
     expect_rss_under(growth, BUDGET);
 
@@ -222,7 +224,8 @@ async fn wasi_handles_are_capped() {
           i32.const 16)"#
     );
     let with = r#"(with "host" (instance $host))"#;
-    let (outcome, _) = run_measured(&component(imports, &module, with, 0), Limits { max_handles: 1000, ..limits() }).await;
+    let (outcome, _) =
+        run_measured(&component(imports, &module, with, 0), Limits { max_handles: 1000, ..limits() }).await;
     expect_limit(&outcome, "more than 1000 host handles");
 }
 

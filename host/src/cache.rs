@@ -303,7 +303,11 @@ fn check_dir(dir: &Path) -> anyhow::Result<()> {
         bail!("refusing the cache directory {}: it is not a directory (a symbolic link?)", dir.display());
     }
     if meta.uid() != me {
-        bail!("refusing the cache directory {}: it belongs to uid {}, not to this user (uid {me})", dir.display(), meta.uid());
+        bail!(
+            "refusing the cache directory {}: it belongs to uid {}, not to this user (uid {me})",
+            dir.display(),
+            meta.uid()
+        );
     }
     if meta.mode() & 0o022 != 0 {
         bail!(
@@ -386,12 +390,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     getrandom::fill(&mut salt).map_err(|e| std::io::Error::other(e.to_string()))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp{}", hex::encode(salt)));
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
+    let mut file =
+        fs::OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(&tmp)?;
     let written = file
         .write_all(bytes)
         .and_then(|()| file.set_permissions(fs::Permissions::from_mode(0o600)))

@@ -195,8 +195,9 @@ impl Host {
         if Engine::detect_precompiled(bytes).is_some() || bytes.starts_with(SEALED_MAGIC) {
             let cache = match &self.cache {
                 Some(c) => c.clone(),
-                None => Cache::open_default()
-                    .map_err(|e| LoadError::NotAPlugin(wasmtime::Error::msg(format!("{e:#}"))))?,
+                None => {
+                    Cache::open_default().map_err(|e| LoadError::NotAPlugin(wasmtime::Error::msg(format!("{e:#}"))))?
+                }
             };
             let compiled =
                 bytes.strip_prefix(SEALED_MAGIC).and_then(|b| cache.unseal(&self.engine, b)).ok_or_else(|| {

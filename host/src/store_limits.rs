@@ -129,11 +129,7 @@ impl ResourceLimiter for RunLimiter {
         if maximum.is_some_and(|max| desired > max) {
             return Ok(false);
         }
-        self.grow(
-            "table",
-            current.saturating_mul(TABLE_ELEMENT_BYTES),
-            desired.saturating_mul(TABLE_ELEMENT_BYTES),
-        )
+        self.grow("table", current.saturating_mul(TABLE_ELEMENT_BYTES), desired.saturating_mul(TABLE_ELEMENT_BYTES))
     }
 
     fn instances(&self) -> usize {
@@ -164,7 +160,9 @@ mod tests {
         // A second memory: counted with the first.
         assert!(l.memory_growing(0, 4 << 20, None).unwrap());
         let e = l.memory_growing(0, 4 << 20, None).unwrap_err();
-        assert!(matches!(e.downcast_ref::<StoreLimit>(), Some(StoreLimit::Memory { budget, .. }) if *budget == 10 << 20));
+        assert!(
+            matches!(e.downcast_ref::<StoreLimit>(), Some(StoreLimit::Memory { budget, .. }) if *budget == 10 << 20)
+        );
         // A table's elements come out of the same budget.
         assert!(l.table_growing(0, (1 << 20) / TABLE_ELEMENT_BYTES, None).unwrap());
         assert_eq!(l.used(), 9 << 20);
