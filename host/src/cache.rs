@@ -498,8 +498,10 @@ mod tests {
         }
     }
 
-    /// Issue 13, item 17: temporary files are never written through a
-    /// planted symlink.
+    /// Issue 13, item 17: a write never goes through a symlink planted
+    /// where the entry goes, nor where a predictable temporary file would
+    /// go (the old `NAME.tmpPID`): temporary names are random and opened
+    /// with `O_EXCL | O_NOFOLLOW`.
     #[test]
     fn writes_never_follow_a_planted_symlink() {
         let dir = tempfile::tempdir().unwrap();
@@ -507,10 +509,15 @@ mod tests {
         fs::write(&victim, b"untouched").unwrap();
         let entry = dir.path().join("x.cwasm");
         symlink(&victim, &entry).unwrap();
+        symlink(&victim, entry.with_extension(format!("tmp{}", std::process::id()))).unwrap();
         write_private(&entry, b"new").unwrap();
         assert_eq!(fs::read(&victim).unwrap(), b"untouched", "the symlink's target was written");
         assert!(!fs::symlink_metadata(&entry).unwrap().file_type().is_symlink());
         assert_eq!(read_nofollow(&entry).unwrap(), b"new");
+        // Reading never follows one either.
+        let link = dir.path().join("y.cwasm");
+        symlink(&victim, &link).unwrap();
+        assert!(read_nofollow(&link).is_err());
     }
 
     /// Issue 13, item 18: one plugin's entry copied over another's name is
