@@ -32,7 +32,8 @@
 # (`cargo fuzz run -s none`: its coverage flags are all stable); the
 # targets are safe Rust, so the sanitizer matters little. Without
 # cargo-fuzz, the same properties are replayed on stable over the seed
-# corpus and generated inputs (`cargo test --manifest-path fuzz/Cargo.toml`).
+# corpus and generated inputs (`scripts/fuzz.sh --replay`, which CI runs as
+# part of `cargo test --release --workspace`).
 #
 # Found inputs go to fuzz/target/corpus/TARGET (kept between runs, not
 # committed); a crash leaves its input in fuzz/artifacts/TARGET/, which the
@@ -63,8 +64,8 @@ stable_replay() {
     echo "== stable replay of the fuzz properties (seed corpus + generated inputs)"
     # Scale the generated cases with the time asked for (~20k per 5 s).
     # The main workspace's target dir: the host's dependencies are already built there.
-    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" FUZZ_REPLAY_CASES=$((seconds * 4000)) \
-        cargo test --release --manifest-path fuzz/Cargo.toml
+    # fuzz/ is a workspace member: the host's build is shared.
+    FUZZ_REPLAY_CASES=$((seconds * 4000)) cargo test --release -p ftp-host-fuzz
 }
 
 if [ "$replay_only" = 1 ]; then

@@ -5,10 +5,10 @@
 //! (default 20000); `FUZZ_REPLAY_SEED` the generator's seed.
 //!
 //! ```text
-//! cargo test --release --manifest-path fuzz/Cargo.toml
+//! cargo test --release -p ftp-host-fuzz     # also part of `cargo test --workspace`
 //! ```
 //!
-//! CI runs this (scripts/test.sh). Adding a target (say `listing`, for a
+//! CI runs this (fuzz/ is a workspace member). Adding a target (say `listing`, for a
 //! parser of server replies `ftp_host_fuzz::listing(&[u8])`):
 //! 1. the property in `src/lib.rs`, taking the raw bytes;
 //! 2. `fuzz_targets/listing.rs` (three lines, as the others) and its
@@ -66,10 +66,16 @@ fn every_target_is_replayed() {
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     targets.sort();
-    assert_eq!(targets, REPLAYED, "every fuzz target needs a replay test here (see the module docs), and REPLAYED lists them");
+    assert_eq!(
+        targets, REPLAYED,
+        "every fuzz target needs a replay test here (see the module docs), and REPLAYED lists them"
+    );
     let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
     for target in REPLAYED {
-        assert!(manifest.contains(&format!("path = \"fuzz_targets/{target}.rs\"")), "no [[bin]] for {target} in fuzz/Cargo.toml");
+        assert!(
+            manifest.contains(&format!("path = \"fuzz_targets/{target}.rs\"")),
+            "no [[bin]] for {target} in fuzz/Cargo.toml"
+        );
         assert!(!seeds(target).is_empty(), "no seeds in fuzz/corpus/{target}/");
     }
 }
@@ -114,8 +120,8 @@ impl Rng {
 }
 
 const PATH_TOKENS: &[&str] = &[
-    "/", "/", "/", "\\", "..", "..", ".", "out", "in", "etc", "passwd", "outside", "in2", "//", "*", "**", "?", "[", "]", "{", "}", "~",
-    "\r\n", "\n", "\0", "é", "a", "/out", "/in", "/out/", "/in/", ":", " ", "%2e%2e", "\u{2215}",
+    "/", "/", "/", "\\", "..", "..", ".", "out", "in", "etc", "passwd", "outside", "in2", "//", "*", "**", "?", "[",
+    "]", "{", "}", "~", "\r\n", "\n", "\0", "é", "a", "/out", "/in", "/out/", "/in/", ":", " ", "%2e%2e", "\u{2215}",
 ];
 
 #[test]
@@ -134,8 +140,33 @@ fn paths_replay() {
 }
 
 const HOST_TOKENS: &[&str] = &[
-    "localhost", "127.0.0.1", "::1", "::", "ffff", "[", "]", ":", "21", "0", "99999", "65535", "-", "_", ".", "Example.COM", "fe80::1", "%", " ",
-    "é", "a", "1.2.3.4", "::ffff:1.2.3.4", "\r\n", "/", "@", "*",
+    "localhost",
+    "127.0.0.1",
+    "::1",
+    "::",
+    "ffff",
+    "[",
+    "]",
+    ":",
+    "21",
+    "0",
+    "99999",
+    "65535",
+    "-",
+    "_",
+    ".",
+    "Example.COM",
+    "fe80::1",
+    "%",
+    " ",
+    "é",
+    "a",
+    "1.2.3.4",
+    "::ffff:1.2.3.4",
+    "\r\n",
+    "/",
+    "@",
+    "*",
 ];
 
 #[test]
@@ -150,15 +181,71 @@ fn allow_replay() {
 
 /// Lines of a policy file, some valid, some not.
 const CONFIG_LINES: &[&str] = &[
-    "[network]", "allow_loopback = true", "allow_private = false", "allow_loopback = \"yes\"", "[limits]", "memory = \"64MiB\"", "memory = \"lots\"",
-    "cpu = \"5s\"", "cpu = \"soon\"", "wall_clock = \"1h\"", "bytes_per_run = \"1GiB\"", "sessions = 2", "sessions = -1", "operations = 18446744073709551615",
-    "list_entries = 0", "operation_timeout = \"0s\"", "[audit]", "file = \"-\"", "file = \"audit.jsonl\"", "[[dir]]", "host = \"/tmp\"", "guest = \"/x\"",
-    "[[server]]", "[[server]]", "name = \"partner\"", "name = \"\"", "host = \"127.0.0.1\"", "host = \"::1\"", "host = \"ftp.example.com\"", "host = \"a b\"",
-    "host = \"\"", "port = 21", "port = 0", "port = 99999", "security = \"explicit\"", "security = \"implicit\"", "security = \"maybe\"", "force_prot = true",
-    "trust = \"webpki\"", "trust = \"accept-invalid\"", "trust = \"yolo\"", "pin_sha256 = \"00\"", "ca_file = \"/nonexistent.pem\"", "user = \"acme\"",
-    "password = \"inline\"", "password_env = \"FTP_HOST_FUZZ_PASSWORD\"", "password_env = \"FTP_HOST_SURELY_UNSET\"", "password_file = \"/dev/null\"",
-    "password_file = \"missing\"", "read = [\"/out/**\"]", "read = [\"relative/**\"]", "read = [\"/[\"]", "write = [\"/in/**\"]", "write = []", "read_only = true",
-    "guest_credentials = true", "guest_credentials = false", "[sever]", "x = 1", "= =", "\"", "[[", "]]", "# comment", "",
+    "[network]",
+    "allow_loopback = true",
+    "allow_private = false",
+    "allow_loopback = \"yes\"",
+    "[limits]",
+    "memory = \"64MiB\"",
+    "memory = \"lots\"",
+    "cpu = \"5s\"",
+    "cpu = \"soon\"",
+    "wall_clock = \"1h\"",
+    "bytes_per_run = \"1GiB\"",
+    "sessions = 2",
+    "sessions = -1",
+    "operations = 18446744073709551615",
+    "list_entries = 0",
+    "operation_timeout = \"0s\"",
+    "[audit]",
+    "file = \"-\"",
+    "file = \"audit.jsonl\"",
+    "[[dir]]",
+    "host = \"/tmp\"",
+    "guest = \"/x\"",
+    "[[server]]",
+    "[[server]]",
+    "name = \"partner\"",
+    "name = \"\"",
+    "host = \"127.0.0.1\"",
+    "host = \"::1\"",
+    "host = \"ftp.example.com\"",
+    "host = \"a b\"",
+    "host = \"\"",
+    "port = 21",
+    "port = 0",
+    "port = 99999",
+    "security = \"explicit\"",
+    "security = \"implicit\"",
+    "security = \"maybe\"",
+    "force_prot = true",
+    "trust = \"webpki\"",
+    "trust = \"accept-invalid\"",
+    "trust = \"yolo\"",
+    "pin_sha256 = \"00\"",
+    "ca_file = \"/nonexistent.pem\"",
+    "user = \"acme\"",
+    "password = \"inline\"",
+    "password_env = \"FTP_HOST_FUZZ_PASSWORD\"",
+    "password_env = \"FTP_HOST_SURELY_UNSET\"",
+    "password_file = \"/dev/null\"",
+    "password_file = \"missing\"",
+    "read = [\"/out/**\"]",
+    "read = [\"relative/**\"]",
+    "read = [\"/[\"]",
+    "write = [\"/in/**\"]",
+    "write = []",
+    "read_only = true",
+    "guest_credentials = true",
+    "guest_credentials = false",
+    "[sever]",
+    "x = 1",
+    "= =",
+    "\"",
+    "[[",
+    "]]",
+    "# comment",
+    "",
 ];
 
 #[test]
@@ -180,5 +267,9 @@ fn config_replay() {
             config_text(&text[..cut]);
         }
     }
-    assert_eq!(std::env::var(SECRET_ENV).as_deref(), Ok(ftp_host_fuzz::SECRET), "the targets set the password variable");
+    assert_eq!(
+        std::env::var(SECRET_ENV).as_deref(),
+        Ok(ftp_host_fuzz::SECRET),
+        "the targets set the password variable"
+    );
 }
