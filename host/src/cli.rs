@@ -90,6 +90,8 @@ struct Grants {
     audit: Option<PathBuf>,
 }
 
+// Parsed once per process: the size of the `run` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run a plugin (a component for the naas:ftp `plugin` world, or its
