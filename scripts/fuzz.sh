@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Fuzz the operator-facing parsers with cargo-fuzz (libFuzzer): the policy
-# file loader (`config`), the path normaliser and path rules (`paths`), and
-# the server allow-list (`allow`). The properties each target checks are in
-# fuzz/src/lib.rs.
+# Fuzz the parsers with cargo-fuzz (libFuzzer): the policy file loader
+# (`config`), the path normaliser and path rules (`paths`), the server
+# allow-list (`allow`), and every other target in fuzz/fuzz_targets/. The
+# properties each target checks are in fuzz/src/lib.rs.
 #
-#   scripts/fuzz.sh [SECONDS]     every target for SECONDS each (default 5, for CI)
+#   scripts/fuzz.sh [SECONDS]     every target for SECONDS each (default 5)
+#   scripts/fuzz.sh --replay      only the stable replay (what CI runs)
 #
 # Longer runs, locally:
 #   scripts/fuzz.sh 300                          # 5 min per target, ~15 min
@@ -12,7 +13,7 @@
 #   FUZZ_TARGETS=paths FUZZ_JOBS=2 scripts/fuzz.sh 3600
 #
 # Environment:
-#   FUZZ_TARGETS    targets to run (default: "config paths allow")
+#   FUZZ_TARGETS    targets to run (default: every fuzz/fuzz_targets/*.rs)
 #   FUZZ_SANITIZER  cargo-fuzz sanitizer: address (default) or none
 #   FUZZ_JOBS       libFuzzer worker processes per target (default 1)
 #   FUZZ_BUILD_ARGS more `cargo fuzz build/run` flags, e.g. "--codegen-units 16"
@@ -31,7 +32,8 @@
 # (`cargo fuzz run -s none`: its coverage flags are all stable); the
 # targets are safe Rust, so the sanitizer matters little. Without
 # cargo-fuzz, the same properties are replayed on stable over the seed
-# corpus and generated inputs (`cargo test --manifest-path fuzz/Cargo.toml`).
+# corpus and generated inputs (`scripts/fuzz.sh --replay`, which CI runs as
+# part of `cargo test --release --workspace`).
 #
 # Found inputs go to fuzz/target/corpus/TARGET (kept between runs, not
 # committed); a crash leaves its input in fuzz/artifacts/TARGET/, which the
@@ -41,12 +43,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds="${1:-5}"
+if [ "${1:-}" = "--replay" ]; then
+    seconds=5
+    replay_only=1
+else
+    seconds="${1:-5}"
+    replay_only=0
+fi
 if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
     echo "usage: scripts/fuzz.sh [SECONDS]  (seconds per target, default 5)" >&2
     exit 2
 fi
-read -r -a targets <<<"${FUZZ_TARGETS:-config paths allow}"
+default_targets=$(ls fuzz/fuzz_targets/ | sed -n 's/\.rs$//p' | tr '\n' ' ')
+read -r -a targets <<<"${FUZZ_TARGETS:-$default_targets}"
 sanitizer="${FUZZ_SANITIZER:-address}"
 jobs="${FUZZ_JOBS:-1}"
 read -r -a build_args <<<"${FUZZ_BUILD_ARGS:-}"
@@ -55,9 +64,14 @@ stable_replay() {
     echo "== stable replay of the fuzz properties (seed corpus + generated inputs)"
     # Scale the generated cases with the time asked for (~20k per 5 s).
     # The main workspace's target dir: the host's dependencies are already built there.
-    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" FUZZ_REPLAY_CASES=$((seconds * 4000)) \
-        cargo test --release --manifest-path fuzz/Cargo.toml
+    # fuzz/ is a workspace member: the host's build is shared.
+    FUZZ_REPLAY_CASES=$((seconds * 4000)) cargo test --release -p ftp-host-fuzz
 }
+
+if [ "$replay_only" = 1 ]; then
+    stable_replay
+    exit 0
+fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "== installing cargo-fuzz (cargo install cargo-fuzz --locked)"

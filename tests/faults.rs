@@ -132,7 +132,7 @@ fn policy_with_dir(server: &FtpServer, local: &Path) -> Policy {
         Tls::None => t.policy(),
         _ => t.policy_trusting(Trust::from_pem_file(&server.cert_pem).unwrap()),
     };
-    policy.with_dir(DirGrant { host: local.to_path_buf(), guest: "/local".into() })
+    policy.with_dir(DirGrant { host: local.to_path_buf(), guest: "/local".into(), read_only: false })
 }
 
 fn size_of(path: &Path) -> u64 {
@@ -477,12 +477,12 @@ async fn every_network_wait_has_a_deadline_and_blocks_no_one_else() {
 
     let limits = Limits { default_timeout: STALL_TIMEOUT, ..Limits::default() };
     let policy = Policy::new()
-        .allow("127.0.0.1")
+        .allow("127.0.0.1:*")
         .unwrap()
         .grant(profile("never-greets", &never_greets))
         .grant(profile("stalls-retr", &stalls_retr))
         .grant(profile("stalls-stor", &stalls_stor))
-        .with_dir(DirGrant { host: local.path().to_path_buf(), guest: "/local".into() })
+        .with_dir(DirGrant { host: local.path().to_path_buf(), guest: "/local".into(), read_only: false })
         .with_limits(limits);
     let example = load(rust_guest(), policy.clone());
     let hostile = load(hostile_guest(), policy);
@@ -583,7 +583,7 @@ async fn every_network_wait_has_a_deadline_and_blocks_no_one_else() {
 async fn hostile_replies_are_typed_errors_and_leave_the_host_working() {
     let (demo_dir, _demo, demo) = embedded().await;
     let limits = Limits { default_timeout: Duration::from_secs(5), ..Limits::default() };
-    let policy = Policy::new().allow("127.0.0.1").unwrap().with_limits(limits);
+    let policy = Policy::new().allow("127.0.0.1:*").unwrap().with_limits(limits);
     let example = load(rust_guest(), policy.clone());
     let hostile = load(hostile_guest(), policy);
     let port0: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();

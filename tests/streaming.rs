@@ -24,7 +24,7 @@ fn large_file(path: &Path) -> String {
 }
 
 fn with_dir(policy: Policy, local: &Path) -> Policy {
-    policy.with_dir(DirGrant { host: local.to_path_buf(), guest: "/local".into() })
+    policy.with_dir(DirGrant { host: local.to_path_buf(), guest: "/local".into(), read_only: false })
 }
 
 fn target(server: &FtpServer, security: &'static str) -> Target {

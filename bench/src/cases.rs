@@ -176,7 +176,7 @@ fn guest_policy(endpoint: &Endpoint, local_dir: Option<&Path>, max_memory: Optio
         (false, _) => Policy::new().allow(&grant)?,
     };
     if let Some(dir) = local_dir {
-        policy = policy.with_dir(DirGrant { host: dir.to_path_buf(), guest: GUEST_DIR.into() });
+        policy = policy.with_dir(DirGrant { host: dir.to_path_buf(), guest: GUEST_DIR.into(), read_only: false });
     }
     if let Some(bytes) = max_memory {
         let mut limits = policy.limits().clone();

@@ -36,7 +36,8 @@ pub const CONFIG_PATH: &str = "/nonexistent-ftp-host-fuzz/ftp-host.toml";
 /// Split raw bytes into `n` text fields at [`FIELD_SEPARATOR`] (missing
 /// fields are empty; the last takes the rest). Invalid UTF-8 is replaced.
 pub fn fields(data: &[u8], n: usize) -> Vec<String> {
-    let mut out: Vec<String> = data.splitn(n, |b| *b == FIELD_SEPARATOR).map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+    let mut out: Vec<String> =
+        data.splitn(n, |b| *b == FIELD_SEPARATOR).map(|f| String::from_utf8_lossy(f).into_owned()).collect();
     out.resize(n, String::new());
     out
 }
@@ -79,7 +80,9 @@ pub fn config_text(text: &str) {
             assert!(shown.starts_with(CONFIG_PATH), "an error that does not name the file: {shown}");
             // `PATH:LINE: message`, the line within the text.
             let rest = &shown[CONFIG_PATH.len()..];
-            if let Some(line) = rest.strip_prefix(':').and_then(|r| r.split(':').next()).and_then(|l| l.parse::<usize>().ok()) {
+            if let Some(line) =
+                rest.strip_prefix(':').and_then(|r| r.split(':').next()).and_then(|l| l.parse::<usize>().ok())
+            {
                 let lines = text.matches('\n').count() + 1;
                 assert!(line >= 1 && line <= lines, "error line {line} of a {lines}-line text: {shown}");
             }
@@ -99,7 +102,9 @@ pub fn within(path: &str, dir: &str) -> bool {
 /// (built once: compiling globs dominates a case otherwise).
 pub fn jail() -> &'static PathRules {
     static JAIL: OnceLock<PathRules> = OnceLock::new();
-    JAIL.get_or_init(|| PathRules::new(Some(&["/out/**".to_string()]), Some(&["/in/**".to_string()]), false).expect("valid globs"))
+    JAIL.get_or_init(|| {
+        PathRules::new(Some(&["/out/**".to_string()]), Some(&["/in/**".to_string()]), false).expect("valid globs")
+    })
 }
 
 /// An absolute path with no `.`, `..` or empty components, and no backslash.
@@ -157,7 +162,10 @@ pub fn paths_case(cwd: &str, path: &str, name: &str, glob: &str) {
     }
     if rules.shows(&full, name) {
         let shown = normalise(&full, name);
-        assert!(shown == "/" || within(&shown, "/out") || within(&shown, "/in"), "listing {full:?} shows {name:?} ({shown:?})");
+        assert!(
+            shown == "/" || within(&shown, "/out") || within(&shown, "/in"),
+            "listing {full:?} shows {name:?} ({shown:?})"
+        );
     }
     static READ_ONLY: OnceLock<PathRules> = OnceLock::new();
     let read_only = READ_ONLY.get_or_init(|| PathRules::new(None, None, true).unwrap());
@@ -217,13 +225,16 @@ pub fn allow_case(rule: &str, host: &str, port: &str) {
     }
 }
 
-/// A rule shows as lowercase `HOST`, `HOST:PORT` or `[V6]:PORT`, of safe
-/// characters, with a non-zero port, and reads back as itself.
+/// A rule shows as lowercase `HOST`, `HOST:PORT`, `HOST:*` or `[V6]:PORT`,
+/// of safe characters, with a non-zero port, and reads back as itself.
 pub fn assert_rule(rule: &AllowRule) {
     let shown = rule.to_string();
     assert_eq!(shown.parse::<AllowRule>().as_ref().ok(), Some(rule), "{shown:?} does not read back as itself");
     assert_eq!(shown, shown.to_ascii_lowercase(), "not lowercase: {shown:?}");
-    assert!(!shown.is_empty() && shown.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c)), "unsafe characters: {shown:?}");
+    assert!(
+        !shown.is_empty() && shown.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]*".contains(c)),
+        "unsafe characters: {shown:?}"
+    );
     let (host, port) = match shown.strip_prefix('[') {
         Some(rest) => {
             let (v6, tail) = rest.split_once(']').expect("a closing bracket");
@@ -237,6 +248,6 @@ pub fn assert_rule(rule: &AllowRule) {
     };
     assert!(!host.is_empty(), "empty host: {shown:?}");
     if let Some(port) = port {
-        assert!(port.parse::<u16>().is_ok_and(|p| p != 0), "bad port in {shown:?}");
+        assert!(port == "*" || port.parse::<u16>().is_ok_and(|p| p != 0), "bad port in {shown:?}");
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,12 +48,14 @@ struct Grants {
     /// The policy file (see `ftp-host check --help` and the README). Flags add to it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Grant a server for the plugin's own credentials: HOST or HOST:PORT (repeatable).
+    /// Grant a server for the plugin's own credentials: HOST (the FTP ports
+    /// 21 and 990 only), HOST:PORT, or HOST:* for every port (repeatable).
     #[arg(long = "allow", value_name = "HOST[:PORT]")]
     allow: Vec<String>,
-    /// Let the plugin use a host directory: HOST_DIR or HOST_DIR::GUEST_DIR
-    /// (repeatable). It sees nothing else of the host's files.
-    #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]", value_parser = parse_dir)]
+    /// Let the plugin use a host directory: HOST_DIR or HOST_DIR::GUEST_DIR,
+    /// with `:ro` after GUEST_DIR for read-only (repeatable). It sees nothing
+    /// else of the host's files.
+    #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR[:ro]]", value_parser = parse_dir)]
     dirs: Vec<DirGrant>,
     /// Allow granted names that resolve to loopback addresses.
     #[arg(long)]
@@ -88,6 +91,8 @@ struct Grants {
     audit: Option<PathBuf>,
 }
 
+// Parsed once per process: the size of the `run` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run a plugin (a component for the naas:ftp `plugin` world, or its
@@ -134,6 +139,12 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
     },
+    /// Show or shrink the compiled-plugin cache (`$FTP_HOST_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/ftp-host`, else `~/.cache/ftp-host`).
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// Start the embedded FTP server with sample files and run the bundled
     /// example plugin against it: nothing to set up.
     Demo {
@@ -166,6 +177,20 @@ enum Command {
     Worker(crate::fleet::cli::WorkerArgs),
 }
 
+/// `ftp-host cache ...`.
+#[derive(Subcommand)]
+enum CacheAction {
+    /// List the entries, least recently used first, and their total size.
+    List,
+    /// Remove least recently used entries down to a size (default: the
+    /// cache's cap, 1 GiB or `$FTP_HOST_CACHE_MAX_SIZE`).
+    Prune {
+        /// Keep at most this much, e.g. `200MiB`; `0` empties the cache.
+        #[arg(long, value_name = "SIZE")]
+        max_size: Option<String>,
+    },
+}
+
 /// Parse the command line, run it, and return the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -183,6 +208,7 @@ pub fn main() -> ExitCode {
             Command::Check { config } => check(&config),
             Command::Inspect { plugin, config, json } => inspect(&plugin, config.as_deref(), json),
             Command::Compile { plugin, output } => compile(&plugin, &output),
+            Command::Cache { action } => cache_command(action),
             Command::Demo { tls } => run_demo(tls).await,
             Command::Serve { root, password, tls } => serve(root, password, tls).await,
             #[cfg(feature = "fleet")]
@@ -309,7 +335,7 @@ async fn run(plugin_path: &Path, grants: Grants, no_cache: bool, json: bool, arg
         host = host.with_observer(Arc::new(StderrProgress::new()));
     }
     if !no_cache {
-        match Cache::open(&Cache::default_dir()) {
+        match Cache::open_default() {
             Ok(cache) => host = host.with_cache(cache),
             Err(e) => tracing::warn!("running without the compiled-plugin cache: {e:#}"),
         }
@@ -464,7 +490,7 @@ fn check(path: &Path) -> anyhow::Result<u8> {
         }
     }
     for d in p.dirs() {
-        println!("  dir     {} as {}", d.host.display(), d.guest);
+        println!("  dir     {} as {}{}", d.host.display(), d.guest, if d.read_only { " (read-only)" } else { "" });
     }
     Ok(0)
 }
@@ -516,7 +542,7 @@ fn compile(plugin: &Path, output: &Path) -> anyhow::Result<u8> {
     let host = Host::new(Policy::new())?;
     // Refuse to compile what could never run.
     host.load(&bytes)?;
-    let cache = Cache::open(&Cache::default_dir())?;
+    let cache = Cache::open_default()?;
     let compiled = host.precompile(&bytes, &cache)?;
     std::fs::write(output, compiled).with_context(|| format!("cannot write {}", output.display()))?;
     println!(
@@ -525,6 +551,40 @@ fn compile(plugin: &Path, output: &Path) -> anyhow::Result<u8> {
         output.display(),
         cache.dir().display()
     );
+    Ok(0)
+}
+
+fn cache_command(action: CacheAction) -> anyhow::Result<u8> {
+    let cache = Cache::open_default()?;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    match action {
+        CacheAction::List => {
+            let entries = cache.entries()?;
+            println!("{} ({} entries)", cache.dir().display(), entries.len());
+            for e in &entries {
+                let age = e.last_used.elapsed().unwrap_or_default();
+                println!(
+                    "  {:>9.1} MiB  used {:>8} ago  {}",
+                    mib(e.bytes),
+                    humantime::format_duration(Duration::from_secs(age.as_secs())).to_string(),
+                    e.path.file_name().unwrap_or_default().to_string_lossy()
+                );
+            }
+            let total: u64 = entries.iter().map(|e| e.bytes).sum();
+            println!("total {:.1} MiB of at most {:.1} MiB", mib(total), mib(cache.max_bytes()));
+        }
+        CacheAction::Prune { max_size } => {
+            let max = match max_size {
+                Some(size) => bytesize::ByteSize::from_str(&size)
+                    .map_err(|_| anyhow::anyhow!("`{size}` is not a size; write e.g. \"200MiB\" or 0"))?
+                    .as_u64(),
+                None => cache.max_bytes(),
+            };
+            let removed = cache.prune_to(max, None)?;
+            let freed: u64 = removed.iter().map(|e| e.bytes).sum();
+            println!("removed {} entries ({:.1} MiB) from {}", removed.len(), mib(freed), cache.dir().display());
+        }
+    }
     Ok(0)
 }
 

@@ -6,10 +6,14 @@
 //! ```toml
 //! [network]
 //! allow_loopback = false     # names resolving to 127.0.0.0/8 or ::1
-//! allow_private = false      # names resolving to 10/8, 172.16/12, 192.168/16, fc00::/7
+//! allow_private = false      # names resolving to 10/8, 172.16/12, 192.168/16, fc00::/7 (never metadata)
 //!
 //! [limits]                   # every key optional; defaults shown
-//! memory = "256MiB"          # guest linear memory
+//! memory = "256MiB"          # all guest linear memories and tables together
+//! instances = 16             # WebAssembly instances per run
+//! memories = 8               # linear memories per run
+//! tables = 32                # tables per run
+//! handles = 4096             # host handles (streams, pollables, files...) held at once
 //! cpu = "60s"                # time running guest code
 //! wall_clock = "1h"          # the whole run
 //! operation_timeout = "30s"  # one network operation, unless the guest asks less
@@ -29,6 +33,7 @@
 //! [[dir]]                    # a host directory the plugin may use
 //! host = "./outbox"
 //! guest = "/outbox"
+//! mode = "rw"                # rw (default) | ro: WASI refuses every write in it
 //!
 //! [[server]]                 # a profile: the plugin calls connect-profile("partner")
 //! name = "partner"
@@ -46,7 +51,7 @@
 //!
 //! [[server]]                 # no user: the plugin brings its own credentials
 //! host = "ftp.example.org"
-//! port = 21
+//! port = 2121                # without a port: the FTP ports 21 and 990 only
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -124,6 +129,10 @@ struct LimitsSection {
     operations: Option<u64>,
     list_entries: Option<usize>,
     list_bytes: Option<Spanned<String>>,
+    instances: Option<usize>,
+    memories: Option<usize>,
+    tables: Option<usize>,
+    handles: Option<usize>,
     connect_retries: Option<u32>,
     connect_backoff: Option<Spanned<String>>,
 }
@@ -139,6 +148,16 @@ struct AuditSection {
 struct DirSection {
     host: PathBuf,
     guest: String,
+    #[serde(default)]
+    mode: DirMode,
+}
+
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum DirMode {
+    #[default]
+    Rw,
+    Ro,
 }
 
 #[derive(Deserialize)]
@@ -237,6 +256,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     if let Some(v) = size(&l.list_bytes)? {
         limits.max_list_bytes = v;
     }
+    limits.max_instances = l.instances.unwrap_or(limits.max_instances);
+    limits.max_memories = l.memories.unwrap_or(limits.max_memories);
+    limits.max_tables = l.tables.unwrap_or(limits.max_tables);
+    limits.max_handles = l.handles.unwrap_or(limits.max_handles);
     limits.connect_retries = l.connect_retries.unwrap_or(0);
     if let Some(v) = duration(&l.connect_backoff)? {
         limits.connect_backoff = v;
@@ -250,8 +273,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     for dir in &file.dir {
         let d = dir.get_ref();
         let host = base.join(&d.host);
-        let grant =
+        let mut grant =
             format!("{}::{}", host.display(), d.guest).parse::<DirGrant>().map_err(|e| err(Some(dir.span()), e))?;
+        grant.read_only |= d.mode == DirMode::Ro;
         policy = policy.with_dir(grant);
     }
 
@@ -366,6 +390,10 @@ memory = "64MiB"
 cpu = "5s"
 bytes_per_run = "1GiB"
 sessions = 2
+instances = 12
+memories = 2
+tables = 20
+handles = 100
 [audit]
 file = "-"
 [[server]]
@@ -387,10 +415,26 @@ port = 2121
         assert_eq!(p.limits().max_cpu, Duration::from_secs(5));
         assert_eq!(p.limits().max_run_bytes, Some(1 << 30));
         assert_eq!(p.limits().max_sessions, 2);
+        assert_eq!(
+            (p.limits().max_instances, p.limits().max_memories, p.limits().max_tables, p.limits().max_handles),
+            (12, 2, 20, 100)
+        );
         assert!(p.network().allow_loopback);
         assert_eq!(p.grants().len(), 2);
         assert_eq!(p.grants()[0].profile_settings().unwrap().port(), 21);
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_dir_can_be_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[[dir]]\nhost = {:?}\nguest = \"/ro\"\nmode = \"ro\"\n[[dir]]\nhost = {0:?}\nguest = \"/rw\"\n",
+            dir.path().display().to_string()
+        );
+        let config = parse_str(&text).unwrap();
+        let dirs: Vec<(&str, bool)> = config.policy.dirs().iter().map(|d| (d.guest.as_str(), d.read_only)).collect();
+        assert_eq!(dirs, [("/ro", true), ("/rw", false)]);
     }
 
     #[test]
@@ -410,6 +454,7 @@ port = 2121
             ("[[server]]\nhost = \"h\"\ntrust = \"yolo\"\n", 1, "not known"),
             ("[[server]]\nhost = \"h\"\nread = [\"relative/**\"]\n", 1, "must be absolute"),
             ("[sever]\n", 1, "unknown field"),
+            ("[[dir]]\nhost = \"/\"\nguest = \"/x\"\nmode = \"wo\"\n", 4, "unknown variant"),
         ];
         for (text, line, needle) in cases {
             let e = parse_str(text).err().unwrap_or_else(|| panic!("accepted: {text}"));

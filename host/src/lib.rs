@@ -16,6 +16,7 @@
 //! * [`tls`]: which certificates FTPS trusts.
 //! * `usage`: what a run used, against its budgets; [`audit`]: the JSON audit log.
 //! * `observe`: watching streaming transfers (progress bars).
+//! * `store_limits`: one memory budget for all of a run's memories and tables; instance, table, handle caps.
 //! * [`cache`]: compiled plugins kept between runs, integrity-checked.
 //! * [`connections`]: per-server connection limits (`max_connections`).
 //! * `fleet` (feature `fleet`, default): workers, jobs and leases on NATS JetStream.
@@ -115,6 +116,7 @@ mod observe;
 pub mod policy;
 pub mod progress;
 mod runtime;
+mod store_limits;
 pub mod tls;
 mod usage;
 

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder, UpdateDeadline,
+    Config, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, PoolingAllocationConfig, Store,
+    UpdateDeadline,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
@@ -24,14 +24,13 @@ use crate::observe::TransferObserver;
 use crate::policy::{Hint, Policy};
 use crate::usage::{LimitKind, Stats};
 use crate::connections::{ConnectionLimiter, LocalLimiter};
+use crate::store_limits::{RunLimiter, StoreCaps, StoreLimit};
 
 /// Most bytes of a plugin's stdout or stderr kept when output is captured.
 pub const MAX_CAPTURED_OUTPUT: usize = 16 * 1024 * 1024;
 /// How often the engine's epoch advances: the granularity of the CPU limit,
 /// and how often a busy plugin yields to others on the same thread.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// Most instances (the component and its internals) one run may create.
-const MAX_INSTANCES: usize = 16;
 /// Most plugin runs at once on the engines of one memory limit: the size of
 /// the pooling allocator's pool. One more run is refused with
 /// [`RunError::Limit`] rather than waiting.
@@ -124,7 +123,7 @@ struct RunState {
     wasi: WasiCtx,
     table: ResourceTable,
     ftp: FtpCtx,
-    limits: StoreLimits,
+    limits: RunLimiter,
 }
 
 impl WasiView for RunState {
@@ -268,10 +267,12 @@ impl Host {
         if Engine::detect_precompiled(bytes).is_some() || bytes.starts_with(SEALED_MAGIC) {
             let cache = match &self.cache {
                 Some(c) => c.clone(),
-                None => Cache::open(&Cache::default_dir())
-                    .map_err(|e| LoadError::NotAPlugin(wasmtime::Error::msg(format!("{e:#}"))))?,
+                None => {
+                    Cache::open_default().map_err(|e| LoadError::NotAPlugin(wasmtime::Error::msg(format!("{e:#}"))))?
+                }
             };
-            let compiled = bytes.strip_prefix(SEALED_MAGIC).and_then(|b| cache.unseal(b)).ok_or_else(|| {
+            let compiled =
+                bytes.strip_prefix(SEALED_MAGIC).and_then(|b| cache.unseal(&self.engine, b)).ok_or_else(|| {
                 LoadError::NotAPlugin(wasmtime::Error::msg(
                     "precompiled code that this host did not write (or that was changed since) is never loaded; pass the .wasm component instead",
                 ))
@@ -291,7 +292,7 @@ impl Host {
     pub fn precompile(&self, component: &[u8], cache: &Cache) -> anyhow::Result<Vec<u8>> {
         let compiled = self.engine.precompile_component(component)?;
         let mut out = SEALED_MAGIC.to_vec();
-        out.extend_from_slice(&cache.seal(&compiled));
+        out.extend_from_slice(&cache.seal(&self.engine, &compiled));
         Ok(out)
     }
 
@@ -332,7 +333,8 @@ impl Plugin {
         wasi.args(&[String::from("plugin")]);
         wasi.envs(&options.env);
         for dir in policy.dirs() {
-            wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite).map_err(|e| {
+            let perms = if dir.read_only { FsPerms::ReadOnly } else { FsPerms::ReadWrite };
+            wasi.preopened_dir(&dir.host, &dir.guest, perms).map_err(|e| {
                 RunError::Instantiate(e.context(format!("cannot open granted directory {}", dir.host.display())))
             })?;
         }
@@ -351,15 +353,20 @@ impl Plugin {
         let limits = policy.limits().clone();
         let ftp = self.host.ftp_ctx_with(&self.name, options.audit.or_else(|| self.host.audit.clone()));
         let usage = ftp.usage().clone();
+        let caps = StoreCaps {
+            memory_bytes: limits.max_memory_bytes,
+            instances: limits.max_instances,
+            memories: limits.max_memories,
+            tables: limits.max_tables,
+            handles: limits.max_handles,
+        };
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(caps.handles);
         let state = RunState {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
+            table,
             ftp,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.max_memory_bytes)
-                .instances(MAX_INSTANCES)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: RunLimiter::new(caps),
         };
         // Instances come from a fixed pool: refuse a run past it clearly
         // (held until the store, declared after it, is dropped).
@@ -381,8 +388,8 @@ impl Plugin {
 
         let call = async {
             let instance: PluginBindings =
-                self.pre.instantiate_async(&mut store).await.map_err(|e| classify(e, RunError::Instantiate))?;
-            instance.call_run(&mut store, args).await.map_err(|e| classify(e, RunError::Trap))
+                self.pre.instantiate_async(&mut store).await.map_err(|e| classify(e, &caps, RunError::Instantiate))?;
+            instance.call_run(&mut store, args).await.map_err(|e| classify(e, &caps, RunError::Trap))
         };
         let finished = tokio::time::timeout(limits.max_wall_clock, call).await;
         if let Some(audit) = self.host.audit.clone() {
@@ -500,19 +507,22 @@ impl std::fmt::Display for CpuLimit {
 impl std::error::Error for CpuLimit {}
 
 /// Tell a limit the operator set from a bug in the plugin.
-fn classify(error: wasmtime::Error, otherwise: fn(wasmtime::Error) -> RunError) -> RunError {
+fn classify(error: wasmtime::Error, caps: &StoreCaps, otherwise: fn(wasmtime::Error) -> RunError) -> RunError {
     if let Some(cpu) = error.downcast_ref::<CpuLimit>() {
         return RunError::Limit { limit: LimitKind::Cpu, message: cpu.to_string() };
     }
     if error.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
         return pool_full();
     }
-    let text = format!("{error:?}");
-    if text.contains("forcing trap when growing memory") || text.contains("forcing a memory growth failure") {
-        return RunError::Limit {
-            limit: LimitKind::Memory,
-            message: "the plugin tried to grow its memory past the operator's limit".into(),
+    if let Some(limit) = caps.exceeded(&error) {
+        let kind = match limit {
+            StoreLimit::Memory { .. } => LimitKind::Memory,
+            StoreLimit::Instances(_) => LimitKind::Instances,
+            StoreLimit::Memories(_) => LimitKind::Memories,
+            StoreLimit::Tables(_) => LimitKind::Tables,
+            StoreLimit::Handles(_) => LimitKind::Handles,
         };
+        return RunError::Limit { limit: kind, message: limit.to_string() };
     }
     otherwise(error)
 }

@@ -51,6 +51,14 @@ pub enum LimitKind {
     Resources,
     /// Plugins running at once in one host process (its instance pool).
     Concurrency,
+    /// `instances`: WebAssembly instances of one run.
+    Instances,
+    /// `memories`: linear memories of one run.
+    Memories,
+    /// `tables`: tables of one run.
+    Tables,
+    /// `handles`: host handles (resource table entries) held at once.
+    Handles,
 }
 
 /// Waiting state: how many host waits are in progress, since when, and the

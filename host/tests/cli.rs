@@ -337,3 +337,71 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// Issue 13, item 19: `cache list` shows the entries and `cache prune`
+/// removes them (down to a size, here 0), keeping the key.
+#[test]
+fn cache_list_and_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let plugin = example_plugin(dir.path());
+    let args = ["run", &plugin, "--json", "--", "--host", "127.0.0.1", "--port", "9", "ls"];
+    assert_eq!(json_of(&ftp_host_env(&args, &cache))["plugin"], "compiled");
+    let out = ftp_host_env(&["cache", "list"], &cache);
+    assert_eq!(out.status.code(), Some(0));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("(1 entries)") && listed.contains(".cwasm") && listed.contains("total"), "{listed}");
+    let out = ftp_host_env(&["cache", "prune", "--max-size", "0"], &cache);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("removed 1 entries"));
+    assert!(String::from_utf8_lossy(&ftp_host_env(&["cache", "list"], &cache).stdout).contains("(0 entries)"));
+    assert!(cache.join("cache-key").exists());
+    assert_eq!(json_of(&ftp_host_env(&args, &cache))["plugin"], "compiled", "pruned entries are compiled afresh");
+}
+
+/// Issue 13, item 17: with no HOME (and no cache variables) the host runs
+/// uncached with a warning, never caching in a shared temporary directory.
+#[test]
+fn without_home_there_is_no_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = example_plugin(dir.path());
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_ftp-host"))
+            .args(["run", &plugin, "--json", "--", "--host", "127.0.0.1", "--port", "9", "ls"])
+            .env_remove("RUST_LOG")
+            .env_remove("HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("FTP_HOST_CACHE_DIR")
+            .env("TMPDIR", dir.path())
+            .output()
+            .unwrap();
+        eprintln!("stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    for _ in 0..2 {
+        let out = run();
+        assert_eq!(json_of(&out)["plugin"], "compiled");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("running without the compiled-plugin cache: no cache directory"), "{stderr}");
+    }
+    assert!(!dir.path().join("ftp-host").exists(), "a cache appeared in the temporary directory");
+}
+
+/// Issue 13, item 17: a cache directory others may write to is refused:
+/// the run goes on uncached, with a warning.
+#[test]
+fn a_cache_directory_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let plugin = example_plugin(dir.path());
+    let args = ["run", &plugin, "--json", "--", "--host", "127.0.0.1", "--port", "9", "ls"];
+    for _ in 0..2 {
+        let out = ftp_host_env(&args, &cache);
+        assert_eq!(json_of(&out)["plugin"], "compiled");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("others may write to it"));
+    }
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0, "nothing was written into it");
+}

@@ -103,8 +103,19 @@ pub const DEFAULT_MAX_OPERATIONS: u64 = 100_000;
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest deadline a guest may ask for.
 pub const MAX_OPERATION_TIMEOUT: Duration = Duration::from_secs(300);
-/// Default cap on a plugin's linear memory.
+/// Default cap on a plugin's linear memories and tables, all together.
 pub const DEFAULT_MAX_MEMORY_BYTES: usize = 256 * 1024 * 1024;
+/// Default cap on the WebAssembly instances (the component's core modules
+/// and its internal shims) one run may create.
+pub const DEFAULT_MAX_INSTANCES: usize = 16;
+/// Default cap on the linear memories one run may create (multi-memory
+/// modules may declare many; one is usual).
+pub const DEFAULT_MAX_MEMORIES: usize = 8;
+/// Default cap on the tables one run may create.
+pub const DEFAULT_MAX_TABLES: usize = 32;
+/// Default cap on the host handles (entries of the store's resource table:
+/// sessions, transfers, streams, pollables, files) a run may hold at once.
+pub const DEFAULT_MAX_HANDLES: usize = 4096;
 /// Default cap on the time a plugin may run WebAssembly code.
 pub const DEFAULT_MAX_CPU: Duration = Duration::from_secs(60);
 /// Default cap on a whole run, waiting on the network included.
@@ -131,8 +142,16 @@ pub struct Limits {
     pub default_timeout: Duration,
     /// Longest deadline a guest may ask for; longer requests are capped.
     pub max_timeout: Duration,
-    /// Largest linear memory the guest may grow to.
+    /// Most bytes of all the guest's linear memories and tables together.
     pub max_memory_bytes: usize,
+    /// Most WebAssembly instances a run may create.
+    pub max_instances: usize,
+    /// Most linear memories a run may create.
+    pub max_memories: usize,
+    /// Most tables a run may create.
+    pub max_tables: usize,
+    /// Most host handles (resource-table entries) held at once.
+    pub max_handles: usize,
     /// Time the guest may spend running its own code (measured in 10 ms
     /// epochs while it runs; time waiting in host calls is not counted).
     pub max_cpu: Duration,
@@ -159,6 +178,10 @@ impl Default for Limits {
             default_timeout: DEFAULT_OPERATION_TIMEOUT,
             max_timeout: MAX_OPERATION_TIMEOUT,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
+            max_instances: DEFAULT_MAX_INSTANCES,
+            max_memories: DEFAULT_MAX_MEMORIES,
+            max_tables: DEFAULT_MAX_TABLES,
+            max_handles: DEFAULT_MAX_HANDLES,
             max_cpu: DEFAULT_MAX_CPU,
             max_wall_clock: DEFAULT_MAX_WALL_CLOCK,
             connect_retries: 0,
@@ -167,16 +190,32 @@ impl Default for Limits {
     }
 }
 
-/// One grant: a host name or IP address, and a port or any port.
+/// The ports a grant without a port allows: the FTP control ports, 21 and
+/// 990 (implicit FTPS). Any other port must be named (`HOST:PORT`), or every
+/// port granted explicitly (`HOST:*`).
+pub const FTP_PORTS: [u16; 2] = [21, 990];
+
+/// One grant: a host name or IP address, and which of its ports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AllowRule {
     host: String,
-    port: Option<u16>,
+    ports: Ports,
+}
+
+/// The ports of an [`AllowRule`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ports {
+    /// `HOST`: [`FTP_PORTS`] only.
+    Ftp,
+    /// `HOST:PORT`.
+    One(u16),
+    /// `HOST:*`: every port, asked for explicitly.
+    Any,
 }
 
 /// A malformed `--allow` value.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid server grant `{value}`: {reason} (expected HOST or HOST:PORT, e.g. `ftp.example.com:21`, `127.0.0.1:2121` or `[::1]:21`)")]
+#[error("invalid server grant `{value}`: {reason} (expected HOST, HOST:PORT or HOST:*, e.g. `ftp.example.com:21`, `127.0.0.1:2121` or `[::1]:21`; without a port only the FTP ports 21 and 990 are granted)")]
 pub struct AllowRuleError {
     value: String,
     reason: &'static str,
@@ -203,31 +242,45 @@ impl FromStr for AllowRule {
                 None => (value, None),
             }
         };
-        let port =
-            port.map(|p| p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| err("bad port"))).transpose()?;
+        let ports = match port {
+            None => Ports::Ftp,
+            Some("*") => Ports::Any,
+            Some(p) => Ports::One(p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| err("bad port"))?),
+        };
         if host.is_empty() {
             return Err(err("empty host"));
         }
         if !host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':')) {
             return Err(err("a host name has only letters, digits, `.`, `-` and `_`"));
         }
-        Ok(AllowRule { host: host.to_ascii_lowercase(), port })
+        Ok(AllowRule { host: host.to_ascii_lowercase(), ports })
     }
 }
 
 impl fmt::Display for AllowRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
-        match self.port {
-            Some(port) => write!(f, "{host}:{port}"),
-            None => f.write_str(&host),
+        match self.ports {
+            Ports::One(port) => write!(f, "{host}:{port}"),
+            Ports::Any => write!(f, "{host}:*"),
+            Ports::Ftp => f.write_str(&host),
         }
     }
 }
 
 impl AllowRule {
     fn matches(&self, host: &str, port: u16) -> bool {
-        self.port.is_none_or(|p| p == port) && normalise_host(host) == self.host
+        let port_ok = match self.ports {
+            Ports::Ftp => FTP_PORTS.contains(&port),
+            Ports::One(p) => p == port,
+            Ports::Any => true,
+        };
+        port_ok && normalise_host(host) == self.host
+    }
+
+    /// Whether the grant is for `host`, whatever the port.
+    fn names(&self, host: &str) -> bool {
+        normalise_host(host) == self.host
     }
 }
 
@@ -414,24 +467,34 @@ pub struct DirGrant {
     pub host: std::path::PathBuf,
     /// Where the plugin sees it.
     pub guest: String,
+    /// Only reading: WASI refuses every write, create, rename and delete
+    /// in it (`not-permitted`).
+    pub read_only: bool,
 }
 
 impl FromStr for DirGrant {
     type Err = String;
 
-    /// `HOST_DIR` or `HOST_DIR::GUEST_DIR` (as `wasmtime run --dir`).
+    /// `HOST_DIR`, `HOST_DIR::GUEST_DIR` (as `wasmtime run --dir`), or
+    /// `HOST_DIR::GUEST_DIR:ro` for a read-only grant (`:rw`, the default,
+    /// may be written too).
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         let (host, guest) = value.split_once("::").unwrap_or((value, value));
+        let (guest, read_only) = match (guest.strip_suffix(":ro"), guest.strip_suffix(":rw")) {
+            (Some(g), _) if value.contains("::") => (g, true),
+            (_, Some(g)) if value.contains("::") => (g, false),
+            _ => (guest, false),
+        };
         if host.is_empty() || guest.is_empty() {
             return Err(format!(
-                "invalid directory grant `{value}`: expected HOST_DIR or HOST_DIR::GUEST_DIR, e.g. `./outbox::/outbox`"
+                "invalid directory grant `{value}`: expected HOST_DIR, HOST_DIR::GUEST_DIR or HOST_DIR::GUEST_DIR:ro, e.g. `./outbox::/outbox:ro`"
             ));
         }
         let meta = std::fs::metadata(host).map_err(|e| format!("cannot grant directory `{host}`: {e}"))?;
         if !meta.is_dir() {
             return Err(format!("cannot grant `{host}`: not a directory"));
         }
-        Ok(DirGrant { host: host.into(), guest: guest.to_string() })
+        Ok(DirGrant { host: host.into(), guest: guest.to_string(), read_only })
     }
 }
 
@@ -465,8 +528,8 @@ impl Policy {
         Self::default()
     }
 
-    /// Grant a server for guest credentials: `HOST` (any port) or
-    /// `HOST:PORT`; its certificate is checked with the default trust.
+    /// Grant a server for guest credentials: `HOST` (the FTP ports 21 and
+    /// 990), `HOST:PORT`, or `HOST:*` (every port); its certificate is checked with the default trust.
     pub fn allow(self, rule: &str) -> Result<Self, AllowRuleError> {
         Ok(self.grant(Grant::server(rule)?))
     }
@@ -488,8 +551,8 @@ impl Policy {
         self
     }
 
-    /// Let the plugin read and write a host directory (a WASI preopen); it
-    /// sees nothing else of the host's filesystem.
+    /// Let the plugin use a host directory (a WASI preopen; read-only if
+    /// the grant says so); it sees nothing else of the host's filesystem.
     pub fn with_dir(mut self, dir: DirGrant) -> Self {
         self.dirs.push(dir);
         self
@@ -569,6 +632,8 @@ impl Policy {
         };
         let profile_note = if self.grants.iter().any(|g| g.profile.is_some() && g.rule.matches(host, port)) {
             "; it is configured as a profile: use connect-profile"
+        } else if self.grants.iter().any(|g| g.guest_credentials && g.rule.ports == Ports::Ftp && g.rule.names(host)) {
+            "; a grant without a port allows only the FTP ports 21 and 990"
         } else {
             ""
         };
@@ -713,11 +778,14 @@ mod tests {
     #[test]
     fn parses_grants() {
         let cases = [
-            ("ftp.example.com", Some(("ftp.example.com", None))),
-            ("FTP.Example.com:21", Some(("ftp.example.com", Some(21)))),
-            ("127.0.0.1:2121", Some(("127.0.0.1", Some(2121)))),
-            ("[::1]:21", Some(("::1", Some(21)))),
-            ("[::1]", Some(("::1", None))),
+            ("ftp.example.com", Some(("ftp.example.com", Ports::Ftp))),
+            ("FTP.Example.com:21", Some(("ftp.example.com", Ports::One(21)))),
+            ("127.0.0.1:2121", Some(("127.0.0.1", Ports::One(2121)))),
+            ("[::1]:21", Some(("::1", Ports::One(21)))),
+            ("[::1]", Some(("::1", Ports::Ftp))),
+            ("[::1]:*", Some(("::1", Ports::Any))),
+            ("host:*", Some(("host", Ports::Any))),
+            ("host:**", None),
             ("::1", None),
             ("host:0", None),
             ("host:99999", None),
@@ -727,7 +795,7 @@ mod tests {
         ];
         for (input, want) in cases {
             let got = input.parse::<AllowRule>().ok();
-            let want = want.map(|(h, p)| AllowRule { host: h.into(), port: p });
+            let want = want.map(|(h, p)| AllowRule { host: h.into(), ports: p });
             assert_eq!(got, want, "{input}");
         }
     }
@@ -739,8 +807,34 @@ mod tests {
         assert!(rule.matches("EXAMPLE.COM.", 21));
         assert!(!rule.matches("example.com", 22));
         assert!(!rule.matches("evil-example.com", 21));
-        let any: AllowRule = "10.0.0.1".parse().unwrap();
+        let any: AllowRule = "10.0.0.1:*".parse().unwrap();
         assert!(any.matches("10.0.0.1", 990));
+        assert!(any.matches("10.0.0.1", 2121));
+    }
+
+    /// Issue 13, item 16: a grant without a port is the FTP ports only.
+    #[test]
+    fn a_grant_without_a_port_is_the_ftp_ports_only() {
+        let rule: AllowRule = "ftp.example.com".parse().unwrap();
+        assert!(rule.matches("ftp.example.com", 21));
+        assert!(rule.matches("ftp.example.com", 990));
+        for port in [22, 25, 80, 443, 2121, 6379, 65535] {
+            assert!(!rule.matches("ftp.example.com", port), "port {port}");
+        }
+        let policy = Policy::new().allow("ftp.example.com").unwrap();
+        assert_eq!(policy.check_connect("ftp.example.com", 21), Ok(0));
+        assert_eq!(policy.check_connect("ftp.example.com", 990), Ok(0));
+        match policy.check_connect("ftp.example.com", 6379) {
+            Err(Error::Denied(m)) => {
+                assert!(m.contains("only the FTP ports 21 and 990"), "{m}");
+                assert!(m.contains("--allow ftp.example.com:6379"), "{m}");
+            }
+            other => panic!("port 6379 was not denied: {other:?}"),
+        }
+        // Every port only when asked for.
+        let every = Policy::new().allow("ftp.example.com:*").unwrap();
+        assert_eq!(every.check_connect("ftp.example.com", 6379), Ok(0));
+        assert_eq!(every.grants()[0].rule().to_string(), "ftp.example.com:*");
     }
 
     fn op() -> &'static dyn fmt::Display {
@@ -778,6 +872,19 @@ mod tests {
             policy.check_path(0, "/", &long, Access::Read, op()),
             Err(Refusal { kind: RefusalKind::Invalid, .. })
         ));
+    }
+
+    /// Issue 13, item 20: `HOST::GUEST:ro` is a read-only grant.
+    #[test]
+    fn directory_grants_read_only_or_read_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = dir.path().display().to_string();
+        let parse = |v: String| v.parse::<DirGrant>().map(|g| (g.guest, g.read_only));
+        assert_eq!(parse(format!("{host}::/in:ro")), Ok(("/in".into(), true)));
+        assert_eq!(parse(format!("{host}::/in:rw")), Ok(("/in".into(), false)));
+        assert_eq!(parse(format!("{host}::/in")), Ok(("/in".into(), false)));
+        assert_eq!(parse(host.clone()), Ok((host.clone(), false)));
+        assert!(parse(format!("{host}:::ro")).unwrap_err().contains("HOST_DIR::GUEST_DIR:ro"));
     }
 
     #[test]
