@@ -17,5 +17,11 @@ cargo clippy --release --workspace --all-targets -- -D warnings
 
 # Real FTP servers (proftpd, vsftpd) for the end-to-end tests.
 bash scripts/install-test-servers.sh
+# nats-server for the fleet tests; guest toolchains (Python, JS, C; Go).
+bash scripts/install-nats.sh
 bash scripts/install-guest-toolchains.sh
+bash scripts/install-go-toolchain.sh
+# The guest libraries' own unit tests.
+python3 -m unittest discover -s guest-libs/python/tests
+node --test guest-libs/js/test/
 cargo test --release --workspace

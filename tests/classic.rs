@@ -105,7 +105,7 @@ fn granted_dir() -> tempfile::TempDir {
 }
 
 fn with_local(policy: Policy, dir: &Path) -> Policy {
-    policy.with_dir(DirGrant { host: dir.to_path_buf(), guest: LOCAL.into() })
+    policy.with_dir(DirGrant { host: dir.to_path_buf(), guest: LOCAL.into(), read_only: false })
 }
 
 /// Every file in `dir`, by name, with its SHA-256.

@@ -51,7 +51,11 @@ impl Under {
     }
 
     async fn run_with_dir(&self, local: &Path, command: &[&str]) -> RunReport {
-        let policy = self.target.policy().with_dir(DirGrant { host: local.to_path_buf(), guest: "/data".into() });
+        let policy = self.target.policy().with_dir(DirGrant {
+            host: local.to_path_buf(),
+            guest: "/data".into(),
+            read_only: false,
+        });
         run(rust_guest(), policy, self.target.args(command)).await
     }
 }

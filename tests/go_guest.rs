@@ -239,7 +239,7 @@ async fn matrix(root: &Path, target: &Target, policy: impl Fn() -> Policy, bytes
 fn download_policy(target: &Target, local: &Path, memory: usize) -> Policy {
     target
         .policy()
-        .with_dir(DirGrant { host: local.to_path_buf(), guest: "/data".into() })
+        .with_dir(DirGrant { host: local.to_path_buf(), guest: "/data".into(), read_only: false })
         .with_limits(Limits { max_memory_bytes: memory, ..Limits::default() })
 }
 

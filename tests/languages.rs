@@ -296,7 +296,9 @@ impl Server<'_> {
             Some(trust) => target.policy_trusting(trust.clone()),
             None => target.policy(),
         };
-        policy.with_dir(DirGrant { host: self.local.path().to_path_buf(), guest: LOCAL.into() }).with_limits(limits)
+        policy
+            .with_dir(DirGrant { host: self.local.path().to_path_buf(), guest: LOCAL.into(), read_only: false })
+            .with_limits(limits)
     }
 
     /// Write a file under the root (and its parents), owned as the server needs.
@@ -867,7 +869,7 @@ async fn memory_baselines() {
                 let mib = (fails + fits) / 2;
                 let policy = target
                     .policy()
-                    .with_dir(DirGrant { host: local.path().to_path_buf(), guest: LOCAL.into() })
+                    .with_dir(DirGrant { host: local.path().to_path_buf(), guest: LOCAL.into(), read_only: false })
                     .with_limits(Limits { max_memory_bytes: mib * MIB, ..Limits::default() });
                 let plugin = load(&host(policy), language);
                 let ok = matches!(plugin.run(&target.args(&command), Output::Capture).await, Ok(r) if r.result.is_ok());

@@ -1,6 +1,4 @@
 #![no_main]
-//! `cargo fuzz run listing`: see `listing_property.rs` for the properties checked.
+//! `cargo fuzz run listing`: see `src/listing.rs` for the properties checked.
 
-mod listing_property;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| listing_property::listing(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ftp_host_fuzz::listing::listing(data));

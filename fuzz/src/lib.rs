@@ -15,6 +15,9 @@
 //!   shows as lowercase `HOST[:PORT]` and reads back as itself; a profile's
 //!   host and port give a grant that does the same.
 
+/// The listing parsers' properties (the `listing` target).
+pub mod listing;
+
 use std::path::Path;
 use std::sync::{Once, OnceLock};
 

@@ -40,7 +40,7 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
 
 /// The targets this file replays: [`every_target_is_replayed`] checks it
 /// against `fuzz_targets/`.
-const REPLAYED: &[&str] = &["allow", "config", "paths"];
+const REPLAYED: &[&str] = &["allow", "config", "listing", "paths"];
 
 /// Replay `target`: every seed and saved crash through `property`, then
 /// `cases() / cost` inputs from `generate` (a higher `cost` for slow properties).
@@ -272,4 +272,10 @@ fn config_replay() {
         Ok(ftp_host_fuzz::SECRET),
         "the targets set the password variable"
     );
+}
+
+#[test]
+fn listing_replay() {
+    // Each case runs several clocks and both formats: a tenth of the cases.
+    replay("listing", ftp_host_fuzz::listing::listing, 10, |rng| ftp_host_fuzz::listing::generate(|| rng.next()));
 }

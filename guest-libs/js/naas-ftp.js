@@ -13,7 +13,7 @@
 // the FTP stream and a file inside the host. Failures throw an FtpError
 // subclass per WIT error case (FtpNotFound, FtpDenied, ...). Types: naas-ftp.d.ts.
 
-import * as client from 'naas:ftp/client@0.1.0';
+import * as client from 'naas:ftp/client@0.2.0';
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
 
 import { FtpError, FtpInvalidInput, FtpIo, FtpLocalError, FtpUnsupported, fromWit } from './errors.js';
@@ -24,7 +24,7 @@ export * from './errors.js';
 export { classic } from './options.js';
 
 /** The naas:ftp WIT version this library speaks. */
-export const WIT_VERSION = '0.1.0';
+export const WIT_VERSION = '0.2.0';
 /** Most bytes one splice call moves (inside the host, not through JS). */
 export const SPLICE_CHUNK = 4n << 20n; // as the Rust example: 1 MiB splices ran far slower here
 /** Suffix of the temporary file `get` writes before renaming it into place. */

@@ -353,10 +353,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         if s.max_connections == Some(0) {
             return Err(at("max_connections = 0 would forbid every connection: remove the server instead".into()));
         }
-        grant = grant
-            .with_paths(paths)
-            .with_staging(s.staging.unwrap_or(true))
-            .with_max_connections(s.max_connections);
+        grant = grant.with_paths(paths).with_staging(s.staging.unwrap_or(true)).with_max_connections(s.max_connections);
         if let Some(trust) = trust {
             grant = grant.with_trust(trust);
         }

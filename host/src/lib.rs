@@ -9,7 +9,7 @@
 //! * `runtime`: engine, linker, store; the embedding API ([`Host`], [`Plugin`]).
 //! * `client`: the `naas:ftp/client` interface (`connect`, `session`, streaming
 //!   `download` and `upload`), each call through one operation helper.
-//! * `listing`: parsing `MLSD` and `LIST` lines, and time stamps.
+//! * [`listing`]: parsing `MLSD` and `LIST` lines, and time stamps.
 //! * [`policy`]: the gate every dial, path and operation passes through; limits.
 //! * [`config`]: the policy file (`ftp-host.toml`).
 //! * `error`: the guest-visible error variant and the one mapping to it.
@@ -111,7 +111,7 @@ mod file_streams;
 #[cfg(feature = "fleet")]
 pub mod fleet;
 pub mod inspect;
-mod listing;
+pub mod listing;
 mod observe;
 pub mod policy;
 pub mod progress;

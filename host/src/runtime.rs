@@ -20,11 +20,11 @@ use crate::audit::AuditLog;
 use crate::bindings::{Plugin as PluginBindings, PluginPre};
 use crate::cache::{Cache, Origin};
 use crate::client::{self, FtpCtx, FtpView};
-use crate::observe::TransferObserver;
-use crate::policy::{Hint, Policy};
-use crate::usage::{LimitKind, Stats};
 use crate::connections::{ConnectionLimiter, LocalLimiter};
+use crate::observe::TransferObserver;
+use crate::policy::{Hint, Policy, DEFAULT_MAX_INSTANCES};
 use crate::store_limits::{RunLimiter, StoreCaps, StoreLimit};
+use crate::usage::{LimitKind, Stats};
 
 /// Most bytes of a plugin's stdout or stderr kept when output is captured.
 pub const MAX_CAPTURED_OUTPUT: usize = 16 * 1024 * 1024;
@@ -362,12 +362,7 @@ impl Plugin {
         };
         let mut table = ResourceTable::new();
         table.set_max_capacity(caps.handles);
-        let state = RunState {
-            wasi: wasi.build(),
-            table,
-            ftp,
-            limits: RunLimiter::new(caps),
-        };
+        let state = RunState { wasi: wasi.build(), table, ftp, limits: RunLimiter::new(caps) };
         // Instances come from a fixed pool: refuse a run past it clearly
         // (held until the store, declared after it, is dropped).
         let _slot = RunSlot::take(&self.host.live_runs)?;
@@ -439,8 +434,8 @@ fn shared_engine(max_memory_bytes: usize) -> anyhow::Result<(Engine, Arc<AtomicU
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(MAX_CONCURRENT_RUNS)
         .total_stacks(MAX_CONCURRENT_RUNS)
-        .total_core_instances(MAX_CONCURRENT_RUNS * MAX_INSTANCES as u32)
-        .max_core_instances_per_component(MAX_INSTANCES as u32)
+        .total_core_instances(MAX_CONCURRENT_RUNS * DEFAULT_MAX_INSTANCES as u32)
+        .max_core_instances_per_component(DEFAULT_MAX_INSTANCES as u32)
         .total_memories(MAX_CONCURRENT_RUNS * MAX_MEMORIES_PER_RUN)
         .max_memories_per_component(MAX_MEMORIES_PER_RUN)
         .total_tables(MAX_CONCURRENT_RUNS * MAX_TABLES_PER_RUN)

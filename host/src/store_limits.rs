@@ -101,6 +101,7 @@ impl RunLimiter {
     }
 
     /// Bytes granted to memories and tables so far.
+    #[cfg(test)]
     pub fn used(&self) -> usize {
         self.used
     }

@@ -33,9 +33,9 @@ from .errors import (
     FtpUnsupported,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 #: The `naas:ftp` WIT version this library speaks.
-WIT_VERSION = "0.1.0"
+WIT_VERSION = "0.2.0"
 
 __all__ = [
     "Entry",

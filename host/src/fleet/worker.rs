@@ -168,7 +168,7 @@ pub async fn run(opts: WorkerOptions) -> anyhow::Result<u8> {
     let cache = if opts.no_cache {
         None
     } else {
-        match Cache::open(&Cache::default_dir()) {
+        match Cache::open_default() {
             Ok(cache) => Some(cache),
             Err(e) => {
                 tracing::warn!("running without the compiled-plugin cache: {e:#}");

@@ -825,9 +825,9 @@ mod tests {
         assert_eq!(policy.check_connect("ftp.example.com", 21), Ok(0));
         assert_eq!(policy.check_connect("ftp.example.com", 990), Ok(0));
         match policy.check_connect("ftp.example.com", 6379) {
-            Err(Error::Denied(m)) => {
+            Err(Refusal { kind: RefusalKind::Denied, message: m, hint }) => {
                 assert!(m.contains("only the FTP ports 21 and 990"), "{m}");
-                assert!(m.contains("--allow ftp.example.com:6379"), "{m}");
+                assert_eq!(hint, Some(Hint::GrantServer { host: "ftp.example.com".into(), port: 6379 }));
             }
             other => panic!("port 6379 was not denied: {other:?}"),
         }

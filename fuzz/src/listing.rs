@@ -2,9 +2,8 @@
 //! (`MLSD`/`MLST` fact lines, Unix and DOS `LIST` lines), `MDTM` replies and
 //! the capped line reader of `ftp_host::listing`, on arbitrary bytes.
 //!
-//! A file of its own, included by the target (`listing.rs`) and, with
-//! `#[path]`, by the stable replay test (which also takes [`generate`] for
-//! its generated inputs), so neither needs the other.
+//! Used by the `listing` target and by the stable replay test, which also
+//! takes [`generate`] for its generated inputs.
 //!
 //! * No input panics, whatever the clock says (`now` from year 1 to the
 //!   ends of `i64`).
