@@ -22,6 +22,6 @@ bash scripts/install-nats.sh
 bash scripts/install-guest-toolchains.sh
 bash scripts/install-go-toolchain.sh
 # The guest libraries' own unit tests.
-python3 -m unittest discover -s guest-libs/python/tests
+(cd guest-libs/python && python3 -m unittest discover -s tests)
 node --test guest-libs/js/test/
 cargo test --release --workspace

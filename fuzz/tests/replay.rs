@@ -92,6 +92,7 @@ impl Rng {
         let seed = std::env::var("FUZZ_REPLAY_SEED").ok().and_then(|n| n.parse().ok()).unwrap_or(0x5eed);
         Rng(seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
     }
+    #[allow(clippy::should_implement_trait)] // an endless generator, not an iterator
     pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;

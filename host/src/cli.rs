@@ -469,6 +469,10 @@ fn flag_hint(hint: &Hint) -> String {
         }
         Hint::AllowLoopback => "the server resolves to a loopback address; allow that with --allow-loopback".into(),
         Hint::AllowPrivate => "the server resolves to a private address; allow that with --allow-private".into(),
+        Hint::TrustCertificate { server } => format!(
+            "the certificate of {server} is not trusted; trust its CA with --ca-file FILE, or pin it with \
+             --pin-cert SHA256 (after checking the fingerprint with the server's administrator)"
+        ),
     }
 }
 

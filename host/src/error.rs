@@ -22,6 +22,11 @@ use suppaftp::{FtpError, Status};
 pub use crate::bindings::types::{Error, ProtocolError};
 use crate::policy::{Refusal, RefusalKind};
 
+/// How a TLS error says the certificate is not trusted: the operator can
+/// trust its CA or pin it (the CLI turns this into its flags).
+pub(crate) const UNTRUSTED_CERTIFICATE: &str =
+    "; the operator can trust its CA (a CA file) or pin the certificate's SHA-256 in the policy";
+
 /// `534`: the server requires TLS for this user (RFC 4217); suppaftp has no name for it.
 const REPLY_TLS_REQUIRED: u16 = 534;
 /// `522`: vsftpd's answer to a data connection without (resumed) TLS.
@@ -250,9 +255,7 @@ fn tls_error(err: &rustls::Error, op: Op<'_>) -> Error {
         rustls::Error::InvalidCertificate(
             C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
         ) => "; the server's administrator must renew its certificate",
-        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
-            "; the operator can trust its CA (a CA file) or pin the certificate's SHA-256 in the policy"
-        }
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => UNTRUSTED_CERTIFICATE,
         rustls::Error::InvalidCertificate(C::Other(other))
             if other.0.downcast_ref::<crate::tls::PinMismatch>().is_some() =>
         {
@@ -270,7 +273,10 @@ pub(crate) fn from_ftp(err: FtpError, op: Op<'_>) -> Error {
         // suppaftp flattens handshake failures to text; the rustls error inside
         // an io::Error (data connections) is typed and handled by from_io.
         FtpError::SecureError(detail) => {
-            Error::Tls(format!("{op}: TLS failed: {}", detail.trim_start_matches("Secure error: ")))
+            // suppaftp flattens the handshake's rustls error to its text.
+            let untrusted = ["UnknownIssuer", "BadSignature"].iter().any(|c| detail.contains(c));
+            let hint = if untrusted { UNTRUSTED_CERTIFICATE } else { "" };
+            Error::Tls(format!("{op}: TLS failed: {}{hint}", detail.trim_start_matches("Secure error: ")))
         }
         FtpError::UnexpectedResponse(response) => {
             let text = String::from_utf8_lossy(&response.body).trim().to_string();

@@ -217,14 +217,23 @@ impl Usage {
     /// trace), keep its hint, and give the guest's error for it.
     pub fn record_refusal(&self, op: Op<'_>, address: &str, started: Instant, refusal: Refusal) -> Error {
         self.refused(&refusal);
-        let refused: Result<(), Error> = Err(refusal.into());
-        self.record(op, address, started.elapsed(), 0, &refused);
-        refused.expect_err("a refusal is an error")
+        let error = Error::from(refusal);
+        self.record(op, address, started.elapsed(), 0, &Err::<(), _>(error.clone()));
+        error
     }
 
     /// Trace and audit one finished operation. `address` is the server's
     /// real address, for the operator only (`op.server` may name a profile).
     pub fn record<T>(&self, op: Op<'_>, address: &str, elapsed: Duration, bytes: u64, result: &Result<T, Error>) {
+        if let Err(Error::Tls(message)) = result {
+            if message.ends_with(crate::error::UNTRUSTED_CERTIFICATE) {
+                let hint = Hint::TrustCertificate { server: op.server.to_string() };
+                let mut hints = self.hints.lock().unwrap_or_else(|e| e.into_inner());
+                if hints.len() < MAX_HINTS && !hints.contains(&hint) {
+                    hints.push(hint);
+                }
+            }
+        }
         let ms = elapsed.as_millis() as u64;
         let (server, action, path) = (op.server, op.action.noun(), op.path);
         match result {

@@ -84,7 +84,7 @@ impl FtpView<'_> {
         let started = Instant::now();
         let op = Op { server: label, secure: false, action: Action::Connect, path: None };
         let limits = self.ctx.policy.limits().clone();
-        let gate = self.ctx.usage.begin(op).and_then(|()| dial).and_then(|dial| {
+        let gate = self.ctx.usage.begin(op).and(dial).and_then(|dial| {
             self.ctx.check_room(op)?;
             let slot = SessionSlot::take(&self.ctx.open_sessions, limits.max_sessions).ok_or_else(|| {
                 self.ctx.usage.hit(LimitKind::Sessions);

@@ -55,6 +55,11 @@ pub enum Hint {
     AllowLoopback,
     /// Allow names that resolve to private addresses.
     AllowPrivate,
+    /// Trust the server's certificate: its CA, or its pinned SHA-256.
+    TrustCertificate {
+        /// The server as the plugin named it.
+        server: String,
+    },
 }
 
 impl Refusal {
