@@ -24,7 +24,7 @@ use ftp_host::{
     AuditLog, Cache, Grant, Host, LimitKind, Limits, NetworkRules, Output, PathRules, Plugin, Policy, Profile,
     RunError, RunReport, Secret, SecurityMode,
 };
-use ftp_host_e2e::harness::{error_kind, hostile_guest, Target};
+use ftp_host_e2e::harness::{error_kind, hostile_guest, sha256, Target};
 use ftp_host_e2e::hostile_server::{Canary, HostileServer, Script};
 use ftp_host_e2e::servers::{FtpServer, ServerOptions};
 
@@ -104,15 +104,16 @@ impl AuditBuf {
         assert!(text.is_empty() || text.ends_with('\n'), "the audit log ends mid-line: {text:?}");
         text.lines()
             .map(|line| {
-                let json = Json::parse(line).unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {line}"));
-                let Json::Obj(fields) = &json else { panic!("audit line is not a JSON object: {line}") };
-                let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v);
+                let json: serde_json::Value =
+                    serde_json::from_str(line).unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {line}"));
+                let fields = json.as_object().unwrap_or_else(|| panic!("audit line is not a JSON object: {line}"));
+                let get = |k: &str| fields.get(k);
                 let string = |k: &str| match get(k) {
-                    Some(Json::Str(s)) => s.clone(),
+                    Some(serde_json::Value::String(s)) => s.clone(),
                     other => panic!("audit field `{k}` is {other:?}, not a string: {line}"),
                 };
-                let number = |k: &str| match get(k) {
-                    Some(Json::Num(n)) if *n >= 0.0 => *n,
+                let number = |k: &str| match get(k).and_then(serde_json::Value::as_f64) {
+                    Some(n) if n >= 0.0 => n,
                     other => panic!("audit field `{k}` is {other:?}, not a number >= 0: {line}"),
                 };
                 number("time");
@@ -938,173 +939,223 @@ async fn every_denied_operation_is_audited() {
     assert!(entries.iter().all(|e| e.server == server.addr().to_string() || e.server.contains("`p`")), "{entries:?}");
 }
 
-// ================================================================ a JSON reader
+// ================================================= what the host itself holds
+// (issue 13, items 4-13: the host's own bookkeeping under a hostile plugin)
 
-/// Just enough JSON to read audit lines back (the test crate has no JSON
-/// dependency): objects, arrays, strings with escapes, numbers, literals.
-#[derive(Debug, Clone, PartialEq)]
-enum Json {
-    Null,
-    Bool(bool),
-    Num(f64),
-    Str(String),
-    Arr(Vec<Json>),
-    Obj(Vec<(String, Json)>),
+/// Every byte read from a data connection counts against the run, also the
+/// bytes the host drains after the plugin drops a download unfinished; and
+/// the drain stops at the run's byte quota.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_drained_from_an_abandoned_download_count() {
+    let size = 4 * MIB;
+    let server = HostileServer::start(Script::new().file("big.bin", &vec![3u8; size]));
+    let sandbox = Sandbox::new(profile_policy("p", server.addr(), "pr0file-pw"));
+    let report = sandbox.run(&["abandon", "p", "big.bin"]).await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    // The plugin read one chunk; the host read (and drained) the whole file.
+    assert_eq!(report.stats.bytes_downloaded, size as u64, "bytes read from the data connection went uncounted");
+
+    let quota = MIB as u64 / 2;
+    let policy =
+        profile_policy("p", server.addr(), "pr0file-pw").with_limits(Limits { max_run_bytes: Some(quota), ..limits() });
+    let report = Sandbox::new(policy).run(&["abandon", "p", "big.bin"]).await;
+    assert!(report.limits_hit.contains(&LimitKind::RunBytes), "{:?}", report.limits_hit);
+    let down = report.stats.bytes_downloaded;
+    // One read-ahead chunk (1 MiB) may pass the quota before it is counted; the drain stops at it.
+    assert!(down <= quota + MIB as u64, "{down} bytes read under a {quota}-byte quota");
 }
 
-impl Json {
-    fn parse(text: &str) -> Result<Json, String> {
-        let mut p = JsonParser { s: text.as_bytes(), i: 0 };
-        let value = p.value()?;
-        p.ws();
-        if p.i != p.s.len() {
-            return Err(format!("trailing bytes at {}", p.i));
-        }
-        Ok(value)
-    }
+/// Waiting on many transfers at once counts once: a plugin that polls 8
+/// stalled downloads together until they time out, then busy-loops, is
+/// stopped by its 1 s CPU limit about 1 s into the loop. (Summing the waits
+/// would have credited it 8 x 2 s of waiting, i.e. 14 s more CPU.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_on_many_transfers_at_once_does_not_stretch_the_cpu_limit() {
+    let server = HostileServer::start(Script::new().file("stall.bin", b"").stall_retr_after(0));
+    let (timeout, max_cpu) = (Duration::from_secs(2), Duration::from_secs(1));
+    let limits = Limits {
+        max_cpu,
+        default_timeout: timeout,
+        max_timeout: timeout,
+        max_sessions: 8,
+        max_resources: 32,
+        max_wall_clock: Duration::from_secs(60),
+        ..limits()
+    };
+    let sandbox = Sandbox::new(profile_policy("p", server.addr(), "pr0file-pw").with_limits(limits));
+    let started = Instant::now();
+    let result = sandbox.attempt(&["stall-poll", "p", "stall.bin", "8"]).await;
+    let took = started.elapsed();
+    assert!(matches!(&result, Err(RunError::Limit { limit: LimitKind::Cpu, .. })), "{result:?}");
+    assert!(took >= timeout + max_cpu, "stopped after {took:?}: before the stalled bodies timed out and 1 s of CPU");
+    assert!(took < timeout + max_cpu + Duration::from_secs(3), "stopped only after {took:?}: waits were summed");
+    assert_eq!(server.max_concurrent_control_connections(), 8);
 }
 
-struct JsonParser<'a> {
-    s: &'a [u8],
-    i: usize,
+/// A control connection holds its session slot until the last thing using
+/// it is gone: with `sessions = 1`, a download kept after its session was
+/// dropped still holds the slot, so the server never sees two control
+/// connections at once; once the download is dropped too, the slot is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_holds_its_session_slot_after_the_session_is_dropped() {
+    let server = HostileServer::start(Script::new().file("a.bin", &[5u8; 1024]));
+    let policy = profile_policy("p", server.addr(), "pr0file-pw").with_limits(Limits { max_sessions: 1, ..limits() });
+    let sandbox = Sandbox::new(policy);
+    let report = sandbox.run(&["orphans", "p", "a.bin", "3"]).await;
+    assert_eq!(report.result, Ok("held 1 downloads".to_string()));
+    let out = String::from_utf8_lossy(&report.stdout).to_string();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..2], ["connect 0: ok", "open-get 0: ok"], "{out}");
+    for line in &lines[2..4] {
+        assert!(line.contains(": denied: ") && line.contains("sessions"), "{out}");
+    }
+    assert_eq!(lines[4..], ["connect after: ok"], "the slot was not given back with the download:\n{out}");
+    assert_eq!(server.control_connections(), 2);
+    assert_eq!(server.max_concurrent_control_connections(), 1, "the server saw two control connections at once");
 }
 
-impl JsonParser<'_> {
-    fn ws(&mut self) {
-        while self.i < self.s.len() && b" \t\r\n".contains(&self.s[self.i]) {
-            self.i += 1;
-        }
+/// A transfer finishes on the connection it was opened on: an upload opened
+/// under profile `a`, whose session is then dropped and whose table slot a
+/// read-only profile `b` takes, is still renamed into place on `a`'s
+/// connection; `b`'s server never receives a write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_finishes_on_its_own_connection_never_on_a_later_session() {
+    let (a, b) = (HostileServer::start(Script::new()), HostileServer::start(Script::new().file("x.txt", b"b")));
+    let read_only = PathRules::new(None, None, true).unwrap();
+    let policy = Policy::new()
+        .grant(Grant::profile(profile("a", a.addr(), "alice", "pw-a")).unwrap())
+        .grant(Grant::profile(profile("b", b.addr(), "bob", "pw-b")).unwrap().with_paths(read_only))
+        .with_limits(limits());
+    let sandbox = Sandbox::new(policy);
+    let report = sandbox.run(&["cross-commit", "a", "up.txt", "b"]).await;
+    let payload = b"written under profile a";
+    assert_eq!(report.result, Ok(format!("{} bytes", payload.len())));
+    for verb in ["STOR", "APPE", "RNFR", "RNTO", "DELE", "MKD", "RMD"] {
+        assert!(!b.received(verb), "{verb} reached profile b's server: {:?}", b.commands());
     }
-
-    fn eat(&mut self, b: u8) -> Result<(), String> {
-        self.ws();
-        if self.s.get(self.i) == Some(&b) {
-            self.i += 1;
-            Ok(())
-        } else {
-            Err(format!("expected `{}` at {}", b as char, self.i))
-        }
-    }
-
-    fn value(&mut self) -> Result<Json, String> {
-        self.ws();
-        match self.s.get(self.i) {
-            Some(b'{') => {
-                self.i += 1;
-                let mut fields = Vec::new();
-                self.ws();
-                if self.s.get(self.i) == Some(&b'}') {
-                    self.i += 1;
-                    return Ok(Json::Obj(fields));
-                }
-                loop {
-                    self.ws();
-                    let Json::Str(key) = self.value()? else {
-                        return Err(format!("a key that is not a string at {}", self.i));
-                    };
-                    self.eat(b':')?;
-                    fields.push((key, self.value()?));
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(Json::Obj(fields));
-                        }
-                        _ => return Err(format!("expected `,` or `}}` at {}", self.i)),
-                    }
-                }
-            }
-            Some(b'[') => {
-                self.i += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.s.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                    return Ok(Json::Arr(items));
-                }
-                loop {
-                    items.push(self.value()?);
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Json::Arr(items));
-                        }
-                        _ => return Err(format!("expected `,` or `]` at {}", self.i)),
-                    }
-                }
-            }
-            Some(b'"') => {
-                self.i += 1;
-                let mut out = String::new();
-                loop {
-                    let rest = std::str::from_utf8(&self.s[self.i..]).map_err(|e| e.to_string())?;
-                    let c = rest.chars().next().ok_or("unterminated string")?;
-                    self.i += c.len_utf8();
-                    match c {
-                        '"' => return Ok(Json::Str(out)),
-                        '\\' => {
-                            let e = *self.s.get(self.i).ok_or("unterminated escape")?;
-                            self.i += 1;
-                            match e {
-                                b'"' => out.push('"'),
-                                b'\\' => out.push('\\'),
-                                b'/' => out.push('/'),
-                                b'b' => out.push('\u{8}'),
-                                b'f' => out.push('\u{c}'),
-                                b'n' => out.push('\n'),
-                                b'r' => out.push('\r'),
-                                b't' => out.push('\t'),
-                                b'u' => {
-                                    let hex = std::str::from_utf8(self.s.get(self.i..self.i + 4).ok_or("short \\u")?)
-                                        .map_err(|e| e.to_string())?;
-                                    let unit = u32::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
-                                    self.i += 4;
-                                    // Surrogates are not needed for audit lines; keep them visible.
-                                    out.push(char::from_u32(unit).unwrap_or('\u{fffd}'));
-                                }
-                                other => return Err(format!("bad escape \\{}", other as char)),
-                            }
-                        }
-                        c if (c as u32) < 0x20 => return Err(format!("raw control character {c:?} in a string")),
-                        c => out.push(c),
-                    }
-                }
-            }
-            Some(b't') if self.s[self.i..].starts_with(b"true") => {
-                self.i += 4;
-                Ok(Json::Bool(true))
-            }
-            Some(b'f') if self.s[self.i..].starts_with(b"false") => {
-                self.i += 5;
-                Ok(Json::Bool(false))
-            }
-            Some(b'n') if self.s[self.i..].starts_with(b"null") => {
-                self.i += 4;
-                Ok(Json::Null)
-            }
-            Some(b'-' | b'0'..=b'9') => {
-                let start = self.i;
-                while self.i < self.s.len() && b"+-0123456789.eE".contains(&self.s[self.i]) {
-                    self.i += 1;
-                }
-                let text = std::str::from_utf8(&self.s[start..self.i]).unwrap();
-                text.parse().map(Json::Num).map_err(|_| format!("bad number {text:?}"))
-            }
-            _ => Err(format!("unexpected byte at {}", self.i)),
-        }
-    }
+    assert!(a.received("RNFR") && a.received("RNTO"), "{:?}", a.commands());
+    assert_eq!(a.files().into_iter().collect::<Vec<_>>(), [("up.txt".to_string(), payload.to_vec())]);
+    assert_eq!(b.files().len(), 1);
+    sandbox.audit.check(&["pw-a", "pw-b"]);
 }
 
-#[test]
-fn the_json_reader_reads_what_serde_writes() {
-    let line = r#"{"time":1.5,"plugin":"p","path":"/a\r\nDELE \"y\"\u0000","bytes":0,"ok":true,"e":null,"a":[1,-2e3]}"#;
-    let Json::Obj(fields) = Json::parse(line).unwrap() else { panic!() };
-    assert_eq!(fields[2], ("path".to_string(), Json::Str("/a\r\nDELE \"y\"\0".into())));
-    assert_eq!(fields[6].1, Json::Arr(vec![Json::Num(1.0), Json::Num(-2000.0)]));
-    for bad in ["{", "{\"a\":1,}", "{\"a\":\"x\ny\"}", "[1] x", "{\"a\" 1}"] {
-        assert!(Json::parse(bad).is_err(), "{bad}");
+/// Byte `i` of the hostile guest's `upload-pattern` body.
+fn pattern(i: u64) -> u8 {
+    (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8
+}
+
+/// Upload writes are cancel-safe: a plugin that polls its upload body
+/// together with an expired timer after every write (so the host's flush is
+/// started and then dropped, hundreds of times) still delivers every byte,
+/// in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_polled_against_a_timer_arrives_whole() {
+    let server = HostileServer::start(Script::new());
+    let sandbox = Sandbox::new(profile_policy("p", server.addr(), "pr0file-pw"));
+    let size = 16 * MIB;
+    let kib = (size / 1024).to_string();
+    let report = sandbox.run(&["upload-pattern", "p", "pattern.bin", &kib]).await;
+    assert_eq!(report.result, Ok(format!("{size} bytes")));
+    let expected: Vec<u8> = (0..size as u64).map(pattern).collect();
+    let stored = server.files().remove("pattern.bin").expect("the upload reached the server");
+    assert_eq!(stored.len(), size, "bytes were lost or duplicated");
+    assert_eq!(sha256(&stored), sha256(&expected), "the upload arrived altered");
+}
+
+/// The temporary name of a staged upload passes the write rules like any
+/// other path: when it would not, the upload is refused with a message that
+/// says how to allow it, and nothing reaches the server; allowed, it works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staging_name_outside_the_write_rules_is_refused_and_nothing_is_written() {
+    let server = HostileServer::start(Script::new());
+    let grant = |write: &[&str]| {
+        let write: Vec<String> = write.iter().map(|w| w.to_string()).collect();
+        let rules = PathRules::new(None, Some(&write), false).unwrap();
+        Grant::profile(profile("p", server.addr(), "alice", "pr0file-pw")).unwrap().with_paths(rules)
+    };
+    let sandbox = Sandbox::new(Policy::new().grant(grant(&["/inbox/*.csv"])).with_limits(limits()));
+    let report = sandbox.run(&["upload-zeros", "p", "/inbox/a.csv", "1"]).await;
+    assert_eq!(error_kind(&report), Some("denied"), "{:?}", report.result);
+    let message = report.result.as_ref().unwrap_err();
+    assert!(message.contains("temporary name") && message.contains("staging = false"), "{message}");
+    for verb in ["STOR", "APPE", "RNFR", "RNTO", "DELE"] {
+        assert!(!server.received(verb), "{verb} reached the server: {:?}", server.commands());
     }
+    assert!(server.files().is_empty(), "{:?}", server.files().keys());
+
+    let sandbox = Sandbox::new(Policy::new().grant(grant(&["/inbox/*.csv", "/inbox/.*.part"])).with_limits(limits()));
+    let report = sandbox.run(&["upload-zeros", "p", "/inbox/a.csv", "1"]).await;
+    assert_eq!(report.result, Ok(format!("{MIB} bytes")));
+    assert_eq!(server.files().keys().collect::<Vec<_>>(), ["inbox/a.csv"]);
+}
+
+/// Errors on profile sessions name the profile, never the server's address:
+/// a missing file, a server that is down, one that never greets, and a
+/// passive reply naming a port the host refuses to dial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_on_profile_sessions_never_show_the_servers_address() {
+    let up = HostileServer::start(Script::new().file("a.txt", b"a"));
+    let mute = HostileServer::start(Script::new().never_greet());
+    let bounce = HostileServer::start(Script::new().file("a.txt", b"a").pasv_to(SocketAddr::new(loopback(1), 21)));
+    let down = {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        listener.local_addr().unwrap()
+    };
+    let short = Limits { default_timeout: Duration::from_secs(1), max_timeout: Duration::from_secs(1), ..limits() };
+    let policy = [("up", up.addr()), ("mute", mute.addr()), ("bounce", bounce.addr()), ("down", down)]
+        .into_iter()
+        .fold(Policy::new(), |policy, (name, addr)| {
+            policy.grant(Grant::profile(profile(name, addr, "alice", "pr0file-pw")).unwrap())
+        })
+        .with_limits(short);
+    let sandbox = Sandbox::new(policy);
+    let addresses: Vec<String> = [up.addr(), mute.addr(), bounce.addr(), down]
+        .iter()
+        .flat_map(|a| [a.to_string(), format!(":{}", a.port()), format!("|{}|", a.port())])
+        .chain(["127.0.0.1".to_string(), "127,0,0,1".to_string()])
+        .collect();
+    for (args, kind) in [
+        (&["probe", "up", "/missing.txt"][..], "not-found"),
+        (&["probe", "down"][..], "connect"),
+        (&["probe", "mute"][..], "timeout"),
+        (&["probe", "bounce", "a.txt"][..], "denied"),
+    ] {
+        let report = sandbox.run(args).await;
+        let seen = everything(&report);
+        let profile = format!("profile `{}`", args[1]);
+        assert!(seen.contains(&format!("{kind}: ")), "{args:?}: no {kind} error in:\n{seen}");
+        assert!(seen.contains(&profile), "{args:?}: the errors do not name the {profile}:\n{seen}");
+        for address in &addresses {
+            assert!(!seen.contains(address.as_str()), "{args:?}: the plugin saw {address}:\n{seen}");
+        }
+    }
+    // The operator's audit log keeps the real addresses.
+    let entries = sandbox.audit.check(&["pr0file-pw"]);
+    assert!(entries.iter().any(|e| e.server == down.to_string()), "{entries:?}");
+}
+
+/// Guest strings are cut in the audit log: a 1 MiB host name or path (of
+/// control characters, which JSON escapes six-fold) makes audit lines of a
+/// few KiB, each marked as cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn giant_guest_strings_are_cut_in_the_audit_log() {
+    let server = HostileServer::start(Script::new());
+    let sandbox = Sandbox::new(profile_policy("p", server.addr(), "pr0file-pw"));
+    let giant = "\u{1}".repeat(MIB);
+    let port = server.port().to_string();
+    sandbox.attempt(&["connect", &giant, &port, "alice", "pw"]).await.expect("the run ends normally");
+    sandbox.attempt(&["probe", "p", &giant]).await.expect("the run ends normally");
+    let entries = sandbox.audit.check(&["pr0file-pw"]);
+    let text = sandbox.audit.text();
+    let longest = text.lines().map(str::len).max().unwrap_or(0);
+    // Three guest fields (server, path, error) of at most 1 KiB, each escaped at most 6x.
+    assert!(longest < 3 * 6 * 1024 + 1024, "an audit line of {longest} bytes");
+    let cut = entries
+        .iter()
+        .filter(|e| {
+            [Some(&e.server), e.path.as_ref(), e.error.as_ref()].into_iter().flatten().any(|f| f.ends_with("…[cut]"))
+        })
+        .count();
+    assert!(cut >= 2, "no audit line was marked as cut:\n{text}");
+    assert!(!server.commands().iter().any(|c| c.contains('\u{1}')), "a giant string reached the server");
 }

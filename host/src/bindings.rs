@@ -12,7 +12,10 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "plugin",
-    imports: { default: async | trappable | tracing },
+    // No `tracing` flag: it would trace every argument at TRACE level,
+    // passwords in `connect` options included. Operations are traced by
+    // `usage::record` instead.
+    imports: { default: async | trappable },
     exports: { default: async },
     additional_derives: [PartialEq],
     trappable_error_type: {

@@ -17,10 +17,17 @@ pub const EXAMPLE_PLUGIN: &[u8] = include_bytes!(env!("FTP_HOST_EXAMPLE_PLUGIN")
 pub const DEMO_USER: &str = "demo";
 
 /// A password checker for exactly one account.
-#[derive(Debug)]
 struct OneUser {
     user: String,
     password: String,
+}
+
+// libunftp traces its session state, authenticator included, with `{:?}`:
+// the password must not be in it.
+impl std::fmt::Debug for OneUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OneUser").field("user", &self.user).field("password", &"<redacted>").finish()
+    }
 }
 
 #[async_trait::async_trait]

@@ -96,19 +96,28 @@ impl Drop for Served {
 }
 
 fn serve_tls() -> Served {
+    serve(&["--password", "pw", "--tls"])
+}
+
+/// `ftp-host serve DIR ARGS...` on a fresh directory holding `a.txt`.
+fn serve(args: &[&str]) -> Served {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.txt"), "a").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ftp-host"))
-        .args(["serve", dir.path().to_str().unwrap(), "--password", "pw", "--tls"])
+        .arg("serve")
+        .arg(dir.path())
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    let second = lines.next().unwrap().unwrap();
     let port = first.split_whitespace().nth(2).unwrap().rsplit(':').next().unwrap().to_string();
-    let fingerprint = second.rsplit("sha256:").next().unwrap().to_string();
+    let fingerprint = match args.contains(&"--tls") {
+        true => lines.next().unwrap().unwrap().rsplit("sha256:").next().unwrap().to_string(),
+        false => String::new(),
+    };
     Served { child, port, fingerprint, _dir: dir }
 }
 
@@ -404,4 +413,68 @@ fn a_cache_directory_others_can_write_is_refused() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("others may write to it"));
     }
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0, "nothing was written into it");
+}
+
+/// No log level shows a password (issue 13, item 11): the demo (the
+/// plugin's own credentials) and a profile run, both under
+/// `RUST_LOG=trace`, where suppaftp would log `PASS ...` if its records
+/// reached the trace.
+#[test]
+fn no_trace_level_shows_a_password() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ftp-host"))
+            .args(args)
+            .env("RUST_LOG", "trace")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code(), all)
+    };
+    let (code, all) = run(&["demo"], &[]);
+    assert_eq!(code, Some(0), "{all}");
+    assert!(all.contains("TRACE"), "RUST_LOG=trace traced nothing:\n{all}");
+    assert!(!all.contains("demo-password"), "the trace shows the demo's password:\n{all}");
+
+    let secret = "pr0file-S3cret";
+    let served = serve(&["--password", secret]);
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = example_plugin(dir.path());
+    let config = dir.path().join("ftp-host.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[server]]\nname = \"partner\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"demo\"\npassword_env = \"PARTNER_PW\"\n",
+            served.port
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let (code, all) =
+        run(&["run", "--config", &config, &plugin, "--", "--profile", "partner", "ls"], &[("PARTNER_PW", secret)]);
+    assert_eq!(code, Some(0), "{all}");
+    assert!(all.contains("a.txt"), "the profile run did not list the server:\n{all}");
+    assert!(!all.contains(secret), "the trace shows the profile's password:\n{all}");
+}
+
+/// `--audit -` would mix audit lines with the plugin's own stderr, where the
+/// plugin could forge them (issue 13, item 14): refused as a usage error,
+/// before the plugin runs. With `--json` (the plugin's output captured) it
+/// is fine.
+#[test]
+fn the_audit_log_never_shares_stderr_with_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = example_plugin(dir.path());
+    let out = ftp_host(&["run", "--audit", "-", &plugin, "--", "--host", "127.0.0.1", "--port", "9", "ls"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("audit") && stderr.contains("--json"), "{stderr}");
+    assert!(!stderr.contains("plugin failed"), "the plugin ran: {stderr}");
+
+    let out = ftp_host(&["run", "--json", "--audit", "-", &plugin, "--", "--host", "127.0.0.1", "--port", "9", "ls"]);
+    assert_eq!(out.status.code(), Some(1), "the plugin runs (and is denied its server)");
+    let audit = String::from_utf8_lossy(&out.stderr);
+    let line = audit.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no audit line: {audit}"));
+    let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(entry["operation"], "connect", "{line}");
 }

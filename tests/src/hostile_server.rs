@@ -85,6 +85,7 @@ pub struct Script {
     stall_retr_after: Option<usize>,
     stall_stor: bool,
     garbage_listing: bool,
+    endless_listing: bool,
     plaintext_on_auth_tls: bool,
     data_timeout: Duration,
 }
@@ -106,6 +107,7 @@ impl Default for Script {
             stall_retr_after: None,
             stall_stor: false,
             garbage_listing: false,
+            endless_listing: false,
             plaintext_on_auth_tls: false,
             data_timeout: Duration::from_secs(5),
         }
@@ -197,6 +199,13 @@ impl Script {
     /// 64 KiB name, `../../etc/passwd`, an empty line.
     pub fn garbage_listing(mut self) -> Self {
         self.garbage_listing = true;
+        self
+    }
+
+    /// `NLST` and `LIST` answer `150`, then send `a\r\n` on the data
+    /// connection forever, until the client closes it (or the server stops).
+    pub fn endless_listing(mut self) -> Self {
+        self.endless_listing = true;
         self
     }
 
@@ -297,6 +306,9 @@ struct Shared {
     stop: AtomicBool,
     commands: Mutex<Vec<String>>,
     control_connections: AtomicUsize,
+    /// Control connections open now, and the most ever open at once.
+    open_controls: AtomicUsize,
+    max_open_controls: AtomicUsize,
     data_connections: AtomicUsize,
     files: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Every socket accepted, to shut down on drop (that unblocks the threads
@@ -320,6 +332,8 @@ impl HostileServer {
             stop: AtomicBool::new(false),
             commands: Mutex::new(Vec::new()),
             control_connections: AtomicUsize::new(0),
+            open_controls: AtomicUsize::new(0),
+            max_open_controls: AtomicUsize::new(0),
             data_connections: AtomicUsize::new(0),
             sockets: Mutex::new(Vec::new()),
         });
@@ -337,8 +351,11 @@ impl HostileServer {
                         continue;
                     }
                     let shared = accepting.clone();
+                    let open = shared.open_controls.fetch_add(1, Ordering::SeqCst) + 1;
+                    shared.max_open_controls.fetch_max(open, Ordering::SeqCst);
                     thread::spawn(move || {
                         let _ = Control::new(&shared, stream).and_then(|mut c| c.serve());
+                        shared.open_controls.fetch_sub(1, Ordering::SeqCst);
                     });
                 }
             })
@@ -369,6 +386,13 @@ impl HostileServer {
     /// Control connections accepted so far.
     pub fn control_connections(&self) -> usize {
         self.shared.control_connections.load(Ordering::SeqCst)
+    }
+
+    /// The most control connections that were ever open at the same time
+    /// (a connection counts from its accept until the server has seen it
+    /// closed, or closed it).
+    pub fn max_concurrent_control_connections(&self) -> usize {
+        self.shared.max_open_controls.load(Ordering::SeqCst)
     }
 
     /// Connections accepted so far on the data listeners (the real ones,
@@ -689,6 +713,16 @@ impl<'a> Control<'a> {
     }
 
     fn listing(&mut self, verb: &str, arg: &str) -> io::Result<()> {
+        if self.shared.script.endless_listing {
+            let shared = self.shared.clone();
+            let block = b"a\r\n".repeat(16 * 1024);
+            return self.transfer(|data| loop {
+                if shared.stopping() {
+                    return Ok(());
+                }
+                data.write_all(&block)?;
+            });
+        }
         let body = if self.shared.script.garbage_listing {
             let mut junk = b"\xff\xfe\xfd not utf-8\r\nnul\0inside\r\nbare\rcr\r\n\r\n../../etc/passwd\r\n".to_vec();
             junk.extend(std::iter::repeat_n(b'n', 64 * 1024));

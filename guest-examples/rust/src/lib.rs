@@ -6,6 +6,7 @@
 //! ```text
 //! --host H [--port P] [--user U] [--password W] [--security none|explicit|implicit]
 //! [--force-prot] COMMAND [ARGS...]
+//! --profile NAME COMMAND [ARGS...]     (a server profile of the operator's policy)
 //!
 //! tour [DIR]           list DIR, download every file (size + SHA-256), upload a
 //!                      report, list again
@@ -58,8 +59,11 @@ struct Plugin;
 
 impl naas_ftp::Guest for Plugin {
     fn run(args: Vec<String>) -> Result<String, String> {
-        let (connect, command) = parse_args(args)?;
-        let ftp = connect.open()?;
+        let (server, command) = parse_args(args)?;
+        let ftp = match server {
+            Server::Profile(name) => naas_ftp::connect_profile(&name)?,
+            Server::Connect(connect) => connect.open()?,
+        };
         let mut summaries = Vec::new();
         for command in command.split(|arg| arg == ";").filter(|c| !c.is_empty()) {
             summaries.push(run_command(&ftp, command)?);
@@ -219,8 +223,15 @@ fn tour(ftp: &Ftp, dir: Option<&str>) -> Result<String, Error> {
     Ok(format!("{files} files downloaded and checksummed, report uploaded"))
 }
 
-fn parse_args(args: Vec<String>) -> Result<(Connect, Vec<String>), String> {
+/// Where to connect: the plugin's own options, or an operator's profile.
+enum Server {
+    Connect(Connect),
+    Profile(String),
+}
+
+fn parse_args(args: Vec<String>) -> Result<(Server, Vec<String>), String> {
     let (mut host, mut user, mut password) = (String::new(), "anonymous".to_string(), String::new());
+    let mut profile = None;
     let (mut port, mut security, mut force_prot, mut timeout_ms) = (None, Security::None, false, None);
     let mut args = args.into_iter();
     let mut command = Vec::new();
@@ -228,6 +239,7 @@ fn parse_args(args: Vec<String>) -> Result<(Connect, Vec<String>), String> {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
             "--host" => host = value("--host")?,
+            "--profile" => profile = Some(value("--profile")?),
             "--port" => {
                 let p = value("--port")?;
                 port = Some(p.parse::<u16>().map_err(|_| format!("bad --port {p:?}"))?);
@@ -254,11 +266,14 @@ fn parse_args(args: Vec<String>) -> Result<(Connect, Vec<String>), String> {
             }
         }
     }
-    if host.is_empty() {
-        return Err("usage: --host HOST [--port P] [--user U] [--password W] [--security none|explicit|implicit] [--force-prot] [--timeout-ms N] tour|ls|sha256|cat|put|head|download|upload|stat|mkdir|rm|rmdir|mv|mirror ...".into());
-    }
     if command.is_empty() {
         command.push("tour".into());
+    }
+    if let Some(name) = profile {
+        return Ok((Server::Profile(name), command));
+    }
+    if host.is_empty() {
+        return Err("usage: (--host HOST [--port P] [--user U] [--password W] [--security none|explicit|implicit] [--force-prot] [--timeout-ms N] | --profile NAME) tour|ls|sha256|cat|put|head|download|upload|stat|mkdir|rm|rmdir|mv|mirror ...".into());
     }
     let mut connect = naas_ftp::connect(&user, &password).host(&host).security(security).force_prot(force_prot);
     if let Some(port) = port {
@@ -267,7 +282,7 @@ fn parse_args(args: Vec<String>) -> Result<(Connect, Vec<String>), String> {
     if let Some(ms) = timeout_ms {
         connect = connect.timeout(std::time::Duration::from_millis(ms.into()));
     }
-    Ok((connect, command))
+    Ok((Server::Connect(connect), command))
 }
 
 /// `KIND  SIZE  TIME  NAME` (`-` for what the server did not say), and

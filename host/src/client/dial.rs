@@ -143,19 +143,29 @@ async fn resolve(
     timeout: Duration,
     op: Op<'_>,
 ) -> Result<Vec<SocketAddr>, Error> {
-    let addrs: Vec<SocketAddr> = match Policy::literal_address(host) {
+    let addrs = match Policy::literal_address(host) {
         Some(ip) => vec![SocketAddr::new(ip, port)],
-        None => match tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await {
-            Ok(Ok(addrs)) => addrs.collect(),
-            Ok(Err(e)) => return Err(Error::Connect(format!("{op}: cannot resolve the server's name: {e}"))),
-            Err(_) => return Err(error::timeout(op, timeout)),
-        },
+        None => lookup_within(timeout, op, tokio::net::lookup_host((host, port))).await?,
     };
     if addrs.is_empty() {
         return Err(Error::Connect(format!("{op}: the server's name has no addresses")));
     }
     ctx.policy.check_addresses(grant, host, &addrs, op.server).inspect_err(|r| ctx.usage.refused(r))?;
     Ok(addrs)
+}
+
+/// The addresses `lookup` finds, within the operation's deadline: a slow
+/// or hanging resolver ends as a timeout like any other network step.
+async fn lookup_within<A: IntoIterator<Item = SocketAddr>>(
+    timeout: Duration,
+    op: Op<'_>,
+    lookup: impl Future<Output = std::io::Result<A>>,
+) -> Result<Vec<SocketAddr>, Error> {
+    match tokio::time::timeout(timeout, lookup).await {
+        Ok(Ok(addrs)) => Ok(addrs.into_iter().collect()),
+        Ok(Err(e)) => Err(Error::Connect(format!("{op}: cannot resolve the server's name: {e}"))),
+        Err(_) => Err(error::timeout(op, timeout)),
+    }
 }
 
 /// Dial the first address that answers, within the deadline.
@@ -196,5 +206,22 @@ fn passive_dialer(
             let _ = stream.set_nodelay(true);
             Ok(stream)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Name resolution runs inside the operation's deadline (issue 13,
+    /// item 6): a resolver that never answers ends as a timeout.
+    #[tokio::test]
+    async fn a_hanging_resolver_ends_as_a_timeout() {
+        let op = Op { server: "slow.example:21", secure: false, action: Action::Connect, path: None };
+        let started = std::time::Instant::now();
+        let hanging = std::future::pending::<std::io::Result<Vec<SocketAddr>>>();
+        let result = lookup_within(Duration::from_millis(100), op, hanging).await;
+        assert!(matches!(&result, Err(Error::Timeout(m)) if m.contains("slow.example")), "{result:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     }
 }

@@ -701,15 +701,16 @@ impl Policy {
     /// peer, never to a privileged port or the control port itself, so a
     /// hostile PASV reply cannot point the host at another service.
     pub(crate) fn check_data_dial(&self, control: SocketAddr, target: SocketAddr) -> Result<(), String> {
+        // The messages name no address: on a profile session the plugin
+        // must not learn the server's (the operator's trace has it).
         if target.ip() != control.ip() {
-            return Err(format!(
-                "data connection to {target} refused: only the control connection's peer {} may be dialed",
-                control.ip()
-            ));
+            return Err("data connection refused: the server named another host than the control connection's \
+                        peer, the only one data connections may go to"
+                .into());
         }
         if target.port() < 1024 || target.port() == control.port() {
             return Err(format!(
-                "data connection to {target} refused: port {} is privileged or the control port (an FTP bounce attempt?)",
+                "data connection to port {} refused: it is privileged or the control port (an FTP bounce attempt?)",
                 target.port()
             ));
         }

@@ -14,6 +14,18 @@
 //! probe PROFILE [PATH...]                call everything on a profile session (see `probe`)
 //! download-all PROFILE PATH              open-get PATH, read it all in 64 KiB chunks, finish
 //! upload-zeros PROFILE PATH MIB          open-send PATH (replace), write MIB MiB of zeros, finish
+//! list PROFILE names|entries             list-directory(none) or list(none), print the entry count
+//! abandon PROFILE PATH                   open-get PATH, read one chunk, drop the download unfinished
+//! stall-poll PROFILE PATH N              N sessions, open-get PATH on each, poll all bodies together
+//!                                        until every one has failed or ended, then spin
+//! orphans PROFILE PATH N                 N times: connect-profile, open-get PATH, drop the session but
+//!                                        keep the download; then drop the downloads, wait 300 ms and
+//!                                        connect-profile once more
+//! cross-commit A PATH B                  open-send PATH on a session of profile A, write to it, drop
+//!                                        session A, connect-profile B, then finish the upload
+//! upload-pattern PROFILE PATH KIB        open-send PATH (replace) and write KIB KiB of `pattern(i)`,
+//!                                        polling the body together with an expired timer after every
+//!                                        write (the host's pending flush is cancelled each time), finish
 //! ```
 //!
 //! Output: one stdout line per FTP call, `CALL: ok VALUE` or `CALL: KIND: message`
@@ -22,10 +34,26 @@
 //! Everything else (slashes, quotes, non-ASCII) is printed as is, so a test can
 //! search the output for a secret. Errors returned from `run` are `KIND: message`.
 
-wit_bindgen::generate!({ path: "../../../wit", world: "plugin", generate_all });
+// The plugin world, plus the clock and poll interfaces for the commands that
+// poll several streams at once or against a timer.
+wit_bindgen::generate!({
+    path: "../../../wit",
+    inline: "
+        package test:hostile;
+        world hostile {
+            include naas:ftp/plugin@0.2.0;
+            import wasi:clocks/monotonic-clock@0.2.12;
+            import wasi:io/poll@0.2.12;
+        }
+    ",
+    world: "hostile",
+    generate_all,
+});
 
 use naas::ftp::client::{connect, connect_profile, Download, SendMode, Session, Upload};
 use naas::ftp::types::{ConnectOptions, Error, Security};
+use wasi::clocks::monotonic_clock;
+use wasi::io::poll::{poll, Pollable};
 use wasi::io::streams::StreamError;
 
 const MIB: usize = 1024 * 1024;
@@ -50,10 +78,18 @@ impl Guest for Plugin {
             ["probe", profile, paths @ ..] => probe(profile, paths),
             ["download-all", profile, path] => download_all(profile, path),
             ["upload-zeros", profile, path, mib] => upload_zeros(profile, path, number(mib)?),
+            ["list", profile, how] => list(profile, how),
+            ["abandon", profile, path] => abandon(profile, path),
+            ["stall-poll", profile, path, n] => stall_poll(profile, path, number(n)?),
+            ["orphans", profile, path, n] => orphans(profile, path, number(n)?),
+            ["cross-commit", a, path, b] => cross_commit(a, path, b),
+            ["upload-pattern", profile, path, kib] => upload_pattern(profile, path, number(kib)?),
             _ => Err(format!(
                 "invalid-input: unknown command {args:?}: expected spin | alloc MIB | trap | sessions N PROFILE | \
                  connect HOST PORT USER PASSWORD [none|explicit|implicit] | probe PROFILE [PATH...] | \
-                 download-all PROFILE PATH | upload-zeros PROFILE PATH MIB"
+                 download-all PROFILE PATH | upload-zeros PROFILE PATH MIB | list PROFILE names|entries | \
+                 abandon PROFILE PATH | stall-poll PROFILE PATH N | orphans PROFILE PATH N | \
+                 cross-commit A PATH B | upload-pattern PROFILE PATH KIB"
             )),
         }
     }
@@ -266,6 +302,165 @@ fn upload_zeros(profile: &str, path: &str, mib: u64) -> Result<String, String> {
         }
     })();
     let n = report(&format!("upload-zeros {path}"), outcome).map_err(|e| describe(&e))?;
+    Ok(format!("{n} bytes"))
+}
+
+/// `list-directory(none)` (`names`) or `list(none)` (`entries`) on a
+/// profile session. Prints `list: ok N entries` or `list: KIND: message`;
+/// returns the count or that error.
+fn list(profile: &str, how: &str) -> Result<String, String> {
+    let session = connect_profile(profile).map_err(|e| describe(&e))?;
+    let count = match how {
+        "names" => session.list_directory(None).map(|n| n.len()),
+        "entries" => session.list(None).map(|e| e.len()),
+        other => return Err(format!("invalid-input: list {other:?}: names or entries")),
+    };
+    let n = report("list", count.map(|n| (n, format!("{n} entries")))).map_err(|e| describe(&e))?;
+    Ok(format!("{n} entries"))
+}
+
+/// Open a download, read one chunk of it, and drop it unfinished (the
+/// host drains or closes the data connection). Prints
+/// `abandon PATH: ok read N bytes`.
+fn abandon(profile: &str, path: &str) -> Result<String, String> {
+    let session = connect_profile(profile).map_err(|e| describe(&e))?;
+    let transfer = session.open_get(path, 0).map_err(|e| describe(&e))?;
+    let body = transfer.body().map_err(|e| describe(&e))?;
+    let read = body.blocking_read(CHUNK).map(|c| c.len()).unwrap_or(0);
+    println!("abandon {path}: ok read {read} bytes");
+    drop(body);
+    drop(transfer);
+    Ok(format!("read {read} bytes"))
+}
+
+/// Open `n` downloads of `path`, each on a session of its own, and poll all
+/// their bodies together (one `wasi:io/poll` call at a time) until every
+/// body has failed or ended; then busy-loop forever. Prints
+/// `stall-poll: ok N bodies ended after MS ms` before spinning.
+fn stall_poll(profile: &str, path: &str, n: usize) -> Result<String, String> {
+    let mut sessions = Vec::new();
+    let mut transfers = Vec::new();
+    let mut bodies = Vec::new();
+    for _ in 0..n {
+        let session = connect_profile(profile).map_err(|e| describe(&e))?;
+        let transfer = session.open_get(path, 0).map_err(|e| describe(&e))?;
+        bodies.push(transfer.body().map_err(|e| describe(&e))?);
+        transfers.push(transfer);
+        sessions.push(session);
+    }
+    let started = monotonic_clock::now();
+    let mut open: Vec<usize> = (0..n).collect();
+    while !open.is_empty() {
+        let ready: Vec<usize> = {
+            let pollables: Vec<Pollable> = open.iter().map(|&i| bodies[i].subscribe()).collect();
+            let refs: Vec<&Pollable> = pollables.iter().collect();
+            poll(&refs).into_iter().map(|r| open[r as usize]).collect()
+        };
+        for i in ready {
+            if bodies[i].read(CHUNK).is_err() {
+                open.retain(|&o| o != i);
+            }
+        }
+    }
+    let ms = (monotonic_clock::now() - started) / 1_000_000;
+    println!("stall-poll: ok {n} bodies ended after {ms} ms");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    spin()
+}
+
+/// `n` times: connect-profile, open-get `path`, drop the session and keep
+/// the download. Then drop every download, wait 300 ms (for the server to
+/// see the connections closed), and connect once more. Prints one line per
+/// call (`connect I: ...`, `open-get I: ...`, `connect after: ...`).
+fn orphans(profile: &str, path: &str, n: usize) -> Result<String, String> {
+    let mut kept: Vec<Download> = Vec::new();
+    for i in 0..n {
+        let Ok(session) = report(&format!("connect {i}"), connect_profile(profile).map(|s| (s, String::new()))) else {
+            continue;
+        };
+        if let Ok(download) = report(&format!("open-get {i}"), session.open_get(path, 0).map(|d| (d, String::new()))) {
+            kept.push(download);
+        }
+        drop(session);
+    }
+    let held = kept.len();
+    drop(kept);
+    monotonic_clock::subscribe_duration(300_000_000).block();
+    let again = report("connect after", connect_profile(profile).map(|s| (s, String::new())));
+    drop(again);
+    Ok(format!("held {held} downloads"))
+}
+
+/// Open an upload of `path` on a session of profile `a`, write to it, drop
+/// that session, open one of profile `b`, then finish the upload. Prints
+/// `finish: ...` and `list b: ...`.
+fn cross_commit(a: &str, path: &str, b: &str) -> Result<String, String> {
+    let session_a = connect_profile(a).map_err(|e| describe(&e))?;
+    let upload = session_a.open_send(path, SendMode::Replace).map_err(|e| describe(&e))?;
+    let body = upload.body().map_err(|e| describe(&e))?;
+    body.blocking_write_and_flush(b"written under profile a").map_err(|e| format!("io: {e:?}"))?;
+    drop(body);
+    drop(session_a);
+    let session_b = connect_profile(b).map_err(|e| describe(&e))?;
+    let finished = report("finish", Upload::finish(upload).map(|n| (n, n.to_string())));
+    let _ = report("list b", session_b.list_directory(None).map(|n| ((), names_text(&n))));
+    finished.map(|n| format!("{n} bytes")).map_err(|e| describe(&e))
+}
+
+/// Byte `i` of the `upload-pattern` body (the tests compute the same).
+fn pattern(i: u64) -> u8 {
+    (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8
+}
+
+/// Upload `kib` KiB of [`pattern`] in writes as large as the stream
+/// allows; after every write, poll the body together with a timer that is
+/// already due, so the host's flush (started by the poll) is cancelled when
+/// the timer wins. Prints `upload-pattern PATH: ok N bytes`.
+fn upload_pattern(profile: &str, path: &str, kib: u64) -> Result<String, String> {
+    let session = connect_profile(profile).map_err(|e| describe(&e))?;
+    let total = kib * 1024;
+    let outcome = (|| {
+        let transfer = session.open_send(path, SendMode::Replace)?;
+        let body = transfer.body()?;
+        let mut sent: u64 = 0;
+        let mut failure = None;
+        while sent < total && failure.is_none() {
+            let permit = match body.check_write() {
+                Ok(0) => {
+                    body.subscribe().block();
+                    continue;
+                }
+                Ok(permit) => permit.min(total - sent),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            let chunk: Vec<u8> = (sent..sent + permit).map(pattern).collect();
+            if let Err(e) = body.write(&chunk) {
+                failure = Some(e);
+                break;
+            }
+            sent += permit;
+            let (due, ready) = (monotonic_clock::subscribe_duration(0), body.subscribe());
+            poll(&[&ready, &due]);
+        }
+        if failure.is_none() {
+            failure = body.blocking_flush().err();
+        }
+        drop(body);
+        let failure = failure.map(|e| match e {
+            StreamError::Closed => format!("body closed after {sent} bytes"),
+            StreamError::LastOperationFailed(e) => format!("body write failed after {sent} bytes: {}", e.to_debug_string()),
+        });
+        match (Upload::finish(transfer), failure) {
+            (Ok(n), None) => Ok((n, format!("{n} bytes"))),
+            (Ok(_), Some(failure)) => Err(Error::Io(failure)),
+            (Err(e), None) => Err(e),
+            (Err(e), Some(failure)) => Err(append(e, &format!(" ({failure})"))),
+        }
+    })();
+    let n = report(&format!("upload-pattern {path}"), outcome).map_err(|e| describe(&e))?;
     Ok(format!("{n} bytes"))
 }
 
