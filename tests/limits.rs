@@ -295,11 +295,13 @@ async fn a_write_into_a_read_only_dir_grant_fails_and_changes_nothing() {
 }
 
 /// A listing is read line by line under its caps (issue 13, item 1): a
-/// server that answers `NLST`/`LIST` with `a\r\n` forever, with the
-/// longest operation timeout the policy allows, ends as `too-large` after
-/// the `list_bytes` cap, the listing's bytes count against the run, and
-/// the host's resident memory grows by less than 64 MiB (it grew without
-/// bound, 5.5 GB in 20 s, when suppaftp buffered whole listings).
+/// server that answers `NLST`/`LIST` endlessly, with the longest operation
+/// timeout the policy allows, ends as `too-large` at the first cap it
+/// reaches — entries (`a\r\n` forever), bytes (1000-byte names forever),
+/// or the line length (one endless name) — the listing's bytes count
+/// against the run, and the host's resident memory grows by less than
+/// 64 MiB (it grew without bound, 5.5 GB in 20 s, when suppaftp buffered
+/// whole listings).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_listing_keeps_the_host_memory_flat() {
     use ftp_host::{Grant, Profile, Secret, SecurityMode};
@@ -308,7 +310,6 @@ async fn an_endless_listing_keeps_the_host_memory_flat() {
     use std::time::Duration;
 
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let server = HostileServer::start(Script::new().endless_listing());
     let longest = Limits::default().max_timeout;
     let limits = Limits {
         default_timeout: longest,
@@ -317,29 +318,39 @@ async fn an_endless_listing_keeps_the_host_memory_flat() {
         max_cpu: Duration::from_secs(60),
         ..Limits::default()
     };
-    let max_list_bytes = limits.max_list_bytes;
-    let profile = Profile {
-        name: "p".into(),
-        host: server.addr().ip().to_string(),
-        port: Some(server.port()),
-        security: SecurityMode::None,
-        force_prot: false,
-        user: "alice".into(),
-        password: Secret::new("pw"),
-    };
-    let policy = Policy::new().grant(Grant::profile(profile).unwrap()).with_limits(limits);
-    let plugin = Host::new(policy).unwrap().load_named(hostile_guest(), "hostile").expect("the hostile guest loads");
-    for how in ["names", "entries"] {
-        std::fs::write("/proc/self/clear_refs", "5").expect("can reset the peak RSS (/proc/self/clear_refs)");
-        let before = status_bytes("VmRSS:");
-        let args = ["list", "p", how].map(String::from);
-        let report = plugin.run(&args, Output::Capture).await.expect("the run ends with the plugin's verdict");
-        let grew = status_bytes("VmHWM:").saturating_sub(before);
-        let why = report.result.expect_err("an endless listing cannot succeed");
-        assert!(why.starts_with("too-large: ") && why.contains("bytes"), "{how}: {why}");
-        assert!(report.limits_hit.contains(&LimitKind::Listing), "{how}: {:?}", report.limits_hit);
-        let down = report.stats.bytes_downloaded;
-        assert!(down >= max_list_bytes && down <= max_list_bytes + MIB as u64, "{how}: {down} listing bytes counted");
-        assert!(grew < 64 * MIB, "{how}: the host's RSS grew by {} MiB", grew / MIB);
+    let (max_entries, max_bytes) = (limits.max_list_entries, limits.max_list_bytes);
+    let long_name = [vec![b'n'; 1000], b"\r\n".to_vec()].concat();
+    let cases: [(&[u8], String); 3] = [
+        (b"a\r\n", format!("more than {max_entries} entries")),
+        (&long_name, format!("more than {max_bytes} bytes")),
+        (b"n", "line".to_string()),
+    ];
+    for (line, cap) in cases {
+        let server = HostileServer::start(Script::new().endless_listing(line));
+        let profile = Profile {
+            name: "p".into(),
+            host: server.addr().ip().to_string(),
+            port: Some(server.port()),
+            security: SecurityMode::None,
+            force_prot: false,
+            user: "alice".into(),
+            password: Secret::new("pw"),
+        };
+        let policy = Policy::new().grant(Grant::profile(profile).unwrap()).with_limits(limits.clone());
+        let plugin =
+            Host::new(policy).unwrap().load_named(hostile_guest(), "hostile").expect("the hostile guest loads");
+        for how in ["names", "entries"] {
+            std::fs::write("/proc/self/clear_refs", "5").expect("can reset the peak RSS (/proc/self/clear_refs)");
+            let before = status_bytes("VmRSS:");
+            let args = ["list", "p", how].map(String::from);
+            let report = plugin.run(&args, Output::Capture).await.expect("the run ends with the plugin's verdict");
+            let grew = status_bytes("VmHWM:").saturating_sub(before);
+            let why = report.result.expect_err("an endless listing cannot succeed");
+            assert!(why.starts_with("too-large: ") && why.contains(&cap), "{how}, {cap}: {why}");
+            assert!(report.limits_hit.contains(&LimitKind::Listing), "{how}: {:?}", report.limits_hit);
+            let down = report.stats.bytes_downloaded;
+            assert!(down > 0 && down <= max_bytes + MIB as u64, "{how}, {cap}: {down} listing bytes counted");
+            assert!(grew < 64 * MIB, "{how}, {cap}: the host's RSS grew by {} MiB", grew / MIB);
+        }
     }
 }

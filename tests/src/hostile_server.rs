@@ -85,7 +85,7 @@ pub struct Script {
     stall_retr_after: Option<usize>,
     stall_stor: bool,
     garbage_listing: bool,
-    endless_listing: bool,
+    endless_listing: Option<Vec<u8>>,
     plaintext_on_auth_tls: bool,
     data_timeout: Duration,
 }
@@ -107,7 +107,7 @@ impl Default for Script {
             stall_retr_after: None,
             stall_stor: false,
             garbage_listing: false,
-            endless_listing: false,
+            endless_listing: None,
             plaintext_on_auth_tls: false,
             data_timeout: Duration::from_secs(5),
         }
@@ -202,10 +202,12 @@ impl Script {
         self
     }
 
-    /// `NLST` and `LIST` answer `150`, then send `a\r\n` on the data
-    /// connection forever, until the client closes it (or the server stops).
-    pub fn endless_listing(mut self) -> Self {
-        self.endless_listing = true;
+    /// `NLST` and `LIST` answer `150`, then send `line` on the data
+    /// connection over and over, until the client closes it (or the server
+    /// stops). `b"a\r\n"` is an endless list of names; a line without an
+    /// end of line is one endless name.
+    pub fn endless_listing(mut self, line: &[u8]) -> Self {
+        self.endless_listing = Some(line.to_vec());
         self
     }
 
@@ -713,9 +715,9 @@ impl<'a> Control<'a> {
     }
 
     fn listing(&mut self, verb: &str, arg: &str) -> io::Result<()> {
-        if self.shared.script.endless_listing {
+        if let Some(line) = &self.shared.script.endless_listing {
             let shared = self.shared.clone();
-            let block = b"a\r\n".repeat(16 * 1024);
+            let block = line.repeat((64 * 1024 / line.len()).max(1));
             return self.transfer(|data| loop {
                 if shared.stopping() {
                     return Ok(());
