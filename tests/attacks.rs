@@ -1045,12 +1045,12 @@ fn pattern(i: u64) -> u8 {
 }
 
 /// Upload writes are cancel-safe: a plugin that polls its upload body
-/// together with an expired timer after every write (so the host's flush is
-/// started and then dropped, hundreds of times) still delivers every byte,
-/// in order.
+/// together with an expired timer after every write, against a server that
+/// reads slowly (so the host's flush is started, blocks on a full socket
+/// and is dropped when the timer wins), still delivers every byte, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_polled_against_a_timer_arrives_whole() {
-    let server = HostileServer::start(Script::new());
+    let server = HostileServer::start(Script::new().slow_stor());
     let sandbox = Sandbox::new(profile_policy("p", server.addr(), "pr0file-pw"));
     let size = 16 * MIB;
     let kib = (size / 1024).to_string();

@@ -84,6 +84,7 @@ pub struct Script {
     pasv: Pasv,
     stall_retr_after: Option<usize>,
     stall_stor: bool,
+    slow_stor: bool,
     garbage_listing: bool,
     endless_listing: Option<Vec<u8>>,
     plaintext_on_auth_tls: bool,
@@ -106,6 +107,7 @@ impl Default for Script {
             pasv: Pasv::Honest,
             stall_retr_after: None,
             stall_stor: false,
+            slow_stor: false,
             garbage_listing: false,
             endless_listing: None,
             plaintext_on_auth_tls: false,
@@ -192,6 +194,13 @@ impl Script {
     /// nor answers again (until the server is dropped).
     pub fn stall_stor(mut self) -> Self {
         self.stall_stor = true;
+        self
+    }
+
+    /// Every `STOR`/`APPE` reads its data connection slowly (16 KiB a
+    /// millisecond), so a client's writes fill the socket and wait.
+    pub fn slow_stor(mut self) -> Self {
+        self.slow_stor = true;
         self
     }
 
@@ -800,7 +809,20 @@ impl<'a> Control<'a> {
             return Ok(());
         }
         let mut received = Vec::new();
-        self.transfer(|data| data.read_to_end(&mut received).map(|_| ()))?;
+        let slow = self.shared.script.slow_stor;
+        self.transfer(|data| match slow {
+            false => data.read_to_end(&mut received).map(|_| ()),
+            true => {
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    match data.read(&mut buf)? {
+                        0 => return Ok(()),
+                        n => received.extend_from_slice(&buf[..n]),
+                    }
+                    thread::sleep(Duration::from_millis(1));
+                }
+            }
+        })?;
         let mut files = self.shared.files.lock().unwrap();
         let file = files.entry(key).or_default();
         match verb {
