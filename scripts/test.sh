@@ -14,6 +14,8 @@ cargo fmt --all --check || {
     exit 1
 }
 cargo clippy --release --workspace --all-targets -- -D warnings
+# The library as an embedder takes it: no CLI, demo server or fleet.
+cargo clippy --release -p ftp-host --no-default-features --lib -- -D warnings
 
 # Real FTP servers (proftpd, vsftpd) for the end-to-end tests.
 bash scripts/install-test-servers.sh

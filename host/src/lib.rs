@@ -101,10 +101,12 @@
 pub mod audit;
 mod bindings;
 pub mod cache;
+#[cfg(feature = "cli")]
 pub mod cli;
 mod client;
 pub mod config;
 pub mod connections;
+#[cfg(feature = "demo")]
 pub mod demo;
 mod error;
 mod file_streams;
@@ -114,6 +116,7 @@ pub mod inspect;
 pub mod listing;
 mod observe;
 pub mod policy;
+#[cfg(feature = "cli")]
 pub mod progress;
 mod runtime;
 mod store_limits;

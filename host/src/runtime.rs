@@ -502,7 +502,8 @@ fn classify(error: wasmtime::Error, caps: &StoreCaps, otherwise: fn(wasmtime::Er
     otherwise(error)
 }
 
-#[cfg(test)]
+// The test runs the example plugin, built with the `demo` feature.
+#[cfg(all(test, feature = "demo"))]
 mod tests {
     use super::*;
 
