@@ -85,7 +85,7 @@ const RUST_BASELINE_MIB: usize = 2;
 const PYTHON_BASELINE_MIB: usize = 13;
 const JS_BASELINE_MIB: usize = 11;
 const C_BASELINE_MIB: usize = 1;
-const GO_BASELINE_MIB: usize = 16;
+const GO_BASELINE_MIB: usize = 4;
 
 /// What a streamed transfer may add to a guest's baseline memory: buffers,
 /// not the file.
@@ -768,6 +768,15 @@ async fn go_download_outside_the_granted_directories_is_denied() {
     assert_eq!(std::fs::read_dir(local.path()).unwrap().count(), 0, "nothing written");
 }
 
+/// Whether a measurement covers `language`: all of them, or those named in
+/// `LANGUAGES` (comma-separated).
+fn measured(language: &Language) -> bool {
+    match std::env::var("LANGUAGES") {
+        Ok(names) => names.split(',').any(|n| n.trim() == language.name),
+        Err(_) => true,
+    }
+}
+
 /// Start times for the README: for each guest, medians of `LANGUAGES_RUNS`
 /// (default 5) tries of
 /// - the first load: compiling it (into a fresh cache);
@@ -779,6 +788,7 @@ async fn go_download_outside_the_granted_directories_is_denied() {
 ///   embedded server, after a cached load.
 ///
 /// `cargo test --release --test languages -- --ignored --nocapture start_times`
+/// (`LANGUAGES=go,c` measures only those).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a test"]
 async fn start_times() {
@@ -794,7 +804,7 @@ async fn start_times() {
     let mut table = String::from(
         "| language | component | first load (compile) | cached load | cached load + first host call | first `ls` run |\n|---|---|---|---|---|---|\n",
     );
-    for guest in &guests.guests {
+    for guest in guests.guests.iter().filter(|g| measured(g.language)) {
         let (mut compile, mut cached, mut first_call, mut ls) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             let fresh = tempfile::tempdir().unwrap();
@@ -845,6 +855,7 @@ async fn start_times() {
 /// download streams; the table's `baseline_mib` is the first, rounded up.
 ///
 /// `cargo test --release --test languages -- --ignored --nocapture memory_baselines`
+/// (`LANGUAGES=go,c` measures only those).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a test"]
 async fn memory_baselines() {
@@ -853,7 +864,7 @@ async fn memory_baselines() {
     let local = tempfile::tempdir().unwrap();
     let local_big = format!("{LOCAL}/{BIG}");
     let mut table = String::from("| language | `ls` needs | 64 MiB `download` needs |\n|---|---|---|\n");
-    for language in LANGUAGES {
+    for language in LANGUAGES.iter().filter(|l| measured(l)) {
         let mut needs = Vec::new();
         for command in [vec!["ls"], vec!["download", BIG, local_big.as_str()]] {
             // Smallest limit in [1, 1024] MiB that lets the run succeed.
