@@ -755,11 +755,8 @@ async fn c_checksums_hashes_every_file_in_name_order() {
 async fn go_download_outside_the_granted_directories_is_denied() {
     let (_dir, _server, target) = embedded(&[("a.txt", b"a\n")]).await;
     let local = tempfile::tempdir().unwrap();
-    let policy = target.policy().with_dir(DirGrant {
-        host: local.path().to_path_buf(),
-        guest: LOCAL.into(),
-        read_only: false,
-    });
+    let policy =
+        target.policy().with_dir(DirGrant { host: local.path().to_path_buf(), guest: LOCAL.into(), read_only: false });
     let plugin = load(&host(policy), language("go"));
     let report = run(language("go"), &plugin, &target.args(&["download", "a.txt", "/elsewhere/a.txt"])).await;
     assert_eq!(error_kind(&report), Some("denied"), "{:?}", report.result);

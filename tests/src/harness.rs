@@ -180,7 +180,8 @@ impl<'a> LongLine<'a> {
     /// Panics, naming the line, when it is not in that format.
     pub fn parse(line: &'a str) -> Self {
         let mut fields = line.splitn(4, ' ');
-        let mut next = || fields.next().filter(|f| !f.is_empty()).unwrap_or_else(|| panic!("not an ls -l line: {line:?}"));
+        let mut next =
+            || fields.next().filter(|f| !f.is_empty()).unwrap_or_else(|| panic!("not an ls -l line: {line:?}"));
         let (kind, size, modified, rest) = (next(), next(), next(), next());
         let (name, target) = match rest.split_once(" -> ") {
             Some((name, target)) if kind == "symlink" => (name, Some(target)),
