@@ -563,7 +563,7 @@ async fn file_management(server: &Server<'_>) {
             assert_eq!(kind, "directory", "{line:?}");
         } else {
             assert_eq!((kind, size), ("file", meta.len().to_string().as_str()), "{line:?}");
-            assert_ne!(modified, "-", "proftpd's MLSD gives every file a time: {line:?}");
+            assert_ne!(modified, "-", "MLSD and LIST give every file a time: {line:?}");
         }
     }
     assert_eq!(listing.disk, before);
@@ -634,6 +634,21 @@ async fn every_language_lists_and_manages_files_alike_on_proftpd() {
     let local = tempfile::tempdir().unwrap();
     let owner = Some((server.uid, server.gid));
     file_management(&Server { name: "proftpd explicit", root: &server.root, target, trust, local, owner }).await;
+}
+
+/// The same on the embedded server, whose listings are `LIST` lines (no
+/// MLSD): the host's `LIST` parser, then each language's printing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_language_lists_and_manages_files_alike_on_the_embedded_server() {
+    let (dir, server, target) = embedded(&[
+        ("hello.txt", b"hello\n"),
+        ("notes 2026.txt", "naïve café, 2026 ✓\n".as_bytes()),
+        (UPLOAD, UPLOAD_TEXT.as_bytes()),
+    ])
+    .await;
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    file_management(&Server { name: "embedded", root: server.root(), target, trust: None, local, owner: None }).await;
 }
 
 /// An embedded server on a temp dir, and a target for it.
