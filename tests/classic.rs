@@ -11,23 +11,18 @@
 //! cache under `CARGO_TARGET_TMPDIR`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use ftp_host::demo::{DemoServer, DEMO_USER};
 use ftp_host::{Cache, DirGrant, Host, Output, Policy, RunReport, Trust};
-use ftp_host_e2e::harness::{sha256, stdout, Target};
+use ftp_host_e2e::harness::{build_guests, sha256, show, stdout, workspace, Target};
 use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions};
 
 /// Where the snippets' local paths (`/path/to/local/file`) live in the guest.
 const LOCAL: &str = "/path/to/local";
 /// The snippets' remote path.
 const REMOTE: &str = "path/to/file/in/ftp";
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_path_buf()
-}
 
 /// The plugin's bytes, built once, and the cache it is compiled into.
 fn plugin() -> &'static (Vec<u8>, Cache) {
@@ -39,20 +34,7 @@ fn plugin() -> &'static (Vec<u8>, Cache) {
 }
 
 fn build() -> Result<(Vec<u8>, Cache), String> {
-    let output = Command::new("bash")
-        .args(["scripts/build-guests.sh", "classic"])
-        .current_dir(workspace())
-        .output()
-        .map_err(|e| format!("cannot run scripts/build-guests.sh: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "scripts/build-guests.sh classic failed ({}); install the toolchain with \
-             `bash scripts/install-guest-toolchains.sh python`\n--- stdout:\n{}--- stderr:\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
+    eprintln!("{}", build_guests(&["classic"])?);
     let path = workspace().join("guest-examples/classic/build/ftp-classic.wasm");
     let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let cache =
@@ -69,12 +51,7 @@ async fn run(policy: Policy, args: &[String]) -> RunReport {
     let (bytes, cache) = plugin();
     let host = Host::new(policy).expect("host starts").with_cache(cache.clone());
     let report = host.load(bytes).expect("plugin loads").run(args, Output::Capture).await.expect("plugin runs");
-    eprintln!(
-        "--- classic {args:?}\n--- result: {:?}\n--- stdout:\n{}--- stderr:\n{}",
-        report.result,
-        stdout(&report),
-        String::from_utf8_lossy(&report.stderr)
-    );
+    show("classic", args, &report);
     report
 }
 

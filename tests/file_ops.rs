@@ -6,13 +6,12 @@
 //! never reach the server (proftpd's command log), and a rename whose target
 //! is outside is denied even when its source is inside.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use ftp_host::demo::{DemoServer, DEMO_USER};
 use ftp_host::{DirGrant, Grant, PathRules, Policy, RunReport};
-use ftp_host_e2e::harness::{error_kind, run, rust_guest, sha256, stdout, Target};
+use ftp_host_e2e::harness::{disk, error_kind, run, rust_guest, stdout, LongLine, Target};
 use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions};
 
 /// 2025-06-15T10:20:30Z: the modification time of the seeded files (old
@@ -60,36 +59,8 @@ impl Under {
     }
 }
 
-/// Every file and directory under `root`: path to SHA-256, `dir` for directories.
-fn disk(root: &Path) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
-            let path = entry.path();
-            let name = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            if entry.file_type().unwrap().is_dir() {
-                out.insert(name, "dir".into());
-                walk(root, &path, out);
-            } else {
-                out.insert(name, sha256(&std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
-
 fn ok(report: &RunReport) -> &str {
     report.result.as_deref().unwrap_or_else(|e| panic!("the plugin failed: {e}"))
-}
-
-/// `ls -l`/`stat` lines: (kind, size, time, name).
-fn columns(line: &str) -> (String, String, String, String) {
-    let mut parts = line.split_whitespace();
-    let mut next = || parts.next().unwrap_or_else(|| panic!("a short line: {line:?}")).to_string();
-    let (kind, size, time) = (next(), next(), next());
-    let name = parts.collect::<Vec<_>>().join(" ");
-    (kind, size, time, name)
 }
 
 /// The whole scenario on one server.
@@ -103,25 +74,26 @@ async fn file_operations(under: Under) {
     under.put("tree/d/e/z.txt", b"zed\n");
     let name = under.name;
 
-    // ls -l: kinds, sizes, times.
+    // ls -l: kinds, sizes, times, sorted by name (guest-examples/README.md).
     let report = under.run(&["ls", "-l", "docs"]).await;
     assert_eq!(ok(&report), "2 entries", "{name}");
-    let lines: Vec<(String, String, String, String)> = stdout(&report).lines().map(columns).collect();
-    assert_eq!(lines.len(), 2, "{name}: {}", stdout(&report));
-    let (kind, size, time, file) = &lines[0];
-    assert_eq!((kind.as_str(), size.as_str(), file.as_str()), ("file", "6", "a.txt"), "{name}");
+    let text = stdout(&report);
+    let lines: Vec<LongLine> = text.lines().map(LongLine::parse).collect();
+    assert_eq!(lines.len(), 2, "{name}: {text}");
+    assert_eq!((lines[0].kind, lines[0].size, lines[0].name), ("file", "6", "a.txt"), "{name}");
     if under.exact_times {
-        assert_eq!(time, "2025-06-15T10:20:30Z", "{name}: MLSD times are exact");
+        assert_eq!(lines[0].modified, "2025-06-15T10:20:30Z", "{name}: MLSD times are exact");
     } else {
-        assert!(time.starts_with("2025-06-15T"), "{name}: the LIST line's date: {time}");
+        assert!(lines[0].modified.starts_with("2025-06-15T"), "{name}: the LIST line's date: {}", lines[0].modified);
     }
-    assert_eq!((lines[1].0.as_str(), lines[1].3.as_str()), ("directory", "sub"), "{name}");
+    assert_eq!((lines[1].kind, lines[1].name), ("directory", "sub"), "{name}");
 
     // stat: a file and a directory.
     let report = under.run(&["stat", "docs/sub/b.bin"]).await;
     assert_eq!(ok(&report), "docs/sub/b.bin: file", "{name}");
-    let (kind, size, _, _) = columns(stdout(&report).trim_end());
-    assert_eq!((kind.as_str(), size), ("file", bin.len().to_string()), "{name}");
+    let text = stdout(&report);
+    let line = LongLine::parse(text.trim_end());
+    assert_eq!((line.kind, line.size, line.name), ("file", bin.len().to_string().as_str(), "docs/sub/b.bin"), "{name}");
     let report = under.run(&["stat", "docs/sub"]).await;
     assert_eq!(ok(&report), "docs/sub: directory", "{name}");
     let report = under.run(&["stat", "docs/none.txt"]).await;

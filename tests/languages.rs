@@ -1,21 +1,25 @@
 //! The example guests (one row of [`LANGUAGES`] each: Rust, Python,
-//! JavaScript, C) through one scenario matrix: the same command line must give
+//! JavaScript, C, Go) through one scenario matrix: the same command line must give
 //! the same result, the same output and the same files on the server and in
 //! the granted directory, whatever language the plugin is written in. Against
 //! the embedded server (plain FTP) and proftpd (explicit FTPS). Then each
-//! guest's own showcase command once (`mirror-report`, `publish`, `checksums`).
+//! guest's own showcase command once (`mirror-report`, `publish`,
+//! `checksums`), and Go's typed refusal of a local path outside its grants.
 //!
 //! The commands every example implements (after the connection flags
 //! `--host H --port P --user U --password W --security none|explicit|implicit
-//! [--force-prot]`), with the WIT calls each makes, so that the host's counts
-//! agree too:
+//! [--force-prot]`), and what they print, are specified once, in
+//! guest-examples/README.md (with the `ls -l` format). The WIT calls each
+//! makes, so that the host's counts agree too:
 //!
-//! | command | WIT calls | `ok` result |
-//! |---|---|---|
-//! | `ls [DIR]` | `list-directory` | `N entries`, names on stdout |
-//! | `sha256 PATH...` | `get` each | `N files checked`, `SHA256  SIZE  PATH` lines |
-//! | `put PATH TEXT` | `send` | `uploaded N bytes to PATH` |
-//! | `download REMOTE LOCAL` | `open-get(REMOTE, 0)`, `body`, splice into LOCAL's `.part` file, `finish` | `downloaded REMOTE to LOCAL (N bytes, N this time)`, nothing on stdout |
+//! | command | WIT calls |
+//! |---|---|
+//! | `ls [DIR]` | `list-directory` |
+//! | `ls -l [DIR]` | `list` |
+//! | `sha256 PATH...`, `cat PATH` | `get` each |
+//! | `put PATH TEXT` | `send` |
+//! | `download REMOTE LOCAL` | `open-get(REMOTE, 0)`, `body`, splice into LOCAL's `.part` file, `finish` |
+//! | `mkdir [-p] DIR`, `mv A B`, `rm P`, `rmdir D` | `mkdir`, `rename`, `delete`, `rmdir` |
 //!
 //! and every failure is the `err` `KIND: message`, KIND the WIT error case
 //! (`not-found`, `auth`, ...), as each language's library typed it.
@@ -26,7 +30,7 @@
 //! [`STREAMING_HEADROOM`], and the same limit stops an in-memory `get` of
 //! that file.
 //!
-//! The Python, JavaScript and C guests are built from source here, by
+//! The Python, JavaScript, C and Go guests are built from source here, by
 //! `scripts/build-guests.sh`, once per run of this binary; a failed build
 //! fails every test with the script's output (install the toolchains with
 //! `scripts/install-guest-toolchains.sh`, as `scripts/test.sh` does). Each
@@ -36,14 +40,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ftp_host::demo::{DemoServer, DEMO_USER};
 use ftp_host::{Cache, DirGrant, Host, Limits, Origin, Output, Plugin, Policy, RunError, RunReport, Trust};
-use ftp_host_e2e::harness::{sha256, stdout, Target};
+use ftp_host_e2e::harness::{
+    build_guests, disk, error_kind, result_kind, sha256, show, stdout, workspace, LongLine, Target,
+};
 use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions};
 
 /// One language of the matrix: a row is all it takes to add one.
@@ -68,16 +73,19 @@ const LANGUAGES: &[Language] = &[
     },
     Language { name: "js", component: Some("guest-examples/js/build/ftp-js.wasm"), baseline_mib: JS_BASELINE_MIB },
     Language { name: "c", component: Some("guest-examples/c/build/ftp-c.wasm"), baseline_mib: C_BASELINE_MIB },
+    Language { name: "go", component: Some("guest-examples/go/build/ftp-go.wasm"), baseline_mib: GO_BASELINE_MIB },
 ];
 
 // Baselines measured with `memory_baselines` on 2026-12-01 (wasmtime 48,
-// componentize-py 0.25.1, ComponentizeJS 0.23.0, clang 19 + wasi-libc): the
+// componentize-py 0.25.1, ComponentizeJS 0.23.0, clang 19 + wasi-libc; Go
+// 1.27.3 on 2026-12-02): the
 // smallest whole-MiB limit under which `ls` runs; the 64 MiB streamed
 // `download` ran under the same limit in every language.
 const RUST_BASELINE_MIB: usize = 2;
 const PYTHON_BASELINE_MIB: usize = 13;
 const JS_BASELINE_MIB: usize = 11;
 const C_BASELINE_MIB: usize = 1;
+const GO_BASELINE_MIB: usize = 4;
 
 /// What a streamed transfer may add to a guest's baseline memory: buffers,
 /// not the file.
@@ -97,10 +105,6 @@ impl Language {
     fn streaming_limit(&self) -> usize {
         (self.baseline_mib + STREAMING_HEADROOM_MIB) * MIB
     }
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_path_buf()
 }
 
 /// A guest's component bytes.
@@ -126,26 +130,8 @@ fn guests() -> &'static Guests {
 }
 
 fn build_and_compile() -> Result<Guests, String> {
-    let started = Instant::now();
-    let script = workspace().join("scripts/build-guests.sh");
     let built: Vec<&str> = LANGUAGES.iter().filter(|l| l.component.is_some()).map(|l| l.name).collect();
-    let output = Command::new("bash")
-        .arg(&script)
-        .args(&built)
-        .current_dir(workspace())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    if !output.status.success() {
-        return Err(format!(
-            "scripts/build-guests.sh {} failed ({}); install the guest toolchains with \
-             `bash scripts/install-guest-toolchains.sh` (scripts/test.sh does)\n\
-             --- its stdout:\n{out}--- its stderr:\n{err}",
-            built.join(" "),
-            output.status
-        ));
-    }
-    eprintln!("scripts/build-guests.sh: {:.1?}\n{out}{err}", started.elapsed());
+    eprintln!("{}", build_guests(&built)?);
 
     let mut guests = Vec::new();
     for language in LANGUAGES {
@@ -207,15 +193,7 @@ async fn run(language: &Language, plugin: &Plugin, args: &[String]) -> RunReport
         .run(args, Output::Capture)
         .await
         .unwrap_or_else(|e| panic!("{}: {:?} did not run: {e}", language.name, args.last()));
-    eprintln!(
-        "--- {} {:?} ({:.0?}): {:?}\n{}{}",
-        language.name,
-        args.last(),
-        report.duration,
-        report.result,
-        stdout(&report),
-        String::from_utf8_lossy(&report.stderr)
-    );
+    show(language.name, args, &report);
     report
 }
 
@@ -249,25 +227,6 @@ fn outcome(report: &RunReport, root: &Path, local: &Path) -> Outcome {
         disk: disk(root),
         local: disk(local),
     }
-}
-
-/// Every file and directory under `root`, by path, with its SHA-256.
-fn disk(root: &Path) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
-            let path = entry.path();
-            let name = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            if entry.file_type().unwrap().is_dir() {
-                out.insert(name, "dir".into());
-                walk(root, &path, out);
-            } else {
-                out.insert(name, sha256(&std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
 }
 
 /// The server of one column of the matrix.
@@ -344,6 +303,7 @@ impl Server<'_> {
 fn seed(put: impl Fn(&str, &[u8]), mkdir: impl Fn(&str)) {
     put("hello.txt", b"hello\n");
     put("notes 2026.txt", "naïve café, 2026 ✓\n".as_bytes());
+    put(NULS, NULS_TEXT.as_bytes());
     // Every byte value, and more than one read chunk.
     put("bytes.bin", &(0..(1u32 << 20) + 17).map(|i| (i * 7 + i / 251) as u8).collect::<Vec<u8>>());
     put(BIG, &big());
@@ -362,6 +322,10 @@ fn big() -> Vec<u8> {
 
 const UPLOAD: &str = "upload.txt";
 const UPLOAD_TEXT: &str = "put by a plugin: ünïcödé ✓ — same bytes from every language";
+
+/// A text with NUL bytes, for `cat` (which must not stop at the first).
+const NULS: &str = "nuls.txt";
+const NULS_TEXT: &str = "before\0after\n\0a line that starts with NUL ✓\n";
 
 /// Run `command` with every guest, one after the other, each under
 /// `limits(language)`, with the granted directory emptied and `before`
@@ -409,7 +373,7 @@ async fn everywhere(
     everywhere_with(server, scenario, target, command, |_| Limits::default(), before).await
 }
 
-/// The matrix: connect, `ls`, `sha256`, `put`, a missing file, a wrong
+/// The matrix: connect, `ls`, `sha256`, `cat`, `put`, a missing file, a wrong
 /// password, a 64 MiB streamed download under a memory limit, a missing
 /// file to download; each with every language, and each checked against the
 /// server's disk and the granted directory.
@@ -443,6 +407,14 @@ async fn matrix(server: Server<'_>) {
     expected.sort();
     assert_eq!(sums.stdout, expected.concat());
     assert_eq!(sums.disk, seeded);
+
+    // The exact bytes on stdout, NULs and all.
+    let cat = everywhere(&server, "cat", &server.target, &["cat", NULS], || {}).await;
+    assert_eq!(cat.result, Ok(format!("{} bytes", NULS_TEXT.len())));
+    let mut lines: Vec<&str> = NULS_TEXT.split_inclusive('\n').collect();
+    lines.sort();
+    assert_eq!(cat.stdout, lines.concat());
+    assert_eq!(cat.downloaded, NULS_TEXT.len() as u64);
 
     // Each language uploads the same file anew (removed before each run).
     let uploaded = root.join(UPLOAD);
@@ -520,7 +492,7 @@ async fn matrix(server: Server<'_>) {
 }
 
 fn kind(outcome: &Outcome) -> Option<&str> {
-    outcome.result.as_ref().err().and_then(|e| e.split(':').next())
+    result_kind(&outcome.result)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -564,35 +536,36 @@ async fn every_language_alike_on_proftpd_with_explicit_ftps() {
 
 /// naas:ftp 0.2.0 in every language: `ls -l` (kind, size, time) and file
 /// management (`mkdir -p`, `mv`, `rm`, `rmdir`), each checked on the server's
-/// disk. Output formats (every example): `ls -l` prints `KIND SIZE MODIFIED
-/// NAME` (single spaces, `-` for what the server did not say, MODIFIED as
-/// `2026-12-01T22:00:00Z`, a symlink ending ` -> TARGET`) and returns `N
-/// entries`; `mkdir [-p] D` returns `created directory D`, `mv A B` `renamed A
-/// to B`, `rm P` `deleted P`, `rmdir D` `removed directory D`.
+/// disk. The output is guest-examples/README.md's: `ls -l` lines `KIND SIZE
+/// MODIFIED NAME` sorted by name, and `N entries`; `mkdir [-p] D` returns
+/// `created directory D`, `mv A B` `renamed A to B`, `rm P` `deleted P`,
+/// `rmdir D` `removed directory D`.
 async fn file_management(server: &Server<'_>) {
     let root = server.root;
     let before = disk(root);
     let top: Vec<String> = before.keys().filter(|p| !p.contains('/')).cloned().collect();
 
+    // `Outcome::stdout` has its lines sorted, so every language agreeing on
+    // it says nothing of the order: check the order of each run's own output.
     let listing = everywhere(server, "ls -l", &server.target, &["ls", "-l"], || {}).await;
     assert_eq!(listing.result, Ok(format!("{} entries", top.len())));
-    let mut seen = Vec::new();
+    for language in LANGUAGES {
+        let plugin = load(&host(server.policy(&server.target, Limits::default())), language);
+        let report = run(language, &plugin, &server.target.args(&["ls", "-l"])).await;
+        let names: Vec<String> = stdout(&report).lines().map(|l| LongLine::parse(l).name.to_string()).collect();
+        assert_eq!(names, top, "{}: every entry, sorted by name, and nothing else (no . or ..)", language.name);
+    }
     for line in listing.stdout.lines() {
-        let mut fields = line.splitn(4, ' ');
-        let (kind, size, modified, name) =
-            (fields.next().unwrap(), fields.next().unwrap(), fields.next().unwrap(), fields.next().unwrap());
-        let path = root.join(name);
-        let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        let LongLine { kind, size, modified, name, target } = LongLine::parse(line);
+        let meta = std::fs::metadata(root.join(name)).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        assert_eq!(target, None, "{line:?}");
         if meta.is_dir() {
             assert_eq!(kind, "directory", "{line:?}");
         } else {
             assert_eq!((kind, size), ("file", meta.len().to_string().as_str()), "{line:?}");
-            assert!(modified.len() == 20 && modified.ends_with('Z'), "a UTC time to the second: {line:?}");
+            assert_ne!(modified, "-", "MLSD and LIST give every file a time: {line:?}");
         }
-        seen.push(name.to_string());
     }
-    seen.sort();
-    assert_eq!(seen, top, "every entry, and nothing else (no . or ..)");
     assert_eq!(listing.disk, before);
 
     let made = root.join("made");
@@ -642,8 +615,6 @@ async fn file_management(server: &Server<'_>) {
 /// naas:ftp 0.2.0 (needs the host with the 0.2.0 WIT): every language lists
 /// with kinds, sizes and times and manages files alike, on proftpd (MLSD).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the Rust example sorts and pads `ls -l`, the Python, JS and C examples print single-spaced lines \
-            in server order: one format to agree on first (open in issue 14's note)"]
 async fn every_language_lists_and_manages_files_alike_on_proftpd() {
     let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::explicit())
         .unwrap_or_else(|e| panic!("proftpd did not start: {e:#}"));
@@ -663,6 +634,21 @@ async fn every_language_lists_and_manages_files_alike_on_proftpd() {
     let local = tempfile::tempdir().unwrap();
     let owner = Some((server.uid, server.gid));
     file_management(&Server { name: "proftpd explicit", root: &server.root, target, trust, local, owner }).await;
+}
+
+/// The same on the embedded server, whose listings are `LIST` lines (no
+/// MLSD): the host's `LIST` parser, then each language's printing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_language_lists_and_manages_files_alike_on_the_embedded_server() {
+    let (dir, server, target) = embedded(&[
+        ("hello.txt", b"hello\n"),
+        ("notes 2026.txt", "naïve café, 2026 ✓\n".as_bytes()),
+        (UPLOAD, UPLOAD_TEXT.as_bytes()),
+    ])
+    .await;
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    file_management(&Server { name: "embedded", root: server.root(), target, trust: None, local, owner: None }).await;
 }
 
 /// An embedded server on a temp dir, and a target for it.
@@ -777,6 +763,32 @@ async fn c_checksums_hashes_every_file_in_name_order() {
     assert_eq!(disk(server.root()), before, "reads only");
 }
 
+/// Go: a local path outside every granted directory is `denied` before any
+/// transfer, and nothing is written. (The other languages' libraries type
+/// this case each their own way: not part of the matrix.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_download_outside_the_granted_directories_is_denied() {
+    let (_dir, _server, target) = embedded(&[("a.txt", b"a\n")]).await;
+    let local = tempfile::tempdir().unwrap();
+    let policy =
+        target.policy().with_dir(DirGrant { host: local.path().to_path_buf(), guest: LOCAL.into(), read_only: false });
+    let plugin = load(&host(policy), language("go"));
+    let report = run(language("go"), &plugin, &target.args(&["download", "a.txt", "/elsewhere/a.txt"])).await;
+    assert_eq!(error_kind(&report), Some("denied"), "{:?}", report.result);
+    assert!(report.result.as_ref().unwrap_err().contains("/elsewhere/a.txt"), "names the path: {:?}", report.result);
+    assert_eq!(report.stats.bytes_downloaded, 0);
+    assert_eq!(std::fs::read_dir(local.path()).unwrap().count(), 0, "nothing written");
+}
+
+/// Whether a measurement covers `language`: all of them, or those named in
+/// `LANGUAGES` (comma-separated).
+fn measured(language: &Language) -> bool {
+    match std::env::var("LANGUAGES") {
+        Ok(names) => names.split(',').any(|n| n.trim() == language.name),
+        Err(_) => true,
+    }
+}
+
 /// Start times for the README: for each guest, medians of `LANGUAGES_RUNS`
 /// (default 5) tries of
 /// - the first load: compiling it (into a fresh cache);
@@ -788,6 +800,7 @@ async fn c_checksums_hashes_every_file_in_name_order() {
 ///   embedded server, after a cached load.
 ///
 /// `cargo test --release --test languages -- --ignored --nocapture start_times`
+/// (`LANGUAGES=go,c` measures only those).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a test"]
 async fn start_times() {
@@ -803,7 +816,7 @@ async fn start_times() {
     let mut table = String::from(
         "| language | component | first load (compile) | cached load | cached load + first host call | first `ls` run |\n|---|---|---|---|---|---|\n",
     );
-    for guest in &guests.guests {
+    for guest in guests.guests.iter().filter(|g| measured(g.language)) {
         let (mut compile, mut cached, mut first_call, mut ls) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             let fresh = tempfile::tempdir().unwrap();
@@ -854,6 +867,7 @@ async fn start_times() {
 /// download streams; the table's `baseline_mib` is the first, rounded up.
 ///
 /// `cargo test --release --test languages -- --ignored --nocapture memory_baselines`
+/// (`LANGUAGES=go,c` measures only those).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a test"]
 async fn memory_baselines() {
@@ -862,7 +876,7 @@ async fn memory_baselines() {
     let local = tempfile::tempdir().unwrap();
     let local_big = format!("{LOCAL}/{BIG}");
     let mut table = String::from("| language | `ls` needs | 64 MiB `download` needs |\n|---|---|---|\n");
-    for language in LANGUAGES {
+    for language in LANGUAGES.iter().filter(|l| measured(l)) {
         let mut needs = Vec::new();
         for command in [vec!["ls"], vec!["download", BIG, local_big.as_str()]] {
             // Smallest limit in [1, 1024] MiB that lets the run succeed.

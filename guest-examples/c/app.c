@@ -7,7 +7,8 @@
 //   [--force-prot] [--timeout-ms N] COMMAND [ARGS...]
 //
 //   ls [DIR]          print the names in DIR
-//   ls -l [DIR]       print DIR's entries: KIND SIZE MODIFIED NAME (naas:ftp 0.2.0)
+//   ls -l [DIR]       print DIR's entries, sorted by name: KIND SIZE MODIFIED NAME
+//                     (naas:ftp 0.2.0; the format of guest-examples/README.md)
 //   mkdir [-p] DIR    create DIR (with -p its parents too, and no error if it exists)
 //   mv FROM TO        rename or move FROM to TO
 //   rm PATH           delete the file PATH
@@ -117,8 +118,9 @@ static bool checksums(session_t ftp, const char *dir, plugin_string_t *summary, 
 }
 
 #ifdef NAAS_FTP_TYPES_ERROR_UNSUPPORTED // built against naas:ftp 0.2.0 or later
-// `KIND SIZE MODIFIED NAME`, `-` for what the server did not say; a symlink
-// ends with ` -> TARGET`. Times in UTC to the second.
+// The `ls -l` line every example prints (guest-examples/README.md):
+// `KIND SIZE MODIFIED NAME`, single spaces, `-` for what the server did not
+// say, and ` -> TARGET` when the entry has a target. Times in UTC to the second.
 static void print_entry(const naas_ftp_types_entry_t *entry) {
     static const char *const kinds[] = {
         [NAAS_FTP_TYPES_ENTRY_KIND_FILE] = "file",
@@ -146,6 +148,12 @@ static void print_entry(const naas_ftp_types_entry_t *entry) {
     printf("\n");
 }
 
+// By name, byte by byte (UTF-8: the code point order).
+static int compare_entries(const void *a, const void *b) {
+    const naas_ftp_types_entry_t *x = a, *y = b;
+    return compare_names(&x->name, &y->name);
+}
+
 // The commands of naas:ftp 0.2.0 (structured listings, file management).
 // Returns -1 if `cmd` is none of them, else 1 on success (with *summary) or
 // 0 on failure (with *e).
@@ -155,6 +163,7 @@ static int run_v2_command(session_t ftp, int argc, char **argv, plugin_string_t 
         plugin_string_t dir = ftp_str(arg2 ? arg2 : "");
         naas_ftp_client_list_entry_t entries;
         if (!naas_ftp_client_method_session_list(ftp, arg2 ? &dir : NULL, &entries, e)) return 0;
+        qsort(entries.ptr, entries.len, sizeof *entries.ptr, compare_entries);
         for (size_t i = 0; i < entries.len; i++) print_entry(&entries.ptr[i]);
         ftp_append(summary, "%zu entries", entries.len);
         naas_ftp_client_list_entry_free(&entries);

@@ -8,6 +8,12 @@
 //	[--force-prot] [--timeout-ms N] COMMAND [ARGS...]
 //
 //	ls [DIR]                print the names in DIR
+//	ls -l [DIR]             print DIR's entries, sorted by name: KIND SIZE MODIFIED NAME
+//	                        (the format of guest-examples/README.md)
+//	mkdir [-p] DIR          create DIR (with -p its parents too, and no error if it exists)
+//	mv FROM TO              rename or move FROM to TO
+//	rm PATH                 delete the file PATH
+//	rmdir DIR               remove the empty directory DIR
 //	sha256 PATH...          download each file and print its SHA-256 and size
 //	cat PATH                download a file and print it
 //	put PATH TEXT           upload TEXT to PATH
@@ -29,8 +35,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	witTypes "go.bytecodealliance.org/pkg/wit/types"
 	ftp "wit_component/naas_ftp_client"
@@ -42,7 +50,7 @@ import (
 
 const usage = "usage: --host HOST [--port P] [--user U] [--password W] " +
 	"[--security none|explicit|implicit] [--force-prot] [--timeout-ms N] " +
-	"ls|sha256|cat|put|download ..."
+	"ls|sha256|cat|put|download|mkdir|mv|rm|rmdir ..."
 
 // Most bytes one splice call may move: the host moves them without copying
 // them into this plugin.
@@ -131,6 +139,49 @@ func run(args []string) (string, error) {
 func runCommand(session *ftp.Session, command []string) (string, error) {
 	name, rest := command[0], command[1:]
 	switch {
+	case name == "ls" && len(rest) > 0 && rest[0] == "-l":
+		path := witTypes.None[string]()
+		if len(rest) > 1 {
+			path = witTypes.Some(rest[1])
+		}
+		entries, err := unwrap(session.List(path))
+		if err != nil {
+			return "", err
+		}
+		// Go compares strings byte by byte: the UTF-8 order.
+		slices.SortFunc(entries, func(a, b ftptypes.Entry) int { return strings.Compare(a.Name, b.Name) })
+		for _, entry := range entries {
+			fmt.Println(entryLine(entry))
+		}
+		return fmt.Sprintf("%d entries", len(entries)), nil
+	case name == "mkdir" && len(rest) > 0:
+		parents := rest[0] == "-p"
+		dir := rest[0]
+		if parents {
+			if len(rest) < 2 {
+				break
+			}
+			dir = rest[1]
+		}
+		if _, err := unwrap(session.Mkdir(dir, parents)); err != nil {
+			return "", err
+		}
+		return "created directory " + dir, nil
+	case name == "mv" && len(rest) > 1:
+		if _, err := unwrap(session.Rename(rest[0], rest[1])); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("renamed %s to %s", rest[0], rest[1]), nil
+	case name == "rm" && len(rest) > 0:
+		if _, err := unwrap(session.Delete(rest[0])); err != nil {
+			return "", err
+		}
+		return "deleted " + rest[0], nil
+	case name == "rmdir" && len(rest) > 0:
+		if _, err := unwrap(session.Rmdir(rest[0])); err != nil {
+			return "", err
+		}
+		return "removed directory " + rest[0], nil
 	case name == "ls":
 		path := witTypes.None[string]()
 		if len(rest) > 0 {
@@ -178,8 +229,37 @@ func runCommand(session *ftp.Session, command []string) (string, error) {
 	for i, arg := range command {
 		quoted[i] = strconv.Quote(arg)
 	}
-	return "", fmt.Errorf("invalid-input: unknown command [%s]: expected ls, sha256, cat, put or download",
+	return "", fmt.Errorf("invalid-input: unknown command [%s]: "+
+		"expected ls, sha256, cat, put, download, mkdir, mv, rm or rmdir",
 		strings.Join(quoted, ", "))
+}
+
+// entryLine is the `ls -l` line every example prints (guest-examples/README.md):
+// `KIND SIZE MODIFIED NAME`, single spaces, `-` for what the server did not
+// say, and ` -> TARGET` when the entry has a target.
+func entryLine(e ftptypes.Entry) string {
+	kind := "other"
+	switch e.Kind {
+	case ftptypes.EntryKind_File:
+		kind = "file"
+	case ftptypes.EntryKind_Directory:
+		kind = "directory"
+	case ftptypes.EntryKind_Symlink:
+		kind = "symlink"
+	}
+	size, modified := "-", "-"
+	if e.Size.IsSome() {
+		size = strconv.FormatUint(e.Size.Some(), 10)
+	}
+	if e.Modified.IsSome() {
+		// Whole seconds, UTC: the fraction is dropped, not rounded.
+		modified = time.Unix(e.Modified.Some().Seconds, 0).UTC().Format("2006-01-02T15:04:05Z")
+	}
+	line := fmt.Sprintf("%s %s %s %s", kind, size, modified, e.Name)
+	if e.Target.IsSome() {
+		line += " -> " + e.Target.Some()
+	}
+	return line
 }
 
 // localDir finds the granted directory holding path and the path inside it.

@@ -8,7 +8,8 @@
 //   [--force-prot] [--timeout-ms N] COMMAND [ARGS...]
 //
 //   ls [DIR]             print the names in DIR
-//   ls -l [DIR]          print DIR's entries: KIND SIZE MODIFIED NAME (naas:ftp 0.2.0)
+//   ls -l [DIR]          print DIR's entries, sorted by name: KIND SIZE MODIFIED NAME
+//                        (naas:ftp 0.2.0; the format of guest-examples/README.md)
 //   mkdir [-p] DIR       create DIR (with -p its parents too, and no error if it exists)
 //   mv FROM TO           rename or move FROM to TO
 //   rm PATH              delete the file PATH
@@ -62,7 +63,7 @@ async function runCommand(ftp, [name, ...rest]) {
     case 'ls': {
       if (rest[0] === '-l') {
         const entries = await ftp.list(rest[1]);
-        entries.forEach((e) => console.log(entryLine(e)));
+        entries.sort((a, b) => byCodePoints(a.name, b.name)).forEach((e) => console.log(entryLine(e)));
         return `${entries.length} entries`;
       }
       const names = await ftp.listDirectory(rest[0]); // undefined: the current directory
@@ -122,13 +123,25 @@ async function runCommand(ftp, [name, ...rest]) {
   throw new FtpInvalidInput(`unknown command [${shown}]: expected ls, sha256, cat, put, download, mkdir, mv, rm, rmdir or publish`);
 }
 
-// `KIND SIZE MODIFIED NAME`, `-` for what the server did not say; a symlink
-// ends with ` -> TARGET`. Times in UTC to the second.
+// The `ls -l` line every example prints (guest-examples/README.md):
+// `KIND SIZE MODIFIED NAME`, single spaces, `-` for what the server did not
+// say, and ` -> TARGET` when the entry has a target. Times in UTC to the second.
 function entryLine(e) {
   const size = e.size === undefined ? '-' : String(e.size);
   const modified = e.modified === undefined ? '-' : e.modified.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const line = `${e.kind} ${size} ${modified} ${e.name}`;
-  return e.target ? `${line} -> ${e.target}` : line;
+  return e.target == null ? line : `${line} -> ${e.target}`;
+}
+
+// Code point order (the UTF-8 byte order the other languages sort in):
+// `<` on strings compares UTF-16 code units, which puts U+FFFD after an emoji.
+function byCodePoints(a, b) {
+  const x = [...a], y = [...b];
+  for (let i = 0; i < x.length && i < y.length; i++) {
+    const d = x[i].codePointAt(0) - y[i].codePointAt(0);
+    if (d !== 0) return d;
+  }
+  return x.length - y.length;
 }
 
 // stdout as a wasi:io output stream: blocking-write-and-flush takes at most

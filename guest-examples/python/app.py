@@ -7,7 +7,8 @@ Usage (everything after `--` on the `ftp-host run` command line):
     [--force-prot] [--timeout-ms N] COMMAND [ARGS...]
 
     ls [DIR]             print the names in DIR
-    ls -l [DIR]          print DIR's entries: KIND SIZE MODIFIED NAME (naas:ftp 0.2.0)
+    ls -l [DIR]          print DIR's entries, sorted by name: KIND SIZE MODIFIED NAME
+                         (naas:ftp 0.2.0; the format of guest-examples/README.md)
     mkdir [-p] DIR       create DIR (with -p its parents too, and no error if it exists)
     mv FROM TO           rename or move FROM to TO
     rm PATH              delete the file PATH
@@ -69,7 +70,8 @@ def run_command(ftp: Ftp, command: list[str]) -> str:
     match command:
         case ["ls", "-l", *rest]:
             entries = ftp.list(rest[0] if rest else None)
-            for entry in entries:
+            # By name: Python compares code points, the UTF-8 byte order.
+            for entry in sorted(entries, key=lambda e: e.name):
                 print(entry_line(entry))
             return f"{len(entries)} entries"
         case ["mkdir", "-p", path]:
@@ -118,11 +120,12 @@ def run_command(ftp: Ftp, command: list[str]) -> str:
 
 
 def entry_line(entry: naas_ftp.Entry) -> str:
-    """`KIND SIZE MODIFIED NAME`, `-` for what the server did not say; a
-    symlink ends with ` -> TARGET`."""
+    """The `ls -l` line every example prints (guest-examples/README.md):
+    `KIND SIZE MODIFIED NAME`, single spaces, `-` for what the server did not
+    say, and ` -> TARGET` when the entry has a target."""
     size = "-" if entry.size is None else str(entry.size)
     line = f"{entry.kind} {size} {iso(entry.modified)} {entry.name}"
-    return f"{line} -> {entry.target}" if entry.target else line
+    return line if entry.target is None else f"{line} -> {entry.target}"
 
 
 def mirror_report(ftp: Ftp, directory: str | None) -> str:

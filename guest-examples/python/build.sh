@@ -1,11 +1,24 @@
 #!/usr/bin/env bash
-# Builds the Python plugin into build/ftp-python.wasm with componentize-py.
-# The toolchain lives in .venv (scripts/install-guest-toolchains.sh creates it).
+# Builds a Python plugin with componentize-py:
+#
+#   guest-examples/python/build.sh            # this example -> build/ftp-python.wasm
+#   guest-examples/python/build.sh APP_DIR    # APP_DIR/app.py -> APP_DIR/build/ftp-NAME.wasm
+#                                             # (NAME: APP_DIR's folder name; classic/build.sh
+#                                             # builds ../classic this way)
+#
+# The toolchain lives in this folder's .venv (scripts/install-guest-toolchains.sh
+# python creates it); every Python plugin here shares it and the flags below.
 set -euo pipefail
+app_dir=$(cd "${1:-$(dirname "$0")}" && pwd)
 cd "$(dirname "$0")"
+[[ -f $app_dir/app.py ]] || {
+    echo "error: no app.py in $app_dir" >&2
+    exit 1
+}
+out=$app_dir/build/ftp-$(basename "$app_dir").wasm
 
 COMPONENTIZE_PY_VERSION=0.25.1
-tool=.venv/bin/componentize-py
+tool=$PWD/.venv/bin/componentize-py
 if [[ ! -x $tool ]] || [[ $($tool --version 2>/dev/null) != "componentize-py $COMPONENTIZE_PY_VERSION" ]]; then
     echo "error: componentize-py $COMPONENTIZE_PY_VERSION is missing from $PWD/.venv" >&2
     echo "  install it with: scripts/install-guest-toolchains.sh python" >&2
@@ -13,8 +26,8 @@ if [[ ! -x $tool ]] || [[ $($tool --version 2>/dev/null) != "componentize-py $CO
     exit 1
 fi
 
-mkdir -p build
-# -d: the WIT package, -w: the world; `app` is app.py in this folder, and
+mkdir -p "$app_dir/build"
+# -d: the WIT package, -w: the world; `app` is app.py in APP_DIR, and
 # naas_ftp comes from guest-libs/python (-p: both are on the Python path).
 # The interfaces naas_ftp uses get fixed Python module names (by default a
 # name is qualified only when it clashes, and wasi:filesystem/types does clash
@@ -28,5 +41,5 @@ $tool -q -d ../../wit -w plugin \
     --import-interface-name wasi:filesystem/types@$WASI_VERSION=wasi_filesystem \
     --import-interface-name wasi:filesystem/preopens@$WASI_VERSION=wasi_preopens \
     --import-interface-name wasi:io/streams@$WASI_VERSION=wasi_streams \
-    componentize app -p . -p ../../guest-libs/python -o build/ftp-python.wasm
-echo "$PWD/build/ftp-python.wasm"
+    componentize app -p "$app_dir" -p ../../guest-libs/python -o "$out"
+echo "$out"

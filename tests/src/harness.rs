@@ -1,9 +1,42 @@
 //! Running guests through the host, as the tests need it: a guest's bytes,
 //! a policy, arguments in, the guest's verdict and output out.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use ftp_host::{Host, Output, Policy, RunReport, Trust};
+
+/// The workspace's root (`tests/` is one of its members).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_path_buf()
+}
+
+/// Build the example guests `names` (`python`, `js`, `c`, `go`, `classic`)
+/// from source with `scripts/build-guests.sh`; its output, or why it failed
+/// and how to install the toolchains.
+pub fn build_guests(names: &[&str]) -> Result<String, String> {
+    let started = std::time::Instant::now();
+    let output = Command::new("bash")
+        .arg("scripts/build-guests.sh")
+        .args(names)
+        .current_dir(workspace())
+        .output()
+        .map_err(|e| format!("cannot run scripts/build-guests.sh: {e}"))?;
+    let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() {
+        return Err(format!(
+            "scripts/build-guests.sh {} failed ({}); install the guest toolchains with \
+             `bash scripts/install-guest-toolchains.sh {}` (scripts/test.sh does)\n\
+             --- its stdout:\n{out}--- its stderr:\n{err}",
+            names.join(" "),
+            output.status,
+            names.join(" ")
+        ));
+    }
+    Ok(format!("scripts/build-guests.sh {}: {:.1?}\n{out}{err}", names.join(" "), started.elapsed()))
+}
 
 /// The Rust example plugin, built from `guest-examples/rust` by the host's build script.
 pub fn rust_guest() -> &'static [u8] {
@@ -79,14 +112,20 @@ pub async fn run(guest: &[u8], policy: Policy, args: Vec<String>) -> RunReport {
     let host = Host::new(policy).expect("host starts");
     let plugin = host.load(guest).expect("guest loads");
     let report = plugin.run(&args, Output::Capture).await.expect("guest runs without trapping");
+    show("guest", &args, &report);
+    report
+}
+
+/// Print what a run of the guest `name` did, for a failing test's log.
+pub fn show(name: &str, args: &[String], report: &RunReport) {
     eprintln!(
-        "--- guest {:?}\n--- result: {:?}\n--- stdout:\n{}--- stderr:\n{}",
+        "--- {name} {:?} ({:.0?}): {:?}\n--- stdout:\n{}--- stderr:\n{}",
         args.last(),
+        report.duration,
         report.result,
         String::from_utf8_lossy(&report.stdout),
         String::from_utf8_lossy(&report.stderr)
     );
-    report
 }
 
 /// The guest's stdout as text.
@@ -96,7 +135,67 @@ pub fn stdout(report: &RunReport) -> String {
 
 /// The error kind (`not-found`, `auth`, ...) a guest reported as `KIND: message`.
 pub fn error_kind(report: &RunReport) -> Option<&str> {
-    report.result.as_ref().err().and_then(|e| e.split(':').next())
+    result_kind(&report.result)
+}
+
+/// The KIND of an `err` result `KIND: message`; `None` for `ok`.
+pub fn result_kind(result: &Result<String, String>) -> Option<&str> {
+    result.as_ref().err().and_then(|e| e.split(':').next())
+}
+
+/// Every file and directory under `root`, by path (from `root`): the file's
+/// SHA-256, `dir` for a directory.
+pub fn disk(root: &Path) -> BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+            let path = entry.path();
+            let name = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if entry.file_type().unwrap().is_dir() {
+                out.insert(name, "dir".into());
+                walk(root, &path, out);
+            } else {
+                out.insert(name, sha256(&std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// One `ls -l` (or `stat`) line of an example guest, read back: `KIND SIZE
+/// MODIFIED NAME[ -> TARGET]`, single spaces (guest-examples/README.md).
+#[derive(Debug, PartialEq, Eq)]
+pub struct LongLine<'a> {
+    pub kind: &'a str,
+    /// `-` when the server did not say.
+    pub size: &'a str,
+    /// `2026-12-01T22:00:00Z`, or `-`.
+    pub modified: &'a str,
+    pub name: &'a str,
+    pub target: Option<&'a str>,
+}
+
+impl<'a> LongLine<'a> {
+    /// Panics, naming the line, when it is not in that format.
+    pub fn parse(line: &'a str) -> Self {
+        let mut fields = line.splitn(4, ' ');
+        let mut next =
+            || fields.next().filter(|f| !f.is_empty()).unwrap_or_else(|| panic!("not an ls -l line: {line:?}"));
+        let (kind, size, modified, rest) = (next(), next(), next(), next());
+        let (name, target) = match rest.split_once(" -> ") {
+            Some((name, target)) if kind == "symlink" => (name, Some(target)),
+            _ => (rest, None),
+        };
+        assert!(["file", "directory", "symlink", "other"].contains(&kind), "KIND: {line:?}");
+        assert!(size == "-" || size.bytes().all(|b| b.is_ascii_digit()), "SIZE: {line:?}");
+        let time = modified.as_bytes();
+        assert!(
+            modified == "-" || (time.len() == 20 && time[4] == b'-' && time[10] == b'T' && time[19] == b'Z'),
+            "MODIFIED, UTC to the second: {line:?}"
+        );
+        LongLine { kind, size, modified, name, target }
+    }
 }
 
 /// SHA-256 of `bytes`, hex.

@@ -23,7 +23,8 @@
 //! upload LOCAL REMOTE [--append|--resume] [--via-memory]
 //!                      stream the local file LOCAL to REMOTE; --resume
 //!                      continues after the bytes the server already has
-//! ls -l [DIR]          print DIR's entries: kind, size, modification time, name
+//! ls -l [DIR]          print DIR's entries, sorted by name: KIND SIZE MODIFIED NAME
+//!                      (the format of guest-examples/README.md)
 //! stat PATH            print what PATH is (the same columns)
 //! mkdir [-p] DIR       create DIR (-p: and its missing parents; no error if it exists)
 //! rm PATH              delete a file
@@ -50,7 +51,7 @@
 //! Written with the `naas-ftp` library (`guest-libs/rust`): connection,
 //! errors, streaming and local files come from there.
 
-use naas_ftp::{format_datetime, kind_name, Connect, Entry, EntryKind, Error, Ftp, Security, UploadMode};
+use naas_ftp::{format_datetime, kind_name, Connect, Entry, Error, Ftp, Security, UploadMode};
 use sha2::{Digest, Sha256};
 
 mod mirror;
@@ -285,13 +286,14 @@ fn parse_args(args: Vec<String>) -> Result<(Server, Vec<String>), String> {
     Ok((Server::Connect(connect), command))
 }
 
-/// `KIND  SIZE  TIME  NAME` (`-` for what the server did not say), and
-/// `-> TARGET` for a symlink.
+/// The `ls -l` line every example prints (guest-examples/README.md):
+/// `KIND SIZE MODIFIED NAME`, single spaces, `-` for what the server did
+/// not say, and ` -> TARGET` when the entry has a target.
 fn long_line(entry: &Entry, name: &str) -> String {
     let size = entry.size.map_or("-".to_string(), |s| s.to_string());
     let time = entry.modified.as_ref().map_or("-".to_string(), format_datetime);
-    let mut line = format!("{:<9}  {size:>12}  {time:<20}  {name}", kind_name(entry.kind));
-    if let (EntryKind::Symlink, Some(target)) = (entry.kind, &entry.target) {
+    let mut line = format!("{} {size} {time} {name}", kind_name(entry.kind));
+    if let Some(target) = &entry.target {
         line.push_str(&format!(" -> {target}"));
     }
     line
