@@ -19,10 +19,9 @@ cargo clippy --release -p ftp-host --no-default-features --lib -- -D warnings
 
 # Real FTP servers (proftpd, vsftpd) for the end-to-end tests.
 bash scripts/install-test-servers.sh
-# nats-server for the fleet tests; guest toolchains (Python, JS, C; Go).
+# nats-server for the fleet tests; guest toolchains (Python, JS, C, Go).
 bash scripts/install-nats.sh
 bash scripts/install-guest-toolchains.sh
-bash scripts/install-go-toolchain.sh
 # The guest libraries' own unit tests.
 (cd guest-libs/python && python3 -m unittest discover -s tests)
 node --test guest-libs/js/test/
