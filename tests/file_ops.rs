@@ -280,3 +280,88 @@ async fn management_outside_the_write_rules_is_denied_and_never_reaches_the_serv
     let logged = management_commands(&server);
     assert!(logged.iter().any(|l| l.contains("RNFR")), "{logged:?}\n{}", server.log());
 }
+
+/// The DOS-format `LIST` path end to end, against a server that answers as
+/// IIS does (no MLSD/MLST in its FEAT, `MM-DD-YY  HH:MMAM  <DIR>` lines):
+/// `ls -l` shows kinds, sizes and times, `stat` falls back to SIZE + MDTM,
+/// and mkdir/mv/rm change the server's tree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_operations_on_an_iis_look_alike_with_dos_listings() {
+    use ftp_host_e2e::iis_server::{DosTime, IisServer, Site, IIS_PASSWORD, IIS_USER};
+    let site = Site::new()
+        .dir("Reports")
+        .file_at("Reports/Q1 2024.csv", b"a,b\r\n1,2\r\n", DosTime::new(2024, 2, 14, 15, 47))
+        .file_at("readme.txt", b"hello", DosTime::new(2023, 12, 1, 9, 5));
+    let server = IisServer::start(site);
+    let target = Target::plain(server.addr(), IIS_USER, IIS_PASSWORD);
+    let run_ok = |command: &'static [&'static str]| {
+        let (policy, args) = (target.policy(), target.args(command));
+        async move {
+            let report = run(rust_guest(), policy, args).await;
+            assert!(report.result.is_ok(), "{command:?}: {:?}\n{}", report.result, stdout(&report));
+            stdout(&report)
+        }
+    };
+
+    let root = run_ok(&["ls", "-l"]).await;
+    let lines: Vec<LongLine> = root.lines().map(LongLine::parse).collect();
+    let entry = |name: &str| {
+        let l = lines.iter().find(|l| l.name == name).unwrap_or_else(|| panic!("no {name} in:\n{root}"));
+        (l.kind, l.size, l.modified)
+    };
+    assert_eq!(entry("Reports"), ("directory", "-", "2024-02-14T15:47:00Z"), "{root}");
+    assert_eq!(entry("readme.txt"), ("file", "5", "2023-12-01T09:05:00Z"), "{root}");
+
+    let inner = run_ok(&["ls", "-l", "Reports"]).await;
+    let q1 = inner.lines().map(LongLine::parse).find(|l| l.name == "Q1 2024.csv");
+    let q1 = q1.unwrap_or_else(|| panic!("a name with a space is lost:\n{inner}"));
+    assert_eq!((q1.kind, q1.size, q1.modified), ("file", "10", "2024-02-14T15:47:00Z"), "{inner}");
+
+    let stat = run_ok(&["stat", "readme.txt"]).await;
+    assert!(stat.contains("file 5 "), "{stat}");
+
+    run_ok(&["mkdir", "Archive", ";", "mv", "Reports/Q1 2024.csv", "Archive/Q1 2024.csv", ";", "rm", "readme.txt"])
+        .await;
+    let site = server.site();
+    assert!(site.is_dir("Archive"), "{:?}", site.nodes().keys());
+    assert_eq!(site.file_bytes("Archive/Q1 2024.csv"), Some(&b"a,b\r\n1,2\r\n"[..]), "{:?}", site.nodes().keys());
+    assert!(site.file_bytes("Reports/Q1 2024.csv").is_none() && site.file_bytes("readme.txt").is_none());
+    assert!(
+        !server.received("MLSD") && !server.received("MLST"),
+        "IIS does not offer MLSD/MLST: {:?}",
+        server.commands()
+    );
+    assert!(server.received("LIST"), "{:?}", server.commands());
+}
+
+/// Per-server connection limits in one host (issue 14): 12 plugins at once
+/// against a proftpd that refuses a user's third login (`MaxClientsPerUser
+/// 2`), under `max_connections = 2`: every run succeeds (waiting for a slot
+/// instead of failing), and the server never refused a login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twelve_plugins_share_two_connections_to_a_server() {
+    let mut opts = ServerOptions::plain();
+    opts.max_clients_per_user = Some(2);
+    let server = FtpServer::proftpd(opts).unwrap_or_else(|e| panic!("proftpd did not start: {e:#}"));
+    server.put_file("hello.txt", b"hi").unwrap();
+    let target = Target::plain(server.addr(), &server.user, &server.password);
+    let grant = Grant::server(&format!("{}:{}", server.host, server.port)).unwrap().with_max_connections(Some(2));
+    let host = ftp_host::Host::new(Policy::new().grant(grant)).expect("host starts");
+    let plugin = host.load(rust_guest()).expect("the example loads");
+    let runs: Vec<_> = (0..12)
+        .map(|_| {
+            let plugin = plugin.clone();
+            // Two listings and a download: each run holds its connection a while.
+            let args = target.args(&["ls", ";", "sha256", "hello.txt", ";", "ls"]);
+            tokio::spawn(async move { plugin.run(&args, ftp_host::Output::Capture).await })
+        })
+        .collect();
+    for (i, task) in runs.into_iter().enumerate() {
+        let report = task.await.unwrap().unwrap_or_else(|e| panic!("run {i}: {e}"));
+        assert!(report.result.is_ok(), "run {i}: {:?}\nserver log:\n{}", report.result, server.log());
+    }
+    let log = server.log();
+    // proftpd answers a third login `530 Sorry, the maximum number of clients (2) for this user are already
+    // connected.`, logged as `"PASS (hidden)" 530`.
+    assert!(!log.contains("\"PASS (hidden)\" 530"), "the server refused a third login:\n{log}");
+}
