@@ -40,6 +40,11 @@ async fn matrix_case(kind: ServerKind, tls: Tls, force_prot: bool) {
         Tls::None => round_trip(&server.root, &t, || t.policy()).await,
         _ => round_trip(&server.root, &t, || t.policy_trusting(trust(&server))).await,
     }
+    if force_prot {
+        // What force_prot asserts: the server was asked to protect the data channel.
+        let log = server.log();
+        assert!(log.contains("PROT P"), "{kind}: no PROT P in the server's log:\n{log}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -304,23 +304,44 @@ pub(crate) fn from_ftp(err: FtpError, op: Op<'_>) -> Error {
 /// Classify a negative reply by its code, using the text only to tell
 /// "no such file" from "not allowed" within 550, which servers share.
 pub(crate) fn from_reply(code: u16, text: String, op: Op<'_>) -> Error {
+    // Some replies reach us with their code still in front.
+    let text = match text.strip_prefix(&code.to_string()) {
+        Some(rest) if rest.starts_with([' ', '-']) => rest[1..].to_string(),
+        _ => text,
+    };
     let lower = text.to_ascii_lowercase();
     let not_found =
         ["no such", "not found", "does not exist", "doesn't exist", "not exist"].iter().any(|p| lower.contains(p));
     let refused = ["permission", "denied", "not allowed", "access"].iter().any(|p| lower.contains(p));
     let wants_tls = ["tls", "ssl", "encrypt", "secure"].iter().any(|p| lower.contains(p));
+    // proftpd MaxClientsPerUser: `530 Sorry, the maximum number of clients (2) for this user are already connected.`
+    let too_many = ["maximum number of clients", "too many", "max clients"].iter().any(|p| lower.contains(p));
     let status = Status::from(u32::from(code));
-    match (status, op.action) {
+    let at_login = matches!(op.action, Action::Login | Action::Connect);
+    match status {
         // pure-ftpd: `421 ... reconnect using TLS`; others 530/534 at login.
-        (Status::NotAvailable | Status::NotLoggedIn, Action::Login | Action::Connect) if wants_tls && !op.secure => {
-            Error::Tls(format!(
-                "{op}: the server requires TLS ({code} {text}); connect with security explicit \
-                 (or implicit on port 990)"
-            ))
+        Status::NotAvailable | Status::NotLoggedIn if at_login && wants_tls && !op.secure => {
+            tls_required(code, &text, op)
         }
-        _ if code == REPLY_TLS_REQUIRED && !op.secure => Error::Tls(format!(
-            "{op}: the server requires TLS ({code} {text}); connect with security explicit (or implicit on port 990)"
+        _ if code == REPLY_TLS_REQUIRED && !op.secure => tls_required(code, &text, op),
+        Status::NotAvailable | Status::NotLoggedIn if at_login && too_many => Error::Connect(format!(
+            "{op}: the server refused the login: too many connections ({code} {text}); the operator can cap this \
+             server's connections (max_connections) so runs wait for a free one"
         )),
+        _ => from_status(status, code, text, not_found, refused, op),
+    }
+}
+
+/// The server wants TLS: say so, and how to connect.
+fn tls_required(code: u16, text: &str, op: Op<'_>) -> Error {
+    Error::Tls(format!(
+        "{op}: the server requires TLS ({code} {text}); connect with security explicit (or implicit on port 990)"
+    ))
+}
+
+/// [`from_reply`] for replies that need only their status and text.
+fn from_status(status: Status, code: u16, text: String, not_found: bool, refused: bool, op: Op<'_>) -> Error {
+    match (status, op.action) {
         (Status::NotLoggedIn | Status::NeedPassword | Status::LoginNeedAccount, Action::Login) => {
             Error::Auth(format!("{op}: the server rejected the user name or password ({text}); check the credentials"))
         }
