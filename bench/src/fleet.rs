@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
-use ftp_host::demo::EXAMPLE_PLUGIN;
+use ftp_host::demo::{DemoServer, DEMO_USER, EXAMPLE_PLUGIN};
 use ftp_host::fleet::{submit, Fleet, Job, JobResult};
 use ftp_host::{Host, Output};
 use ftp_host_e2e::nats::NatsServer;
@@ -44,6 +44,7 @@ use crate::Section;
 const PROFTPD_SETTLE: Duration = Duration::from_millis(600);
 /// vsftpd: a short pause lets the previous session process exit.
 const VSFTPD_SETTLE: Duration = Duration::from_millis(150);
+const EMBEDDED_PASSWORD: &str = "bench-password";
 /// Longest wait for one burst's results.
 const BURST_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -311,7 +312,10 @@ fn ms(d: Duration) -> f64 {
 /// One FTP server under test, its policy name and the job's arguments.
 struct Target {
     label: &'static str,
-    server: FtpServer,
+    /// A forking server process (proftpd, vsftpd); `None`: the embedded
+    /// server, which runs in this process (its CPU is the submitter's).
+    server: Option<FtpServer>,
+    _embedded: Option<DemoServer>,
     policy: String,
     policy_file: PathBuf,
     args: Vec<String>,
@@ -322,15 +326,10 @@ impl Target {
     fn start(kind: ServerKind, dir: &Path) -> Result<Target> {
         let server = FtpServer::start(kind, ServerOptions::plain()).with_context(|| format!("starting {kind:?}"))?;
         server.put_file("hello.txt", b"hi")?;
-        let (label, policy, settle) = match kind {
-            ServerKind::Proftpd => ("proftpd", "proftpd", PROFTPD_SETTLE),
-            _ => ("vsftpd", "vsftpd", VSFTPD_SETTLE),
+        let (label, settle) = match kind {
+            ServerKind::Proftpd => ("proftpd", PROFTPD_SETTLE),
+            _ => ("vsftpd", VSFTPD_SETTLE),
         };
-        let policy_file = dir.join(format!("{policy}.toml"));
-        std::fs::write(
-            &policy_file,
-            format!("[network]\nallow_loopback = true\n[[server]]\nhost = \"{}\"\nport = {}\n", server.host, server.port),
-        )?;
         let endpoint = Endpoint {
             host: server.host.clone(),
             port: server.port,
@@ -339,8 +338,43 @@ impl Target {
             tls: false,
             cert_pem: None,
         };
+        Target::new(label, endpoint, Some(server), None, settle, dir)
+    }
+
+    fn embedded(rt: &Runtime, dir: &Path) -> Result<Target> {
+        let root = dir.join("embedded-root");
+        std::fs::create_dir(&root)?;
+        std::fs::write(root.join("hello.txt"), "hi")?;
+        let server = rt.block_on(DemoServer::start(&root, EMBEDDED_PASSWORD))?;
+        let endpoint = Endpoint {
+            host: server.addr().ip().to_string(),
+            port: server.addr().port(),
+            user: DEMO_USER.into(),
+            password: EMBEDDED_PASSWORD.into(),
+            tls: false,
+            cert_pem: None,
+        };
+        Target::new("embedded", endpoint, None, Some(server), Duration::from_millis(20), dir)
+    }
+
+    fn new(
+        label: &'static str,
+        endpoint: Endpoint,
+        server: Option<FtpServer>,
+        embedded: Option<DemoServer>,
+        settle: Duration,
+        dir: &Path,
+    ) -> Result<Target> {
+        let policy_file = dir.join(format!("{label}.toml"));
+        std::fs::write(
+            &policy_file,
+            format!(
+                "[network]\nallow_loopback = true\n[[server]]\nhost = \"{}\"\nport = {}\n",
+                endpoint.host, endpoint.port
+            ),
+        )?;
         let args = guest_args(&endpoint, &["ls"]);
-        Ok(Target { label, server, policy: policy.into(), policy_file, args, settle })
+        Ok(Target { label, server, _embedded: embedded, policy: label.into(), policy_file, args, settle })
     }
 }
 
@@ -410,8 +444,8 @@ impl Ctx<'_> {
         let jobs: Vec<Job> = (0..n).map(|_| self.job(target, "burst")).collect();
         let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
         let cpu_workers = || workers.iter().map(|w| proc_cpu(w.pid(), true)).sum::<f64>();
-        let server_pid = target.server.pid();
-        let before = (cpu_workers(), proc_cpu(server_pid, true), proc_cpu(self.nats_pid, false), self_cpu());
+        let server_cpu = || target.server.as_ref().map_or(0.0, |s| proc_cpu(s.pid(), true));
+        let before = (cpu_workers(), server_cpu(), proc_cpu(self.nats_pid, false), self_cpu());
         let stat0 = machine_stat();
         let started = Instant::now();
         let mut sent = Vec::with_capacity(n);
@@ -427,7 +461,7 @@ impl Ctx<'_> {
         let wall_s = (last - started).as_secs_f64();
         // Let the sessions exit (and be reaped) before reading the server's CPU.
         std::thread::sleep(target.settle);
-        let after = (cpu_workers(), proc_cpu(server_pid, true), proc_cpu(self.nats_pid, false), self_cpu());
+        let after = (cpu_workers(), server_cpu(), proc_cpu(self.nats_pid, false), self_cpu());
         let busy = stat1.0.saturating_sub(stat0.0) as f64 / stat1.1.saturating_sub(stat0.1).max(1) as f64;
         Ok(Burst {
             workers: workers.len(),
@@ -464,7 +498,11 @@ pub fn run(plan: &Plan, rt: &Runtime) -> Result<FleetStat> {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|_| "nats-server".into());
-    let targets = [Target::start(ServerKind::Proftpd, dir.path())?, Target::start(ServerKind::Vsftpd, dir.path())?];
+    let targets = [
+        Target::start(ServerKind::Proftpd, dir.path())?,
+        Target::start(ServerKind::Vsftpd, dir.path())?,
+        Target::embedded(rt, dir.path())?,
+    ];
     let policies: Vec<PathBuf> = targets.iter().map(|t| t.policy_file.clone()).collect();
 
     let (fleet, digest, arrivals) = rt.block_on(async {
@@ -615,24 +653,29 @@ pub fn render(out: &mut String, r: &Results) {
         }
         None => return,
     };
-    let _ = writeln!(out, "Each job is the example plugin's `ls` against a plain FTP server on loopback (connect, log in, PASV + LIST of a one-file directory, QUIT), sent with `ftp_host::fleet::submit::enqueue` (JetStream publish, acknowledged) to real `ftp-host worker` processes on a real `{}` (`-js`, store on the tmpfs), each worker started with `--concurrency N` and both servers' policy files; results are read off `ftphost.result.*` by this process. Workers log at their default level (warnings) and load the compiled plugin from their cache; every worker ran warm-up jobs on both policies first. The in-process reference is `Plugin::run` of the same plugin under the same policy file (`ftp_host::config::load` + `Host::new` + `Host::load`) in this process.\n", f.nats);
+    let _ = writeln!(out, "Each job is the example plugin's `ls` against a plain FTP server on loopback — proftpd and vsftpd (each forks a session process per connection and checks the password with SHA-512 crypt) and the embedded libunftp server (in this process: no fork, a plain password compare) — (connect, log in, PASV + LIST of a one-file directory, QUIT), sent with `ftp_host::fleet::submit::enqueue` (JetStream publish, acknowledged) to real `ftp-host worker` processes on a real `{}` (`-js`, store on the tmpfs), each worker started with `--concurrency N` and both servers' policy files; results are read off `ftphost.result.*` by this process. Workers log at their default level (warnings) and load the compiled plugin from their cache; every worker ran warm-up jobs on both policies first. The in-process reference is `Plugin::run` of the same plugin under the same policy file (`ftp_host::config::load` + `Host::new` + `Host::load`) in this process.\n", f.nats);
     let _ = writeln!(out, "**Latency**: {} jobs one at a time per setup, each after a pause that lets the FTP server settle (proftpd's listener sleeps ~0.4 s after every session ends); with 1 worker each job alternates with an in-process run. *Total* = `enqueue` called → result message received; *run* = the worker's own timing of `Plugin::run` (in the result's `duration_ms`). Overhead = fleet total p50 − in-process p50.\n", f.samples);
-    let _ = writeln!(out, "| server | setup | p50 ms | p99 ms | the worker's run p50 ms | overhead p50 ms |");
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+    let _ = writeln!(out, "| server | setup | p50 ms | p99 ms | the worker's run p50 ms | total − run, p50 of each job's, ms | overhead p50 ms (fleet − in-process, interleaved) |");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
     for s in &f.servers {
         if !s.inproc_ms.is_empty() {
             let _ = writeln!(
                 out,
-                "| {} | in-process `Plugin::run` | **{:.2}** | {:.2} | | |",
+                "| {} | in-process `Plugin::run` | **{:.2}** | {:.2} | | | |",
                 s.server,
                 median(&s.inproc_ms),
                 percentile(&s.inproc_ms, 99.0)
             );
         }
         for l in &s.latency {
+            let outside: Vec<f64> = l.total_ms.iter().zip(&l.run_ms).map(|(t, r)| t - r).collect();
+            let overhead = match overhead_ms(s) {
+                Some(o) if l.workers == 1 => format!("**{o:+.2}**"),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} worker{} × {} | **{:.2}** | {:.2} | {:.2} | {:+.2} |",
+                "| {} | {} worker{} × {} | **{:.2}** | {:.2} | {:.2} | {:.2} | {overhead} |",
                 s.server,
                 l.workers,
                 if l.workers == 1 { "" } else { "s" },
@@ -640,7 +683,7 @@ pub fn render(out: &mut String, r: &Results) {
                 median(&l.total_ms),
                 percentile(&l.total_ms, 99.0),
                 median(&l.run_ms),
-                median(&l.total_ms) - median(&s.inproc_ms)
+                median(&outside),
             );
         }
     }
@@ -659,9 +702,14 @@ pub fn render(out: &mut String, r: &Results) {
             let per = |v: f64| v * 1e3 / jobs;
             let sum = |f: fn(&Burst) -> f64| bs.iter().map(|b| f(b)).sum::<f64>();
             let busy: Vec<f64> = bs.iter().map(|b| b.busy_share).collect();
+            let server_cpu = if s.server == "embedded" {
+                "(in the submitter)".to_string()
+            } else {
+                format!("{:.2}", per(sum(|b| b.cpu_server)))
+            };
             let _ = writeln!(
                 out,
-                "| {} | {w} × {c} | **{:.1}** | {:.0} / {:.0} | {:.1} / {:.1} | {:.2} / {:.2} / {:.2} / {:.2} / {:.2} | {:.0}% | {} |",
+                "| {} | {w} × {c} | **{:.1}** | {:.0} / {:.0} | {:.1} / {:.1} | {:.2} / {server_cpu} / {:.2} / {:.2} / {:.2} | {:.0}% | {} |",
                 s.server,
                 median_rate(&bs).unwrap_or(f64::NAN),
                 median(&total),
@@ -669,7 +717,6 @@ pub fn render(out: &mut String, r: &Results) {
                 median(&run),
                 percentile(&run, 99.0),
                 per(sum(|b| b.cpu_workers)),
-                per(sum(|b| b.cpu_server)),
                 per(sum(|b| b.cpu_nats)),
                 per(sum(|b| b.cpu_submitter)),
                 per(sum(|b| b.cpu_machine())),
