@@ -45,6 +45,8 @@ const PROFTPD_SETTLE: Duration = Duration::from_millis(600);
 /// vsftpd: a short pause lets the previous session process exit.
 const VSFTPD_SETTLE: Duration = Duration::from_millis(150);
 const EMBEDDED_PASSWORD: &str = "bench-password";
+/// Passive ports per forking server.
+const PASSIVE_PORTS: u16 = 3000;
 /// Longest wait for one burst's results.
 const BURST_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -324,7 +326,12 @@ struct Target {
 
 impl Target {
     fn start(kind: ServerKind, dir: &Path) -> Result<Target> {
-        let server = FtpServer::start(kind, ServerOptions::plain()).with_context(|| format!("starting {kind:?}"))?;
+        // Each job's data connection leaves its passive port in TIME_WAIT for
+        // 60 s, and proftpd cannot rebind such a port (`425 EPSV: Address
+        // already in use`): enough ports for a minute of jobs.
+        let mut options = ServerOptions::plain();
+        options.passive_ports = PASSIVE_PORTS;
+        let server = FtpServer::start(kind, options).with_context(|| format!("starting {kind:?}"))?;
         server.put_file("hello.txt", b"hi")?;
         let (label, settle) = match kind {
             ServerKind::Proftpd => ("proftpd", PROFTPD_SETTLE),
