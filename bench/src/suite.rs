@@ -56,9 +56,10 @@ pub struct Plan {
 impl Plan {
     fn new(o: Options) -> Plan {
         let quick = o.quick;
+        let size = o.size.unwrap_or(if quick { 128 * MIB } else { 1024 * MIB });
         // The fleet section alone needs none of the large files.
         let small = o.only == [Section::Fleet];
-        let size = o.size.unwrap_or(if small { MIB } else if quick { 128 * MIB } else { 1024 * MIB });
+        let size = if small && o.size.is_none() { MIB } else { size };
         let root = workspace_root();
         let sections = if o.only.is_empty() {
             vec![
