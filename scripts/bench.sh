@@ -30,6 +30,8 @@ rustup target add wasm32-wasip2 >/dev/null 2>&1 || {
 # lftp, perf, hyperfine.
 bash scripts/install-test-servers.sh
 bash scripts/install-bench-tools.sh
+# nats-server for the fleet section.
+bash scripts/install-nats.sh
 # `ftp-host` itself too: the whole-process client runs it from beside ftp-host-bench.
 cargo build --release -p ftp-host-bench -p ftp-host --bins
 # The report quotes the command that produced it.

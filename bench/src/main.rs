@@ -8,6 +8,7 @@
 //! the timed region) and writes the report.
 
 mod cases;
+mod fleet;
 mod measure;
 mod oplog;
 mod report;
@@ -87,6 +88,8 @@ pub struct Options {
     /// Keep the work directory (files, server logs) for a post-mortem.
     #[arg(long)]
     pub keep: bool,
+    #[command(flatten)]
+    pub fleet: fleet::FleetArgs,
 }
 
 /// The parts of the benchmark.
@@ -104,6 +107,8 @@ pub enum Section {
     Concurrency,
     /// Per-operation latency of small transfers (the 40 ms question).
     Latency,
+    /// Small jobs through 1 and 2 `ftp-host worker`s on NATS JetStream (src/fleet.rs).
+    Fleet,
 }
 
 /// A server of the transfer section.

@@ -54,6 +54,9 @@ fn verdict(pass: Option<bool>) -> &'static str {
 
 fn targets(r: &Results) -> Vec<Target> {
     let mut out = Vec::new();
+    for (what, measured, pass) in crate::fleet::targets(r) {
+        out.push(Target { what, measured, pass, per_case: false });
+    }
     if r.plan.has(Section::Transfers) {
         for (what, rule) in TRANSFER_TARGETS {
             for server in ServerId::REAL {
@@ -594,6 +597,8 @@ pub fn render(r: &Results) -> String {
         }
         out.push('\n');
     }
+
+    crate::fleet::render(&mut out, r);
 
     if let Some(demo) = &r.demo {
         let _ = writeln!(out, "## `ftp-host demo`\n");

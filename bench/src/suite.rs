@@ -50,12 +50,16 @@ pub struct Plan {
     pub keep: bool,
     pub servers: Vec<ServerId>,
     pub clients: Vec<Client>,
+    pub fleet: crate::fleet::FleetArgs,
 }
 
 impl Plan {
     fn new(o: Options) -> Plan {
         let quick = o.quick;
         let size = o.size.unwrap_or(if quick { 128 * MIB } else { 1024 * MIB });
+        // The fleet section alone needs none of the large files.
+        let small = o.only == [Section::Fleet];
+        let size = if small && o.size.is_none() { MIB } else { size };
         let root = workspace_root();
         let sections = if o.only.is_empty() {
             vec![
@@ -65,6 +69,7 @@ impl Plan {
                 Section::Listing,
                 Section::Concurrency,
                 Section::Latency,
+                Section::Fleet,
             ]
         } else {
             o.only.clone()
@@ -76,7 +81,7 @@ impl Plan {
             embedded_size: o.embedded_size.unwrap_or(size.min(256 * MIB)),
             startup_runs: o.startup_runs.unwrap_or(if quick { 200 } else { 1000 }).max(1),
             concurrency: o.concurrency.max(1),
-            concurrency_size: o.concurrency_size.unwrap_or(if quick { 4 * MIB } else { 16 * MIB }),
+            concurrency_size: o.concurrency_size.unwrap_or(if quick || small { 4 * MIB } else { 16 * MIB }),
             entries: o.entries,
             listing_runs: if quick { 3 } else { 7 },
             ops: 20,
@@ -133,6 +138,7 @@ impl Plan {
                     })
                     .collect()
             },
+            fleet: o.fleet.clone(),
         }
     }
 
@@ -279,6 +285,7 @@ pub struct Results {
     pub concurrency: Vec<ConcurrencyStat>,
     pub latency: Vec<LatencyStat>,
     pub demo: Option<Result<Vec<f64>, String>>,
+    pub fleet: Option<Result<crate::fleet::FleetStat, String>>,
     pub elapsed: Duration,
 }
 
@@ -782,6 +789,7 @@ pub fn run(options: Options) -> Result<()> {
         concurrency: Vec::new(),
         latency: Vec::new(),
         demo: None,
+        fleet: None,
         elapsed: Duration::ZERO,
     };
 
@@ -990,6 +998,13 @@ pub fn run(options: Options) -> Result<()> {
                 .map_err(|e| format!("{e:#}"));
                 results.latency.push(LatencyStat { server, client: label.to_string(), result });
             }
+        }
+    }
+
+    if plan.has(Section::Fleet) {
+        results.fleet = Some(crate::fleet::run(&plan, &runtime).map_err(|e| format!("{e:#}")));
+        if let Some(Err(e)) = &results.fleet {
+            eprintln!("fleet: FAILED: {e}");
         }
     }
 

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
+use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::object_store::ObjectStore;
 use async_nats::jetstream::{AckKind, Message};
 use futures_util::StreamExt;
@@ -316,17 +317,22 @@ impl Worker {
             }
         };
         let lines = std::mem::take(&mut *audit.lock().unwrap_or_else(|p| p.into_inner()));
-        self.publish_audit(&job.id, attempt, &lines).await;
+        // The audit lines go out first, but their acks are awaited only after
+        // the result is stored (and before the job is acked), so the result
+        // does not wait a round trip for them.
+        let audit_acks = self.send_audit(&job.id, attempt, &lines).await;
 
         match verdict {
             Verdict::Final(result) => {
                 let stored = self.publish_result(&result).await;
+                self.confirm_audit(&job.id, audit_acks).await;
                 if stored.is_ok() {
                     self.count_final(&result);
                 }
                 self.settle(&msg, stored, &job.id).await;
             }
             Verdict::Retry(result) if (attempt as i64) < self.max_deliver || self.max_deliver < 1 => {
+                self.confirm_audit(&job.id, audit_acks).await;
                 let backoff =
                     self.opts.retry_backoff.saturating_mul(1 << (attempt - 1).min(16) as u32).min(MAX_BACKOFF);
                 tracing::info!(job = job.id, attempt, "attempt failed ({:?}); retrying in {backoff:?}", result.error);
@@ -340,6 +346,7 @@ impl Worker {
                 if stored.is_ok() {
                     stored = self.publish_result(&result).await;
                 }
+                self.confirm_audit(&job.id, audit_acks).await;
                 if stored.is_ok() {
                     self.metrics.dead_lettered.inc();
                     self.metrics.failed.inc();
@@ -496,9 +503,11 @@ impl Worker {
         self.publish(dead_subject(id), serde_json::to_vec(&letter).expect("a dead letter serialises")).await
     }
 
-    /// Audit lines go out in chunks of whole lines; losing them is logged,
-    /// not retried (the job's result matters more).
-    async fn publish_audit(&self, id: &str, attempt: u64, lines: &[u8]) {
+    /// Send audit lines in chunks of whole lines, without waiting for
+    /// JetStream's acks ([`Self::confirm_audit`] does). Losing them is
+    /// logged, not retried (the job's result matters more).
+    async fn send_audit(&self, id: &str, attempt: u64, lines: &[u8]) -> Vec<PublishAckFuture> {
+        let mut acks = Vec::new();
         let mut rest = lines;
         while !rest.is_empty() {
             let mut end = rest.len().min(MAX_AUDIT_CHUNK);
@@ -507,19 +516,25 @@ impl Worker {
             }
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Ftp-Host-Attempt", attempt.to_string().as_str());
-            let sent = async {
-                self.fleet
-                    .js
-                    .publish_with_headers(audit_subject(id), headers, rest[..end].to_vec().into())
-                    .await?
-                    .await?;
-                Ok::<(), anyhow::Error>(())
-            };
-            if let Err(e) = sent.await {
+            match self.fleet.js.publish_with_headers(audit_subject(id), headers, rest[..end].to_vec().into()).await {
+                Ok(ack) => acks.push(ack),
+                Err(e) => {
+                    tracing::warn!(job = id, "audit lines not stored: {e:#}");
+                    break;
+                }
+            }
+            rest = &rest[end..];
+        }
+        acks
+    }
+
+    /// Wait until JetStream stored the audit lines sent by [`Self::send_audit`].
+    async fn confirm_audit(&self, id: &str, acks: Vec<PublishAckFuture>) {
+        for ack in acks {
+            if let Err(e) = ack.await {
                 tracing::warn!(job = id, "audit lines not stored: {e:#}");
                 return;
             }
-            rest = &rest[end..];
         }
     }
 }
