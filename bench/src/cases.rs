@@ -25,8 +25,8 @@ use crate::oplog::{self, OpTime};
 pub const RESULT_PREFIX: &str = "BENCH-RESULT ";
 /// Where the granted local directory appears inside the plugin.
 pub const GUEST_DIR: &str = "/data";
-/// Chunk size of the native client's file copy (the host reads ahead up to
-/// 1 MiB per `ready` too: `transfer::STREAM_CHUNK`).
+/// Chunk size of the native client's file copy (the host's data-connection
+/// pump moves 1 MiB chunks too: `client::pump::CHUNK`).
 const NATIVE_CHUNK: usize = 1024 * 1024;
 
 /// An FTP server to talk to.

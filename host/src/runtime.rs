@@ -419,10 +419,12 @@ fn shared_engine(max_memory_bytes: usize) -> anyhow::Result<(Engine, Arc<AtomicU
     config.wasm_component_model(true);
     // Epochs let the host stop a busy plugin and make it yield to others.
     config.epoch_interruption(true);
-    // The on-demand allocator: the pooling one (measured ~2x faster to start)
-    // fixes per-instance memory and table counts at engine creation, below
-    // what the policy's own caps (store_limits) allow and test; see the
-    // benchmark analysis.
+    // The on-demand allocator. A pooling one fixes per-component instance,
+    // memory and table counts at engine creation; sized to the policy's own
+    // caps (store_limits) times MAX_CONCURRENT_RUNS, its memory slots alone
+    // need runs x memories x 4 GiB of address space: 8 TiB at the default
+    // caps, ~1 PiB at caps the limits tests allow (past the 128 TiB a process
+    // has). Measured in bench/ANALYSIS-2026-12-02.md.
     let engine = Engine::new(&config)?;
     let weak = engine.weak();
     std::thread::Builder::new()

@@ -9,11 +9,13 @@
 //! * [`connect`]: `connect` and `connect-profile`;
 //! * [`session`]: the `session` resource, one short method per WIT call;
 //! * [`ops`]: the FTP protocol steps those methods run, as free functions;
-//! * [`transfer`]: streaming `download` and `upload` and their streams.
+//! * [`transfer`]: streaming `download` and `upload` and their streams;
+//! * [`pump`]: read-ahead and write-behind on their data connections.
 
 mod connect;
 mod dial;
 mod ops;
+mod pump;
 mod session;
 mod transfer;
 

@@ -7,15 +7,16 @@
 //! bytes, the resource's `finish` completes the transfer with the server.
 //! A transfer holds its session's control connection: it finishes on the
 //! connection it was opened on, and keeps the session slot taken until it
-//! is gone.
+//! is gone. While bytes move, the data connection belongs to a pump
+//! ([`super::pump`]) that reads ahead of a download or writes behind an
+//! upload, counting every byte against the run's budget as it crosses.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
-use futures_util::FutureExt;
+use bytes::Bytes;
 use suppaftp::tokio::{AsyncRustlsStream, TransferStream as FtpTransfer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 use wasmtime::component::Resource;
 use wasmtime_wasi::p2::{
@@ -23,6 +24,7 @@ use wasmtime_wasi::p2::{
 };
 
 use super::ops::{commit, staging_name};
+use super::pump::{self, Next, Stopped};
 use super::session::{Session, SharedControl};
 use super::{Conn, FtpView};
 use crate::bindings::client::{HostDownload, HostUpload, SendMode};
@@ -31,21 +33,18 @@ use crate::observe::{Direction, TransferInfo, TransferProgress};
 use crate::policy::Policy;
 use crate::usage::Usage;
 
-/// Bytes one `ready` of a download reads ahead at most, and the write
-/// permit of an upload: large enough that a `splice` loop makes few calls,
-/// small enough to bound the host's memory per transfer.
-pub const STREAM_CHUNK: usize = 1024 * 1024;
-
 /// Most bytes a download dropped without `finish` reads and discards so it
 /// can end normally rather than be cut (see `Transfer::abort`). They count
 /// against the run's byte quota like any other.
 pub const ABANDON_DRAIN_BYTES: u64 = 16 * 1024 * 1024;
 
+type DataStream = FtpTransfer<AsyncRustlsStream>;
+
 /// A data connection just opened by `open-get` or `open-send`, not yet
 /// tied to its session's resources.
 pub(crate) struct Opened {
     info: TransferInfo,
-    stream: FtpTransfer<AsyncRustlsStream>,
+    stream: DataStream,
     timeout: Duration,
     usage: Arc<Usage>,
     policy: Arc<Policy>,
@@ -129,6 +128,7 @@ impl Opened {
     /// Tie the transfer to the session it was opened on.
     fn shared(self, session: &Session) -> Shared {
         let progress = self.usage.observer.as_ref().map(|o| o.started(&self.info));
+        let pump = Pump::start(self.stream, &self.info, &self.usage, self.timeout);
         Arc::new(Mutex::new(Transfer {
             info: self.info,
             address: session.address.clone(),
@@ -136,9 +136,10 @@ impl Opened {
             control: session.control.clone(),
             policy: self.policy,
             staged: self.staged,
-            stream: Some(self.stream),
-            buf: BytesMut::new(),
-            pending: Bytes::new(),
+            pump,
+            stream: None,
+            buf: Bytes::new(),
+            flushing: false,
             eof: false,
             failed: None,
             moved: 0,
@@ -169,16 +170,22 @@ struct Transfer {
     control: SharedControl,
     policy: Arc<Policy>,
     staged: Option<Staged>,
-    stream: Option<FtpTransfer<AsyncRustlsStream>>,
-    /// Download: bytes read ahead, not yet taken by the guest.
-    buf: BytesMut,
-    /// Upload: bytes accepted from the guest, not yet sent. Consumed only as
-    /// the socket takes them, so a cancelled `ready` loses nothing.
-    pending: Bytes,
+    /// The task moving the data connection's bytes, until the transfer
+    /// ends or the pump stops on its own.
+    pump: Pump,
+    /// The data connection once the pump gave it back, for the final reply.
+    stream: Option<DataStream>,
+    /// Download: the chunk the guest is taking.
+    buf: Bytes,
+    /// Upload: the guest asked for a flush; `ready` waits until the pump
+    /// sent everything.
+    flushing: bool,
+    /// Download: the pump read to the end of the data.
     eof: bool,
     /// The first failure; later stream calls and `finish` report it.
     failed: Option<Error>,
-    /// Bytes moved between the guest and the server.
+    /// Bytes moved between the guest and the host (the pump counts the
+    /// bytes on the connection against the run's budget as they cross).
     moved: u64,
     timeout: Duration,
     usage: Arc<Usage>,
@@ -188,24 +195,103 @@ struct Transfer {
 
 type Shared = Arc<Mutex<Transfer>>;
 
-impl Transfer {
-    fn op(&self) -> Op<'_> {
-        let action = match self.info.direction {
-            Direction::Download => Action::Download,
-            Direction::Upload => Action::Upload,
-        };
-        Op { server: &self.info.server, secure: self.info.secure, action, path: Some(&self.info.path) }
+/// The pump of a transfer's data connection, by direction; `None` once it
+/// ended and gave the stream back.
+enum Pump {
+    Download(Option<pump::Reader<DataStream, Error>>),
+    Upload(Option<pump::Writer<DataStream, Error>>),
+}
+
+impl Pump {
+    /// Start the pump that owns `stream` until the transfer ends. Every
+    /// byte on the data connection counts against the run's budget.
+    fn start(stream: DataStream, info: &TransferInfo, usage: &Arc<Usage>, timeout: Duration) -> Self {
+        let (usage, info, direction) = (usage.clone(), info.clone(), info.direction);
+        let meter = move |n: usize| usage.moved(info.direction, n as u64, op_of(&info));
+        match direction {
+            Direction::Download => Pump::Download(Some(pump::Reader::spawn(stream, meter, timeout))),
+            Direction::Upload => Pump::Upload(Some(pump::Writer::spawn(stream, meter, timeout))),
+        }
     }
 
+    fn reader(&mut self) -> Option<&mut pump::Reader<DataStream, Error>> {
+        match self {
+            Pump::Download(reader) => reader.as_mut(),
+            Pump::Upload(_) => None,
+        }
+    }
+
+    fn writer(&mut self) -> Option<&mut pump::Writer<DataStream, Error>> {
+        match self {
+            Pump::Upload(writer) => writer.as_mut(),
+            Pump::Download(_) => None,
+        }
+    }
+
+    fn running(&self) -> bool {
+        matches!(self, Pump::Download(Some(_)) | Pump::Upload(Some(_)))
+    }
+
+    /// Forget the pump once it has ended.
+    fn ended(&mut self) {
+        match self {
+            Pump::Download(reader) => *reader = None,
+            Pump::Upload(writer) => *writer = None,
+        }
+    }
+}
+
+fn op_of(info: &TransferInfo) -> Op<'_> {
+    let action = match info.direction {
+        Direction::Download => Action::Download,
+        Direction::Upload => Action::Upload,
+    };
+    Op { server: &info.server, secure: info.secure, action, path: Some(&info.path) }
+}
+
+impl Transfer {
+    fn op(&self) -> Op<'_> {
+        op_of(&self.info)
+    }
+
+    /// Bytes the guest took or gave (the budget is the pump's, on the wire).
     fn count(&mut self, n: usize) {
         self.moved += n as u64;
-        let usage = self.usage.clone();
-        if let Err(e) = usage.moved(self.info.direction, n as u64, self.op()) {
-            self.fail(e);
-        }
         if let Some(p) = &self.progress {
             p.advanced(self.moved);
         }
+    }
+
+    /// The pump ended: take the stream back, and its failure, if any.
+    fn pump_ended(&mut self, ended: pump::Ended<DataStream, Error>) {
+        self.pump.ended();
+        self.stream = ended.stream;
+        let error = match ended.result {
+            Ok(()) => return,
+            Err(Stopped::Io(e)) => error::from_io(e, self.op()),
+            Err(Stopped::TimedOut(t)) => error::timeout(self.op(), t),
+            Err(Stopped::Counted(e)) => e,
+        };
+        self.fail(error);
+    }
+
+    /// Upload: note a writer that stopped on a failure.
+    fn check_writer(&mut self) {
+        if let Some(ended) = self.pump.writer().and_then(|w| w.ended()) {
+            self.pump_ended(ended);
+        }
+    }
+
+    /// Stop the pump, if it runs, and take the data connection back: a
+    /// download's read-ahead is dropped (it was counted), an upload's queue
+    /// is sent first. Cancel-safe.
+    async fn stop_pump(&mut self) {
+        let ended = match &mut self.pump {
+            Pump::Download(Some(reader)) => reader.stop().await,
+            Pump::Upload(Some(writer)) => writer.close().await,
+            Pump::Download(None) | Pump::Upload(None) => return,
+        };
+        self.pump_ended(ended);
     }
 
     fn fail(&mut self, error: Error) {
@@ -216,87 +302,52 @@ impl Transfer {
         self.failed.as_ref().map(|e| StreamError::LastOperationFailed(wasmtime::format_err!("{}", describe(e))))
     }
 
-    /// Download: read what the data connection has, up to [`STREAM_CHUNK`].
+    /// Download: take the next chunk the pump read. Cancel-safe.
     async fn fill(&mut self) {
         if !self.buf.is_empty() || self.eof || self.failed.is_some() {
             return;
         }
-        let Some(stream) = self.stream.as_mut() else { return };
-        self.buf.reserve(STREAM_CHUNK);
-        let timeout = self.timeout;
+        let Some(reader) = self.pump.reader() else { return };
         let waiting = self.usage.waiting();
-        let read = tokio::time::timeout(timeout, stream.read_buf(&mut self.buf)).await;
+        let next = reader.next().await;
         drop(waiting);
-        let first = match read {
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => {
-                let e = error::from_io(e, self.op());
-                return self.fail(e);
+        match next {
+            Next::Chunk(chunk) => {
+                self.count(chunk.len());
+                self.buf = chunk;
             }
-            Err(_) => {
-                let e = error::timeout(self.op(), timeout);
-                return self.fail(e);
-            }
-        };
-        if first == 0 {
-            self.eof = true;
-            return;
-        }
-        // Take whatever else is already there (TLS hands out one record per
-        // read), without waiting: fewer, larger chunks for the guest.
-        let mut total = first;
-        while self.buf.len() < STREAM_CHUNK {
-            match stream.read_buf(&mut self.buf).now_or_never() {
-                Some(Ok(0)) => {
-                    self.eof = true;
-                    break;
-                }
-                Some(Ok(n)) => total += n,
-                Some(Err(e)) => {
-                    let e = error::from_io(e, self.op());
-                    self.fail(e);
-                    break;
-                }
-                None => break,
+            Next::End(ended) => {
+                self.eof = ended.result.is_ok();
+                self.pump_ended(ended);
             }
         }
-        self.count(total);
     }
 
-    /// Upload: send what the guest wrote. Cancel-safe: `pending` shrinks
-    /// only by what the socket took, so if this future is dropped (a guest
-    /// polling the stream with a timer) the rest is sent by the next call.
+    /// Upload: wait until the pump has room for a chunk, or, after a flush,
+    /// until it sent everything. Cancel-safe: bytes the guest wrote are the
+    /// pump's, and a dropped wait loses nothing.
     async fn drain(&mut self) {
-        let timeout = self.timeout;
+        let flushing = self.flushing;
+        let Some(writer) = self.pump.writer() else { return };
         let waiting = self.usage.waiting();
-        while !self.pending.is_empty() && self.failed.is_none() {
-            let Some(stream) = self.stream.as_mut() else { return };
-            match tokio::time::timeout(timeout, stream.write(&self.pending)).await {
-                Ok(Ok(0)) => {
-                    let e = error::from_io(std::io::ErrorKind::WriteZero.into(), self.op());
-                    self.fail(e)
-                }
-                Ok(Ok(n)) => {
-                    self.pending.advance(n);
-                    self.count(n);
-                }
-                Ok(Err(e)) => {
-                    let e = error::from_io(e, self.op());
-                    self.fail(e)
-                }
-                Err(_) => {
-                    let e = error::timeout(self.op(), timeout);
-                    self.fail(e)
-                }
-            }
-        }
+        let ended = match flushing {
+            true => writer.flushed().await,
+            false => writer.ready().await,
+        };
         drop(waiting);
+        self.flushing = false;
+        if let Some(ended) = ended {
+            self.pump_ended(ended);
+        }
     }
 
     /// Complete the transfer with the server: its final reply decides; a
     /// staged upload is then renamed into place on its own connection.
     async fn finish(&mut self) -> Result<u64, Error> {
-        self.drain().await;
+        {
+            let _waiting = self.usage.waiting();
+            self.stop_pump().await;
+        }
         let stream = self.stream.take();
         let result = match (self.failed.take(), stream) {
             (Some(e), _) => Err(e),
@@ -354,32 +405,28 @@ impl Transfer {
     /// first) and its reply left for the session's next command; the
     /// session may then be lost. Bytes drained count like any other.
     async fn abort(&mut self) {
-        let Some(mut stream) = self.stream.take() else { return };
         let _waiting = self.usage.waiting();
-        let near_end = match self.info.direction {
-            Direction::Upload => true,
-            Direction::Download => {
-                let mut left = ABANDON_DRAIN_BYTES;
-                let mut scratch = vec![0u8; 64 * 1024];
-                let usage = self.usage.clone();
-                let (direction, op) = (self.info.direction, self.op());
-                let drain = async {
-                    loop {
-                        match stream.read(&mut scratch).await {
-                            Ok(0) => return true,
-                            Ok(n) if (n as u64) < left => {
-                                left -= n as u64;
-                                if usage.moved(direction, n as u64, op).is_err() {
-                                    return false;
-                                }
-                            }
-                            _ => return false,
-                        }
+        // A download: let the pump read on (counting every byte, a budget
+        // error included) while the end is near.
+        let mut near_end = self.eof || self.info.direction == Direction::Upload;
+        if let Some(reader) = self.pump.reader() {
+            let mut left = ABANDON_DRAIN_BYTES;
+            let drain = async {
+                loop {
+                    match reader.next().await {
+                        Next::Chunk(c) if (c.len() as u64) < left => left -= c.len() as u64,
+                        Next::Chunk(_) => return None,
+                        Next::End(ended) => return Some(ended),
                     }
-                };
-                self.eof || tokio::time::timeout(self.timeout, drain).await.unwrap_or(false)
+                }
+            };
+            if let Ok(Some(ended)) = tokio::time::timeout(self.timeout, drain).await {
+                near_end = ended.result.is_ok();
+                self.pump_ended(ended);
             }
-        };
+        }
+        self.stop_pump().await;
+        let Some(mut stream) = self.stream.take() else { return };
         if near_end {
             let _ = tokio::time::timeout(self.timeout, stream.finish()).await;
         } else {
@@ -495,12 +542,12 @@ impl InputStream for DownloadBody {
         let Ok(mut t) = self.shared.try_lock() else { return Ok(Bytes::new()) };
         if !t.buf.is_empty() {
             let n = size.min(t.buf.len());
-            return Ok(t.buf.split_to(n).freeze());
+            return Ok(t.buf.split_to(n));
         }
         if let Some(e) = t.stream_error() {
             return Err(e);
         }
-        if t.eof || t.stream.is_none() {
+        if t.eof || !t.pump.running() {
             return Err(StreamError::Closed);
         }
         Ok(Bytes::new())
@@ -524,32 +571,41 @@ impl OutputStream for UploadBody {
         let Ok(mut t) = self.shared.try_lock() else {
             return Err(StreamError::trap("write without a permit from check-write"));
         };
+        t.check_writer();
         if let Some(e) = t.stream_error() {
             return Err(e);
         }
-        if t.stream.is_none() {
-            return Err(StreamError::Closed);
-        }
-        if !t.pending.is_empty() || bytes.len() > STREAM_CHUNK {
+        let n = bytes.len();
+        let flushing = t.flushing;
+        let Some(writer) = t.pump.writer() else { return Err(StreamError::Closed) };
+        if flushing || writer.push(bytes).is_err() {
             return Err(StreamError::trap("write larger than the permit from check-write"));
         }
-        t.pending = bytes;
+        t.count(n);
         Ok(())
     }
 
     fn flush(&mut self) -> StreamResult<()> {
-        // Every `ready` sends all pending bytes: nothing more to do here.
+        // `ready` then waits until the pump sent everything; `finish` does too.
+        let Ok(mut t) = self.shared.try_lock() else { return Ok(()) };
+        if t.pump.running() {
+            t.flushing = true;
+        }
         Ok(())
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        let Ok(t) = self.shared.try_lock() else { return Ok(0) };
+        let Ok(mut t) = self.shared.try_lock() else { return Ok(0) };
+        t.check_writer();
         if let Some(e) = t.stream_error() {
             return Err(e);
         }
-        if t.stream.is_none() {
-            return Err(StreamError::Closed);
+        let flushing = t.flushing;
+        match t.pump.writer() {
+            // Nothing more until a flush is done, as `wasi:io` says.
+            Some(_) if flushing => Ok(0),
+            Some(writer) => Ok(writer.permit()),
+            None => Err(StreamError::Closed),
         }
-        Ok(if t.pending.is_empty() { STREAM_CHUNK } else { 0 })
     }
 }
