@@ -113,21 +113,9 @@ fn start(kind: ServerKind, tls: Tls) -> FtpServer {
     FtpServer::start(kind, ServerOptions::new(tls)).unwrap_or_else(|e| panic!("{kind} did not start: {e:#}"))
 }
 
-fn target(server: &FtpServer) -> Target {
-    let security = security(server.tls);
-    Target {
-        host: server.host.clone(),
-        port: server.port,
-        user: server.user.clone(),
-        password: server.password.clone(),
-        security,
-        force_prot: security != "none",
-    }
-}
-
 /// The server, with its certificate trusted, and `local` granted as `/local`.
 fn policy_with_dir(server: &FtpServer, local: &Path) -> Policy {
-    let t = target(server);
+    let t = Target::of(server, security(server.tls));
     let policy = match server.tls {
         Tls::None => t.policy(),
         _ => t.policy_trusting(Trust::from_pem_file(&server.cert_pem).unwrap()),
@@ -243,7 +231,7 @@ async fn killed_download(kind: ServerKind, tls: Tls, resume_first: bool) {
         command.push("--resume");
     }
     let plugin = load(rust_guest(), policy_with_dir(&server, local.path()));
-    let args = target(&server).args(&command);
+    let args = Target::of(&server, security(server.tls)).args(&command);
     let watched = part.clone();
     let (report, server, seen, noticed) = run_and_kill(plugin, args, server, &what, move |_| size_of(&watched)).await;
 
@@ -265,7 +253,14 @@ async fn killed_download(kind: ServerKind, tls: Tls, resume_first: bool) {
     let server2 = start(kind, tls);
     carry_over(&server, &server2);
     drop(server);
-    let args = target(&server2).args(&["--timeout-ms", "10000", "download", "big.bin", "/local/big.bin", "--resume"]);
+    let args = Target::of(&server2, security(server2.tls)).args(&[
+        "--timeout-ms",
+        "10000",
+        "download",
+        "big.bin",
+        "/local/big.bin",
+        "--resume",
+    ]);
     let report = run(rust_guest(), policy_with_dir(&server2, local.path()), args).await;
     assert!(report.result.is_ok(), "{what}: resume failed: {:?}\n{}", report.result, server2.log());
     assert!(!part.exists(), "{what}: the .part file is renamed once complete");
@@ -288,7 +283,14 @@ async fn killed_resumable_upload(kind: ServerKind, tls: Tls) {
     std::fs::write(local.path().join("big.bin"), &big.data).unwrap();
 
     let plugin = load(rust_guest(), policy_with_dir(&server, local.path()));
-    let args = target(&server).args(&["--timeout-ms", "10000", "upload", "/local/big.bin", "big.bin", "--resume"]);
+    let args = Target::of(&server, security(server.tls)).args(&[
+        "--timeout-ms",
+        "10000",
+        "upload",
+        "/local/big.bin",
+        "big.bin",
+        "--resume",
+    ]);
     let (report, server, seen, noticed) =
         run_and_kill(plugin, args, server, &what, |s| size_of(&s.path("big.bin"))).await;
 
@@ -303,7 +305,14 @@ async fn killed_resumable_upload(kind: ServerKind, tls: Tls) {
     let server2 = start(kind, tls);
     carry_over(&server, &server2);
     drop(server);
-    let args = target(&server2).args(&["--timeout-ms", "10000", "upload", "/local/big.bin", "big.bin", "--resume"]);
+    let args = Target::of(&server2, security(server2.tls)).args(&[
+        "--timeout-ms",
+        "10000",
+        "upload",
+        "/local/big.bin",
+        "big.bin",
+        "--resume",
+    ]);
     let report = run(rust_guest(), policy_with_dir(&server2, local.path()), args).await;
     assert!(report.result.is_ok(), "{what}: resume failed: {:?}\n{}", report.result, server2.log());
     assert!(report.result.as_ref().unwrap().contains(&format!("from offset {kept}")), "{:?}", report.result);
@@ -329,7 +338,13 @@ async fn killed_replacing_upload(kind: ServerKind, tls: Tls) {
     std::fs::write(local.path().join("big.bin"), &big.data).unwrap();
 
     let plugin = load(rust_guest(), policy_with_dir(&server, local.path()));
-    let args = target(&server).args(&["--timeout-ms", "10000", "upload", "/local/big.bin", "big.bin"]);
+    let args = Target::of(&server, security(server.tls)).args(&[
+        "--timeout-ms",
+        "10000",
+        "upload",
+        "/local/big.bin",
+        "big.bin",
+    ]);
     let (report, server, seen, noticed) = run_and_kill(plugin, args, server, &what, |s| {
         staged_copies(&s.root, "big.bin").iter().map(|p| size_of(p)).max().unwrap_or(0)
     })
@@ -350,7 +365,13 @@ async fn killed_replacing_upload(kind: ServerKind, tls: Tls) {
     drop(server);
     // What was sent sits under a temporary name: nothing to resume from
     // (and `--resume` would append to the old file). The upload starts over.
-    let args = target(&server2).args(&["--timeout-ms", "10000", "upload", "/local/big.bin", "big.bin"]);
+    let args = Target::of(&server2, security(server2.tls)).args(&[
+        "--timeout-ms",
+        "10000",
+        "upload",
+        "/local/big.bin",
+        "big.bin",
+    ]);
     let report = run(rust_guest(), policy_with_dir(&server2, local.path()), args).await;
     assert!(report.result.is_ok(), "{what}: the second upload failed: {:?}\n{}", report.result, server2.log());
     assert_eq!(sha256(&std::fs::read(server2.path("big.bin")).unwrap()), big.sha256, "{what}: SHA-256 on the server");

@@ -172,14 +172,7 @@ async fn file_operations(under: Under) {
 fn real(kind: ServerKind) -> (FtpServer, Under) {
     let server =
         FtpServer::start(kind, ServerOptions::plain()).unwrap_or_else(|e| panic!("{kind} did not start: {e:#}"));
-    let target = Target {
-        host: server.host.clone(),
-        port: server.port,
-        user: server.user.clone(),
-        password: server.password.clone(),
-        security: "none",
-        force_prot: false,
-    };
+    let target = Target::of(&server, "none");
     let (uid, gid) = (server.uid, server.gid);
     let under = Under {
         name: if kind == ServerKind::Proftpd { "proftpd" } else { "vsftpd" },

@@ -13,17 +13,6 @@ fn start(kind: ServerKind, options: ServerOptions) -> FtpServer {
     server
 }
 
-fn target(server: &FtpServer, security: &'static str, force_prot: bool) -> Target {
-    Target {
-        host: server.host.clone(),
-        port: server.port,
-        user: server.user.clone(),
-        password: server.password.clone(),
-        security,
-        force_prot,
-    }
-}
-
 fn trust(server: &FtpServer) -> Trust {
     Trust::from_pem_file(&server.cert_pem).unwrap()
 }
@@ -35,7 +24,7 @@ async fn matrix_case(kind: ServerKind, tls: Tls, force_prot: bool) {
         Tls::Implicit => "implicit",
     };
     let server = start(kind, ServerOptions::new(tls));
-    let t = target(&server, security, force_prot);
+    let t = Target { force_prot, ..Target::of(&server, security) };
     match tls {
         Tls::None => round_trip(&server.root, &t, || t.policy()).await,
         _ => round_trip(&server.root, &t, || t.policy_trusting(trust(&server))).await,
@@ -90,7 +79,7 @@ async fn vsftpd_implicit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vsftpd_over_tls_1_2() {
     let server = start(ServerKind::Vsftpd, ServerOptions::explicit().max_tls_version(TlsVersion::Tls12));
-    let t = target(&server, "explicit", true);
+    let t = Target::of(&server, "explicit");
     round_trip(&server.root, &t, || t.policy_trusting(trust(&server))).await;
 }
 
@@ -98,7 +87,7 @@ async fn vsftpd_over_tls_1_2() {
 /// data connection, and the guest gets a `tls` error saying why.
 async fn refused_reuse(kind: ServerKind) {
     let server = start(kind, ServerOptions::explicit());
-    let t = target(&server, "explicit", true);
+    let t = Target::of(&server, "explicit");
     let policy = Policy::new()
         .allow_with_trust(&format!("{}:{}", t.host, t.port), trust(&server))
         .unwrap()
@@ -123,7 +112,7 @@ async fn proftpd_refused_session_reuse_is_a_tls_error() {
 async fn a_wrong_password_on_a_real_server_is_an_auth_error() {
     for kind in [ServerKind::Proftpd, ServerKind::Vsftpd] {
         let server = start(kind, ServerOptions::plain());
-        let mut t = target(&server, "none", false);
+        let mut t = Target::of(&server, "none");
         t.password = "not-the-password".into();
         let report = run(rust_guest(), t.policy(), t.args(&["ls"])).await;
         assert_eq!(error_kind(&report), Some("auth"), "{kind}: {:?}", report.result);
@@ -134,7 +123,7 @@ async fn a_wrong_password_on_a_real_server_is_an_auth_error() {
 async fn a_missing_file_on_a_real_server_is_not_found() {
     for kind in [ServerKind::Proftpd, ServerKind::Vsftpd] {
         let server = start(kind, ServerOptions::plain());
-        let t = target(&server, "none", false);
+        let t = Target::of(&server, "none");
         let report = run(rust_guest(), t.policy(), t.args(&["sha256", "missing.bin"])).await;
         assert_eq!(error_kind(&report), Some("not-found"), "{kind}: {:?}", report.result);
     }

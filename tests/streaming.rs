@@ -27,17 +27,6 @@ fn with_dir(policy: Policy, local: &Path) -> Policy {
     policy.with_dir(DirGrant { host: local.to_path_buf(), guest: "/local".into(), read_only: false })
 }
 
-fn target(server: &FtpServer, security: &'static str) -> Target {
-    Target {
-        host: server.host.clone(),
-        port: server.port,
-        user: server.user.clone(),
-        password: server.password.clone(),
-        security,
-        force_prot: security != "none",
-    }
-}
-
 fn policy_for(server: &FtpServer, t: &Target) -> Policy {
     match t.security {
         "none" => t.policy(),
@@ -50,7 +39,7 @@ async fn large_round_trip(tls: Tls, security: &'static str) {
     let local = tempfile::tempdir().unwrap();
     let expected = large_file(&server.root.join("large.bin"));
     server.fix_ownership().unwrap();
-    let t = target(&server, security);
+    let t = Target::of(&server, security);
 
     let report = run(
         rust_guest(),
@@ -94,7 +83,7 @@ async fn copies_through_guest_memory_are_the_same_bytes() {
     let server = FtpServer::start(ServerKind::Vsftpd, ServerOptions::explicit()).unwrap();
     server.put_file("blob.bin", &blob()).unwrap();
     let local = tempfile::tempdir().unwrap();
-    let t = target(&server, "explicit");
+    let t = Target::of(&server, "explicit");
     let args = t.args(&[
         "download",
         "blob.bin",
@@ -119,7 +108,7 @@ async fn a_download_resumes_from_its_partial_file() {
     let local = tempfile::tempdir().unwrap();
     // An earlier run stopped after 1,000,003 bytes.
     std::fs::write(local.path().join("blob.bin.part"), &blob()[..1_000_003]).unwrap();
-    let t = target(&server, "explicit");
+    let t = Target::of(&server, "explicit");
     let report = run(
         rust_guest(),
         with_dir(policy_for(&server, &t), local.path()),
@@ -140,7 +129,7 @@ async fn an_upload_resumes_and_appends() {
     let local = tempfile::tempdir().unwrap();
     std::fs::write(local.path().join("blob.bin"), blob()).unwrap();
     std::fs::write(local.path().join("tail.txt"), b"tail").unwrap();
-    let t = target(&server, "none");
+    let t = Target::of(&server, "none");
     let args = t.args(&[
         "upload",
         "/local/blob.bin",
@@ -169,7 +158,7 @@ async fn a_transfer_dropped_without_finish_leaves_the_session_usable() {
     ] {
         let server = FtpServer::start(kind, options).unwrap();
         server.put_file("blob.bin", &blob()).unwrap();
-        let t = target(&server, security);
+        let t = Target::of(&server, security);
         // Read 10 bytes of 3 MiB, drop the download, then use the same session.
         let args = t.args(&["head", "blob.bin", "10", ";", "ls", ";", "sha256", "blob.bin"]);
         let report = run(rust_guest(), policy_for(&server, &t), args).await;
@@ -185,7 +174,7 @@ async fn a_failed_download_leaves_no_partial_file() {
     let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::plain()).unwrap();
     let local = tempfile::tempdir().unwrap();
     std::fs::write(local.path().join("keep.bin"), b"old contents").unwrap();
-    let t = target(&server, "none");
+    let t = Target::of(&server, "none");
     let report =
         run(rust_guest(), with_dir(t.policy(), local.path()), t.args(&["download", "missing.bin", "/local/keep.bin"]))
             .await;
@@ -198,7 +187,7 @@ async fn a_failed_download_leaves_no_partial_file() {
 async fn files_outside_the_granted_directory_are_out_of_reach() {
     let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::plain()).unwrap();
     server.put_file("blob.bin", &blob()).unwrap();
-    let t = target(&server, "none");
+    let t = Target::of(&server, "none");
     // No --dir at all: the guest has no filesystem.
     let report = run(rust_guest(), t.policy(), t.args(&["download", "blob.bin", "/etc/passwd"])).await;
     assert_eq!(error_kind(&report), Some("denied"), "{:?}", report.result);
@@ -215,7 +204,7 @@ async fn files_outside_the_granted_directory_are_out_of_reach() {
 async fn in_memory_transfers_are_capped_and_point_to_streaming() {
     let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::plain()).unwrap();
     server.put_file("blob.bin", &blob()).unwrap();
-    let t = target(&server, "none");
+    let t = Target::of(&server, "none");
     let policy = t.policy().with_limits(Limits { max_transfer_bytes: 1024 * 1024, ..Limits::default() });
     // Too large, then the session still works for a small file.
     server.put_file("small.txt", b"small").unwrap();
@@ -230,7 +219,7 @@ async fn a_failed_replacement_leaves_the_old_file_and_no_temporary() {
     server.put_file("target.bin", b"the old, complete file").unwrap();
     let local = tempfile::tempdir().unwrap();
     std::fs::write(local.path().join("blob.bin"), blob()).unwrap();
-    let t = target(&server, "explicit");
+    let t = Target::of(&server, "explicit");
     // The run's byte quota stops the upload a third of the way through.
     let limits = Limits { max_run_bytes: Some(1024 * 1024), ..Limits::default() };
     let policy = with_dir(policy_for(&server, &t), local.path()).with_limits(limits);

@@ -90,11 +90,11 @@ impl Trust {
             }
             Trust::Pinned(fingerprint) => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Pinned { fingerprint: *fingerprint, provider }))
+                .with_custom_certificate_verifier(Arc::new(Custom { check: Check::Pinned(*fingerprint), provider }))
                 .with_no_client_auth(),
             Trust::AcceptInvalid => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnything { provider }))
+                .with_custom_certificate_verifier(Arc::new(Custom { check: Check::AcceptAnything, provider }))
                 .with_no_client_auth(),
         };
         if !resumption {
@@ -104,29 +104,46 @@ impl Trust {
     }
 }
 
-/// Accepts exactly one certificate, by fingerprint.
+/// The two trusts rustls has no verifier for. Both still check the
+/// handshake's signatures with the certificate they accept.
 #[derive(Debug)]
-struct Pinned {
-    fingerprint: [u8; 32],
+enum Check {
+    /// Exactly one certificate, by its SHA-256.
+    Pinned([u8; 32]),
+    /// Any certificate, loudly.
+    AcceptAnything,
+}
+
+/// A certificate verifier for a [`Check`].
+#[derive(Debug)]
+struct Custom {
+    check: Check,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for Pinned {
+impl ServerCertVerifier for Custom {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
+        server_name: &ServerName<'_>,
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let actual: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if actual == self.fingerprint {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(Arc::new(
-                PinMismatch { actual },
-            )))))
+        match &self.check {
+            Check::Pinned(fingerprint) if actual == *fingerprint => Ok(ServerCertVerified::assertion()),
+            Check::Pinned(_) => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+                rustls::OtherError(Arc::new(PinMismatch { actual })),
+            ))),
+            Check::AcceptAnything => {
+                tracing::warn!(
+                    server = ?server_name,
+                    certificate = %format!("sha256:{}", hex::encode(actual)),
+                    "accepting an unverified TLS certificate: the operator turned verification off for this server"
+                );
+                Ok(ServerCertVerified::assertion())
+            }
         }
     }
 
@@ -171,52 +188,6 @@ impl fmt::Display for PinMismatch {
 }
 
 impl std::error::Error for PinMismatch {}
-
-/// Accepts any certificate, loudly.
-#[derive(Debug)]
-struct AcceptAnything {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnything {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        tracing::warn!(
-            server = ?server_name,
-            certificate = %format!("sha256:{}", hex::encode(Sha256::digest(end_entity.as_ref()))),
-            "accepting an unverified TLS certificate: the operator turned verification off for this server"
-        );
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -56,6 +56,19 @@ pub struct Target {
 }
 
 impl Target {
+    /// A real server's test account over `security` (`none`, `explicit` or
+    /// `implicit`), asking for a protected data channel whenever TLS is on.
+    pub fn of(server: &crate::servers::FtpServer, security: &'static str) -> Self {
+        Target {
+            host: server.host.clone(),
+            port: server.port,
+            user: server.user.clone(),
+            password: server.password.clone(),
+            security,
+            force_prot: security != "none",
+        }
+    }
+
     pub fn plain(addr: SocketAddr, user: &str, password: &str) -> Self {
         Target {
             host: addr.ip().to_string(),
