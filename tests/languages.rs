@@ -612,28 +612,36 @@ async fn file_management(server: &Server<'_>) {
     assert_eq!(missing.disk, expected);
 }
 
-/// naas:ftp 0.2.0 (needs the host with the 0.2.0 WIT): every language lists
-/// with kinds, sizes and times and manages files alike, on proftpd (MLSD).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_language_lists_and_manages_files_alike_on_proftpd() {
-    let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::explicit())
-        .unwrap_or_else(|e| panic!("proftpd did not start: {e:#}"));
+/// Every language lists with kinds, sizes and times and manages files
+/// alike on a real server over explicit FTPS.
+async fn file_management_on(kind: ServerKind) {
+    let server =
+        FtpServer::start(kind, ServerOptions::explicit()).unwrap_or_else(|e| panic!("{kind} did not start: {e:#}"));
     server.put_file("hello.txt", b"hello\n").unwrap();
     server.put_file("notes 2026.txt", "naïve café, 2026 ✓\n".as_bytes()).unwrap();
     server.put_file(UPLOAD, UPLOAD_TEXT.as_bytes()).unwrap();
     server.create_dir("empty").unwrap();
-    let target = Target {
-        host: server.host.clone(),
-        port: server.port,
-        user: server.user.clone(),
-        password: server.password.clone(),
-        security: "explicit",
-        force_prot: false,
-    };
+    let target = Target { force_prot: false, ..Target::of(&server, "explicit") };
     let trust = Some(Trust::from_pem_file(&server.cert_pem).unwrap());
     let local = tempfile::tempdir().unwrap();
     let owner = Some((server.uid, server.gid));
-    file_management(&Server { name: "proftpd explicit", root: &server.root, target, trust, local, owner }).await;
+    let name = match kind {
+        ServerKind::Proftpd => "proftpd explicit",
+        ServerKind::Vsftpd => "vsftpd explicit",
+    };
+    file_management(&Server { name, root: &server.root, target, trust, local, owner }).await;
+}
+
+/// On proftpd, which lists with MLSD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_language_lists_and_manages_files_alike_on_proftpd() {
+    file_management_on(ServerKind::Proftpd).await;
+}
+
+/// On vsftpd, which has no MLSD: the host's `LIST` parser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_language_lists_and_manages_files_alike_on_vsftpd() {
+    file_management_on(ServerKind::Vsftpd).await;
 }
 
 /// The same on the embedded server, whose listings are `LIST` lines (no
