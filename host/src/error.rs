@@ -407,3 +407,25 @@ pub fn describe(error: &Error) -> String {
         Error::Unsupported(m) => format!("unsupported: {m}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login() -> Op<'static> {
+        Op { server: "profile `partner`", secure: false, action: Action::Login, path: None }
+    }
+
+    #[test]
+    fn a_login_refused_for_too_many_connections_names_max_connections() {
+        let text = "Sorry, the maximum number of clients (2) for this user are already connected.".to_string();
+        let error = from_reply(530, text, login());
+        assert!(matches!(&error, Error::Connect(m) if m.contains("max_connections")), "{error:?}");
+    }
+
+    #[test]
+    fn a_reply_code_is_shown_once() {
+        let error = from_reply(534, "534 A TLS connection is required".into(), login());
+        assert!(matches!(&error, Error::Tls(m) if m.contains("(534 A TLS") && !m.contains("534 534")), "{error:?}");
+    }
+}

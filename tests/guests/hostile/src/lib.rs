@@ -254,45 +254,78 @@ fn read_all(session: &Session, path: &str, keep: bool) -> Result<(u64, Vec<u8>),
     }
 }
 
-/// Upload `mib` MiB of zeros through `check-write` / `write`.
+/// Upload `mib` MiB of zeros through `check-write` / `write`, in writes of
+/// at most 64 KiB.
 ///
 /// Prints `upload-zeros PATH: ok N bytes` or `upload-zeros PATH: KIND: message`
 /// and returns `ok("N bytes")` or that error. As in `read_all`, a failed
 /// write still calls `finish`, whose error wins.
 fn upload_zeros(profile: &str, path: &str, mib: u64) -> Result<String, String> {
+    upload("upload-zeros", profile, path, mib * MIB as u64, CHUNK, |_| 0, false)
+}
+
+/// Byte `i` of the `upload-pattern` body (the tests compute the same).
+fn pattern(i: u64) -> u8 {
+    (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8
+}
+
+/// Upload `kib` KiB of [`pattern`] in writes as large as the stream
+/// allows; after every write, poll the body together with a timer that is
+/// already due, so the host's flush (started by the poll) is cancelled when
+/// the timer wins. Prints `upload-pattern PATH: ok N bytes`.
+fn upload_pattern(profile: &str, path: &str, kib: u64) -> Result<String, String> {
+    upload("upload-pattern", profile, path, kib * 1024, u64::MAX, pattern, true)
+}
+
+/// Open-send `path` (replace) on a profile session and write `total` bytes,
+/// byte `i` being `byte(i)`, in writes of at most `max_write` (and what
+/// `check-write` permits); with `race_timer`, poll the body together with an
+/// expired timer after every write. Prints and returns as `upload-zeros`.
+fn upload(
+    call: &str,
+    profile: &str,
+    path: &str,
+    total: u64,
+    max_write: u64,
+    byte: fn(u64) -> u8,
+    race_timer: bool,
+) -> Result<String, String> {
     let session = connect_profile(profile).map_err(|e| describe(&e))?;
     let outcome = (|| {
         let transfer = session.open_send(path, SendMode::Replace)?;
         let body = transfer.body()?;
-        let zeros = vec![0u8; CHUNK as usize];
-        let mut remaining = mib * MIB as u64;
+        let mut sent: u64 = 0;
         let mut failure = None;
-        while remaining > 0 {
+        while sent < total {
             let permit = match body.check_write() {
                 Ok(0) => {
                     body.subscribe().block();
                     continue;
                 }
-                Ok(permit) => permit.min(remaining).min(CHUNK),
+                Ok(permit) => permit.min(total - sent).min(max_write),
                 Err(e) => {
                     failure = Some(e);
                     break;
                 }
             };
-            if let Err(e) = body.write(&zeros[..permit as usize]) {
+            let chunk: Vec<u8> = (sent..sent + permit).map(byte).collect();
+            if let Err(e) = body.write(&chunk) {
                 failure = Some(e);
                 break;
             }
-            remaining -= permit;
+            sent += permit;
+            if race_timer {
+                let (due, ready) = (monotonic_clock::subscribe_duration(0), body.subscribe());
+                poll(&[&ready, &due]);
+            }
         }
         if failure.is_none() {
             failure = body.blocking_flush().err();
         }
-        let written = mib * MIB as u64 - remaining;
         drop(body);
         let failure = failure.map(|e| match e {
-            StreamError::Closed => format!("body closed after {written} bytes"),
-            StreamError::LastOperationFailed(e) => format!("body write failed after {written} bytes: {}", e.to_debug_string()),
+            StreamError::Closed => format!("body closed after {sent} bytes"),
+            StreamError::LastOperationFailed(e) => format!("body write failed after {sent} bytes: {}", e.to_debug_string()),
         });
         match (Upload::finish(transfer), failure) {
             (Ok(n), None) => Ok((n, format!("{n} bytes"))),
@@ -301,9 +334,10 @@ fn upload_zeros(profile: &str, path: &str, mib: u64) -> Result<String, String> {
             (Err(e), Some(failure)) => Err(append(e, &format!(" ({failure})"))),
         }
     })();
-    let n = report(&format!("upload-zeros {path}"), outcome).map_err(|e| describe(&e))?;
+    let n = report(&format!("{call} {path}"), outcome).map_err(|e| describe(&e))?;
     Ok(format!("{n} bytes"))
 }
+
 
 /// `list-directory(none)` (`names`) or `list(none)` (`entries`) on a
 /// profile session. Prints `list: ok N entries` or `list: KIND: message`;
@@ -407,62 +441,6 @@ fn cross_commit(a: &str, path: &str, b: &str) -> Result<String, String> {
     finished.map(|n| format!("{n} bytes")).map_err(|e| describe(&e))
 }
 
-/// Byte `i` of the `upload-pattern` body (the tests compute the same).
-fn pattern(i: u64) -> u8 {
-    (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8
-}
-
-/// Upload `kib` KiB of [`pattern`] in writes as large as the stream
-/// allows; after every write, poll the body together with a timer that is
-/// already due, so the host's flush (started by the poll) is cancelled when
-/// the timer wins. Prints `upload-pattern PATH: ok N bytes`.
-fn upload_pattern(profile: &str, path: &str, kib: u64) -> Result<String, String> {
-    let session = connect_profile(profile).map_err(|e| describe(&e))?;
-    let total = kib * 1024;
-    let outcome = (|| {
-        let transfer = session.open_send(path, SendMode::Replace)?;
-        let body = transfer.body()?;
-        let mut sent: u64 = 0;
-        let mut failure = None;
-        while sent < total && failure.is_none() {
-            let permit = match body.check_write() {
-                Ok(0) => {
-                    body.subscribe().block();
-                    continue;
-                }
-                Ok(permit) => permit.min(total - sent),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            };
-            let chunk: Vec<u8> = (sent..sent + permit).map(pattern).collect();
-            if let Err(e) = body.write(&chunk) {
-                failure = Some(e);
-                break;
-            }
-            sent += permit;
-            let (due, ready) = (monotonic_clock::subscribe_duration(0), body.subscribe());
-            poll(&[&ready, &due]);
-        }
-        if failure.is_none() {
-            failure = body.blocking_flush().err();
-        }
-        drop(body);
-        let failure = failure.map(|e| match e {
-            StreamError::Closed => format!("body closed after {sent} bytes"),
-            StreamError::LastOperationFailed(e) => format!("body write failed after {sent} bytes: {}", e.to_debug_string()),
-        });
-        match (Upload::finish(transfer), failure) {
-            (Ok(n), None) => Ok((n, format!("{n} bytes"))),
-            (Ok(_), Some(failure)) => Err(Error::Io(failure)),
-            (Err(e), None) => Err(e),
-            (Err(e), Some(failure)) => Err(append(e, &format!(" ({failure})"))),
-        }
-    })();
-    let n = report(&format!("upload-pattern {path}"), outcome).map_err(|e| describe(&e))?;
-    Ok(format!("{n} bytes"))
-}
 
 /// Print `CALL: ok TEXT` or `CALL: KIND: message` on one line; pass the value on.
 fn report<T>(call: &str, result: Result<(T, String), Error>) -> Result<T, Error> {
