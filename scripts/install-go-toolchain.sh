@@ -41,4 +41,4 @@ fi
 
 command -v cargo >/dev/null || die "cargo is missing (https://rustup.rs), needed to build guest-examples/go/tool"
 echo "+ cargo build --release --locked (guest-examples/go/tool)"
-cargo build --release --locked --quiet --manifest-path tool/Cargo.toml
+cargo build --release --locked --quiet --manifest-path tool/Cargo.toml --target-dir tool/target

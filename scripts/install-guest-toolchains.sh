@@ -99,7 +99,7 @@ install_c() {
     fi
     command -v cargo >/dev/null || die "cargo is missing (https://rustup.rs), needed to build guest-examples/c/tool"
     echo "+ cargo build --release --locked (guest-examples/c/tool)"
-    cargo build --release --locked --quiet --manifest-path c/tool/Cargo.toml
+    cargo build --release --locked --quiet --manifest-path c/tool/Cargo.toml --target-dir c/tool/target
 }
 
 install_go() {

@@ -25,7 +25,7 @@ compgen -G "/usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a
 command -v cargo >/dev/null || missing "cargo (for tool/)" "https://rustup.rs"
 
 # --locked: Cargo.lock pins wit-bindgen-c, wit-component and the adapter.
-cargo build --release --locked --quiet --manifest-path tool/Cargo.toml
+cargo build --release --locked --quiet --manifest-path tool/Cargo.toml --target-dir tool/target
 tool=tool/target/release/c-guest-tool
 
 mkdir -p build/gen

@@ -26,7 +26,7 @@ GO=${GO:-$PWD/.venv/bin/go}
 command -v cargo >/dev/null || missing "cargo (for tool/)"
 
 # --locked: Cargo.lock pins wit-bindgen-go, wit-component and the adapter.
-cargo build --release --locked --quiet --manifest-path tool/Cargo.toml
+cargo build --release --locked --quiet --manifest-path tool/Cargo.toml --target-dir tool/target
 tool=tool/target/release/go-guest-tool
 
 rm -rf build/module
