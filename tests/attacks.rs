@@ -21,10 +21,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ftp_host::{
-    AuditLog, Cache, Grant, Host, LimitKind, Limits, NetworkRules, Output, PathRules, Plugin, Policy, Profile,
-    RunError, RunReport, Secret, SecurityMode,
+    AuditLog, Cache, Grant, Host, LimitKind, Limits, NetworkRules, Output, PathRules, Plugin, Policy, RunError,
+    RunReport,
 };
-use ftp_host_e2e::harness::{error_kind, hostile_guest, sha256, Target};
+use ftp_host_e2e::harness::{error_kind, hostile_guest, plain_profile, sha256, Target};
 use ftp_host_e2e::hostile_server::{Canary, HostileServer, Script};
 use ftp_host_e2e::servers::{FtpServer, ServerOptions};
 
@@ -44,22 +44,9 @@ fn limits() -> Limits {
     }
 }
 
-/// A profile for `addr` (plain FTP) with this user and password.
-fn profile(name: &str, addr: SocketAddr, user: &str, password: &str) -> Profile {
-    Profile {
-        name: name.into(),
-        host: addr.ip().to_string(),
-        port: Some(addr.port()),
-        security: SecurityMode::None,
-        force_prot: false,
-        user: user.into(),
-        password: Secret::new(password),
-    }
-}
-
 /// A policy granting exactly one profile, with [`limits`].
 fn profile_policy(name: &str, addr: SocketAddr, password: &str) -> Policy {
-    Policy::new().grant(Grant::profile(profile(name, addr, "alice", password)).unwrap()).with_limits(limits())
+    Policy::new().grant(Grant::profile(plain_profile(name, addr, "alice", password)).unwrap()).with_limits(limits())
 }
 
 /// A shared in-memory audit sink.
@@ -562,7 +549,7 @@ async fn a_single_star_glob_does_not_reach_subdirectories() {
             .file("up/x", b""),
     );
     let rules = PathRules::new(Some(&["/reports/*.csv".to_string()]), Some(&["/up/*".to_string()]), false).unwrap();
-    let grant = Grant::profile(profile("p", server.addr(), "alice", "pr0file-pw")).unwrap().with_paths(rules);
+    let grant = Grant::profile(plain_profile("p", server.addr(), "alice", "pr0file-pw")).unwrap().with_paths(rules);
     let sandbox = Sandbox::new(Policy::new().grant(grant).with_limits(limits()));
     let report = sandbox.run(&["probe", "p", "/reports/q1.csv", "/reports/private/salaries.csv", "/up/deep/x"]).await;
     let out = String::from_utf8_lossy(&report.stdout).into_owned();
@@ -617,7 +604,7 @@ async fn path_escapes_from_a_jail_are_refused_on_a_real_server() {
 
     let rules = PathRules::new(Some(&["/out/**".to_string()]), Some(&["/in/**".to_string()]), false).unwrap();
     let grant =
-        Grant::profile(profile("jail", server.addr(), &server.user, &server.password)).unwrap().with_paths(rules);
+        Grant::profile(plain_profile("jail", server.addr(), &server.user, &server.password)).unwrap().with_paths(rules);
     let sandbox = Sandbox::new(Policy::new().grant(grant).with_limits(limits()));
 
     // (path, outcomes of list-directory, get, size, send, open-get, cwd):
@@ -881,9 +868,10 @@ async fn a_plugin_cannot_learn_its_profiles_password() {
     real.put_file("a.txt", b"hello").unwrap();
     let wrong = "wr0ng-S3cret?";
     let policy = Policy::new()
-        .grant(Grant::profile(profile("real", real.addr(), &real.user, &real.password)).unwrap())
+        .grant(Grant::profile(plain_profile("real", real.addr(), &real.user, &real.password)).unwrap())
         .grant(
-            Grant::profile(profile("wrong", SocketAddr::new(real.addr().ip(), real.port), &real.user, wrong)).unwrap(),
+            Grant::profile(plain_profile("wrong", SocketAddr::new(real.addr().ip(), real.port), &real.user, wrong))
+                .unwrap(),
         )
         .with_limits(limits());
     let sandbox = Sandbox::new(policy);
@@ -904,7 +892,7 @@ async fn a_plugin_cannot_learn_its_profiles_password() {
 async fn every_denied_operation_is_audited() {
     let server = HostileServer::start(Script::new().file("out/a.txt", b"a").file("secret.txt", b"s"));
     let rules = PathRules::new(Some(&["/out/**".to_string()]), Some(&["/in/**".to_string()]), false).unwrap();
-    let grant = Grant::profile(profile("p", server.addr(), "alice", "pr0file-pw")).unwrap().with_paths(rules);
+    let grant = Grant::profile(plain_profile("p", server.addr(), "alice", "pr0file-pw")).unwrap().with_paths(rules);
     let sandbox = Sandbox::new(Policy::new().grant(grant).with_limits(limits()));
     let report = sandbox.run(&["probe", "p", "/secret.txt", "../secret.txt", "/out/a.txt"]).await;
     let calls = calls(&report);
@@ -1023,8 +1011,8 @@ async fn an_upload_finishes_on_its_own_connection_never_on_a_later_session() {
     let (a, b) = (HostileServer::start(Script::new()), HostileServer::start(Script::new().file("x.txt", b"b")));
     let read_only = PathRules::new(None, None, true).unwrap();
     let policy = Policy::new()
-        .grant(Grant::profile(profile("a", a.addr(), "alice", "pw-a")).unwrap())
-        .grant(Grant::profile(profile("b", b.addr(), "bob", "pw-b")).unwrap().with_paths(read_only))
+        .grant(Grant::profile(plain_profile("a", a.addr(), "alice", "pw-a")).unwrap())
+        .grant(Grant::profile(plain_profile("b", b.addr(), "bob", "pw-b")).unwrap().with_paths(read_only))
         .with_limits(limits());
     let sandbox = Sandbox::new(policy);
     let report = sandbox.run(&["cross-commit", "a", "up.txt", "b"]).await;
@@ -1071,7 +1059,7 @@ async fn a_staging_name_outside_the_write_rules_is_refused_and_nothing_is_writte
     let grant = |write: &[&str]| {
         let write: Vec<String> = write.iter().map(|w| w.to_string()).collect();
         let rules = PathRules::new(None, Some(&write), false).unwrap();
-        Grant::profile(profile("p", server.addr(), "alice", "pr0file-pw")).unwrap().with_paths(rules)
+        Grant::profile(plain_profile("p", server.addr(), "alice", "pr0file-pw")).unwrap().with_paths(rules)
     };
     let sandbox = Sandbox::new(Policy::new().grant(grant(&["/inbox/*.csv"])).with_limits(limits()));
     let report = sandbox.run(&["upload-zeros", "p", "/inbox/a.csv", "1"]).await;
@@ -1105,7 +1093,7 @@ async fn errors_on_profile_sessions_never_show_the_servers_address() {
     let policy = [("up", up.addr()), ("mute", mute.addr()), ("bounce", bounce.addr()), ("down", down)]
         .into_iter()
         .fold(Policy::new(), |policy, (name, addr)| {
-            policy.grant(Grant::profile(profile(name, addr, "alice", "pr0file-pw")).unwrap())
+            policy.grant(Grant::profile(plain_profile(name, addr, "alice", "pr0file-pw")).unwrap())
         })
         .with_limits(short);
     let sandbox = Sandbox::new(policy);

@@ -24,10 +24,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ftp_host::demo::{DemoServer, DEMO_USER};
-use ftp_host::{
-    Cache, DirGrant, Grant, Host, Limits, Output, Plugin, Policy, Profile, RunReport, Secret, SecurityMode, Trust,
-};
-use ftp_host_e2e::harness::{error_kind, hostile_guest, rust_guest, sha256, stdout, Target};
+use ftp_host::{Cache, DirGrant, Grant, Host, Limits, Output, Plugin, Policy, RunReport, Trust};
+use ftp_host_e2e::harness::{error_kind, hostile_guest, plain_profile, rust_guest, sha256, stdout, Target};
 use ftp_host_e2e::hostile_server::{Act, HostileServer, Script, When};
 use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions, Tls};
 
@@ -454,16 +452,7 @@ async fn embedded() -> (tempfile::TempDir, DemoServer, Target) {
 
 /// A profile named `name` for a hostile server (plain FTP, any credentials).
 fn profile(name: &str, server: &HostileServer) -> Grant {
-    Grant::profile(Profile {
-        name: name.into(),
-        host: "127.0.0.1".into(),
-        port: Some(server.port()),
-        security: SecurityMode::None,
-        force_prot: false,
-        user: "alice".into(),
-        password: Secret::new("pw"),
-    })
-    .unwrap()
+    Grant::profile(plain_profile(name, server.addr(), "alice", "pw")).unwrap()
 }
 
 /// A normal run through `plugin` against the embedded server: list, get, send.

@@ -304,8 +304,8 @@ async fn a_write_into_a_read_only_dir_grant_fails_and_changes_nothing() {
 /// whole listings).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_listing_keeps_the_host_memory_flat() {
-    use ftp_host::{Grant, Profile, Secret, SecurityMode};
-    use ftp_host_e2e::harness::hostile_guest;
+    use ftp_host::Grant;
+    use ftp_host_e2e::harness::{hostile_guest, plain_profile};
     use ftp_host_e2e::hostile_server::{HostileServer, Script};
     use std::time::Duration;
 
@@ -327,15 +327,7 @@ async fn an_endless_listing_keeps_the_host_memory_flat() {
     ];
     for (line, cap) in cases {
         let server = HostileServer::start(Script::new().endless_listing(line));
-        let profile = Profile {
-            name: "p".into(),
-            host: server.addr().ip().to_string(),
-            port: Some(server.port()),
-            security: SecurityMode::None,
-            force_prot: false,
-            user: "alice".into(),
-            password: Secret::new("pw"),
-        };
+        let profile = plain_profile("p", server.addr(), "alice", "pw");
         let policy = Policy::new().grant(Grant::profile(profile).unwrap()).with_limits(limits.clone());
         let plugin =
             Host::new(policy).unwrap().load_named(hostile_guest(), "hostile").expect("the hostile guest loads");

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ftp_host::{Host, Output, Policy, RunReport, Trust};
+use ftp_host::{Host, Output, Policy, Profile, RunReport, Secret, SecurityMode, Trust};
 
 /// The workspace's root (`tests/` is one of its members).
 pub fn workspace() -> PathBuf {
@@ -255,4 +255,18 @@ pub async fn round_trip(root: &std::path::Path, target: &Target, policy: impl Fn
 /// `upload-zeros PROFILE PATH MIB` (see its `src/lib.rs`).
 pub fn hostile_guest() -> &'static [u8] {
     include_bytes!(env!("HOSTILE_PLUGIN"))
+}
+
+/// An operator's profile `name` for `addr` over plain FTP, with this user
+/// and password.
+pub fn plain_profile(name: &str, addr: SocketAddr, user: &str, password: &str) -> Profile {
+    Profile {
+        name: name.into(),
+        host: addr.ip().to_string(),
+        port: Some(addr.port()),
+        security: SecurityMode::None,
+        force_prot: false,
+        user: user.into(),
+        password: Secret::new(password),
+    }
 }
