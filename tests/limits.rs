@@ -18,7 +18,7 @@
 
 use std::sync::Mutex;
 
-use ftp_host::{Host, LimitKind, Limits, Output, Policy, RunError};
+use ftp_host::{Host, LimitKind, Limits, LoadError, Output, Policy, RunError};
 
 const MIB: usize = 1024 * 1024;
 /// The memory budget every test runs under.
@@ -181,6 +181,36 @@ async fn many_core_instances_are_capped_and_share_the_budget() {
             .await;
     expect_limit(&outcome, "memory limit");
     expect_rss_under(growth, BUDGET);
+}
+
+/// A component with more linear memories than the host's whole instance
+/// pool has slots is refused when it is loaded, naming the pool and the
+/// count, even under caps that would allow it (the pool is sized for many
+/// runs at the default caps).
+#[test]
+fn a_component_bigger_than_the_instance_pool_is_refused_at_load() {
+    // 64 memories per instance (the most one module may define), and
+    // enough instances for more memories than the pool has slots.
+    let per_instance = 64;
+    let extra = ftp_host::POOL_MEMORIES as usize / per_instance;
+    let memories: String = (1..per_instance).map(|_| "(memory 1)\n").collect();
+    let many = format!(
+        r#"(memory (export "memory") 1)
+        {memories}
+        {REALLOC}
+        (func (export "run") (param i32 i32) (result i32) i32.const 16)"#
+    );
+    let wanted = (extra + 1) * per_instance;
+    let caps = Limits { max_memories: wanted, max_instances: extra + 1, ..limits() };
+    let host = Host::new(Policy::new().with_limits(caps)).expect("host starts");
+    match host.load(component("", &many, "", extra).as_bytes()) {
+        Err(e @ LoadError::TooBigForPool(_)) => {
+            let why = e.to_string();
+            assert!(why.contains("instance pool") && why.contains(&wanted.to_string()), "{why}");
+        }
+        Err(other) => panic!("expected a refusal naming the pool, got: {other}"),
+        Ok(_) => panic!("a component with more memories than the pool loaded"),
+    }
 }
 
 /// Within its limits the same kind of component runs normally: the caps

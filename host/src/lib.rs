@@ -131,7 +131,10 @@ pub use observe::{Direction, TransferInfo, TransferObserver, TransferProgress};
 pub use policy::{
     DirGrant, Grant, Hint, Limits, NetworkRules, PathRules, Policy, Profile, Refusal, RefusalKind, Secret, SecurityMode,
 };
-pub use runtime::{Host, LoadError, Output, Plugin, RunError, RunOptions, RunReport};
+pub use runtime::{
+    Host, LoadError, Output, Plugin, RunError, RunOptions, RunReport, MAX_CONCURRENT_RUNS, POOL_CORE_INSTANCES,
+    POOL_MEMORIES, POOL_TABLES, POOL_TABLE_ELEMENTS,
+};
 pub use tls::Trust;
 pub use usage::{LimitKind, Stats};
 /// The wasmtime this crate is built on, for embedders' own stores.

@@ -1,7 +1,6 @@
 //! Loading and running plugins: the wasmtime engine, the linker, the store
 //! each run gets, and the public embedding API ([`Host`], [`Plugin`]).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, PoolConcurrencyLimitError, Store, UpdateDeadline};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, PoolingAllocationConfig, Store,
+    UpdateDeadline,
+};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
@@ -28,7 +30,7 @@ pub const MAX_CAPTURED_OUTPUT: usize = 16 * 1024 * 1024;
 /// How often the engine's epoch advances: the granularity of the CPU limit,
 /// and how often a busy plugin yields to others on the same thread.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// Most plugin runs at once on the engines of one memory limit.
+/// Most plugin runs at once in one process (the instance pool's size).
 /// One more run is refused with
 /// [`RunError::Limit`] rather than waiting.
 pub const MAX_CONCURRENT_RUNS: u32 = 256;
@@ -48,6 +50,22 @@ pub enum LoadError {
     /// `naas:ftp/plugin` world.
     #[error("not a naas:ftp plugin: {0:#}\n(a plugin is a WebAssembly component built for the `plugin` world of wit/ftp.wit, e.g. with `cargo build --target wasm32-wasip2`)")]
     NotAPlugin(wasmtime::Error),
+    /// The component needs more instances, memories or tables than the
+    /// host's whole instance pool holds ([`POOL_MEMORIES`] and the others).
+    #[error("the plugin is too big for this host's instance pool: {0:#}")]
+    TooBigForPool(wasmtime::Error),
+}
+
+impl LoadError {
+    /// A failure to compile or link `component`, told apart from a pool
+    /// that is too small for it (wasmtime checks the pool when it loads).
+    fn of(error: wasmtime::Error) -> LoadError {
+        if format!("{error:#}").contains("pooling allocator") {
+            LoadError::TooBigForPool(error)
+        } else {
+            LoadError::NotAPlugin(error)
+        }
+    }
 }
 
 /// Why a run failed on the host's side (a plugin returning `err` is not a
@@ -159,7 +177,7 @@ pub struct Host {
 impl Host {
     /// A host enforcing `policy`.
     pub fn new(policy: Policy) -> anyhow::Result<Self> {
-        let (engine, live_runs) = shared_engine(policy.limits().max_memory_bytes)?;
+        let (engine, live_runs) = shared_engine()?;
         let mut linker = Linker::new(&engine);
         // All of WASI p2 is linked because guest toolchains import it whether
         // used or not; the WasiCtx built per run grants no sockets, and no
@@ -246,7 +264,7 @@ impl Host {
     /// [`load`](Self::load), naming the plugin in the audit log.
     pub fn load_named(&self, bytes: &[u8], name: &str) -> Result<Plugin, LoadError> {
         let (component, origin) = self.compile(bytes)?;
-        let pre = self.linker.instantiate_pre(&component).map_err(LoadError::NotAPlugin)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(LoadError::of)?;
         let pre = PluginPre::new(pre).map_err(LoadError::NotAPlugin)?;
         Ok(Plugin { host: self.clone(), pre, name: name.to_string(), origin })
     }
@@ -268,12 +286,12 @@ impl Host {
                 ))
             })?;
             // SAFETY: the MAC proves this host's `compile` wrote these bytes.
-            let component = unsafe { Component::deserialize(&self.engine, compiled) }.map_err(LoadError::NotAPlugin)?;
+            let component = unsafe { Component::deserialize(&self.engine, compiled) }.map_err(LoadError::of)?;
             return Ok((component, Origin::Cached));
         }
         match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, bytes).map_err(LoadError::NotAPlugin),
-            None => Component::new(&self.engine, bytes).map(|c| (c, Origin::Compiled)).map_err(LoadError::NotAPlugin),
+            Some(cache) => cache.load_or_compile(&self.engine, bytes).map_err(LoadError::of),
+            None => Component::new(&self.engine, bytes).map(|c| (c, Origin::Compiled)).map_err(LoadError::of),
         }
     }
 
@@ -403,30 +421,57 @@ impl Plugin {
 /// The first bytes of an `ftp-host compile` output.
 const SEALED_MAGIC: &[u8] = b"ftp-host-cwasm\0";
 
-/// The engines of this process, one per guest memory limit (the pool's
-/// slots are sized to it); compiled plugins and the epoch ticker are
-/// shared by every [`Host`] with that limit.
-fn shared_engine(max_memory_bytes: usize) -> anyhow::Result<(Engine, Arc<AtomicU32>)> {
-    static ENGINES: Mutex<BTreeMap<u64, (Engine, Arc<AtomicU32>)>> = Mutex::new(BTreeMap::new());
-    // Whole WebAssembly pages, at most the 4 GiB a 32-bit memory can address.
-    const PAGE: u64 = 64 * 1024;
-    let max_memory = (max_memory_bytes as u64).div_ceil(PAGE).clamp(1, 1 << 16) * PAGE;
-    let mut engines = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(shared) = engines.get(&max_memory) {
+/// Linear-memory slots in the engine's pool: [`MAX_CONCURRENT_RUNS`] runs
+/// at the default memories cap. Each slot reserves 4 GiB (+ guard) of
+/// address space, no memory: 8 TiB in all, of the 128 TiB a process has.
+pub const POOL_MEMORIES: u32 = MAX_CONCURRENT_RUNS * crate::policy::DEFAULT_MAX_MEMORIES as u32;
+/// Table slots in the pool: [`MAX_CONCURRENT_RUNS`] runs at the default tables cap.
+pub const POOL_TABLES: u32 = MAX_CONCURRENT_RUNS * crate::policy::DEFAULT_MAX_TABLES as u32;
+/// Core-instance slots in the pool: [`MAX_CONCURRENT_RUNS`] runs at the default instances cap.
+pub const POOL_CORE_INSTANCES: u32 = MAX_CONCURRENT_RUNS * crate::policy::DEFAULT_MAX_INSTANCES as u32;
+/// Most elements of one table (8 MiB of address space per table slot); a
+/// table declared larger does not instantiate, and `table.grow` past it
+/// fails as past a declared maximum.
+pub const POOL_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// The engine of this process: compiled plugins, the instance pool and the
+/// epoch ticker are shared by every [`Host`].
+///
+/// Instances come from wasmtime's pooling allocator, so a run reuses a
+/// memory slot instead of mapping and faulting in a fresh one (plugin
+/// start-up in `BENCHMARKS.md`). The pool is sized for [`MAX_CONCURRENT_RUNS`]
+/// runs at the policy's default caps; one run may take up to its own
+/// policy's caps (the store limiter enforces those), so runs with raised
+/// caps leave fewer slots to the others, and a run that finds the pool full
+/// is refused with a [`LimitKind::Concurrency`] error naming the slots.
+fn shared_engine() -> anyhow::Result<(Engine, Arc<AtomicU32>)> {
+    static ENGINE: Mutex<Option<(Engine, Arc<AtomicU32>)>> = Mutex::new(None);
+    let mut engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(shared) = engine.as_ref() {
         return Ok(shared.clone());
     }
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(MAX_CONCURRENT_RUNS)
+        .total_stacks(MAX_CONCURRENT_RUNS)
+        .total_core_instances(POOL_CORE_INSTANCES)
+        .total_memories(POOL_MEMORIES)
+        .total_tables(POOL_TABLES)
+        // One run may use as much of the pool as its policy allows.
+        .max_core_instances_per_component(POOL_CORE_INSTANCES)
+        .max_memories_per_component(POOL_MEMORIES)
+        .max_tables_per_component(POOL_TABLES)
+        .max_memories_per_module(MAX_PER_MODULE)
+        .max_tables_per_module(MAX_PER_MODULE)
+        .table_elements(POOL_TABLE_ELEMENTS)
+        // 32-bit memories: the store limiter enforces the policy's budget.
+        .max_memory_size(1 << 32);
     let mut config = Config::new();
     config.wasm_component_model(true);
     // Epochs let the host stop a busy plugin and make it yield to others.
     config.epoch_interruption(true);
-    // The on-demand allocator. A pooling one fixes per-component instance,
-    // memory and table counts at engine creation; sized to the policy's own
-    // caps (store_limits) times MAX_CONCURRENT_RUNS, its memory slots alone
-    // need runs x memories x 4 GiB of address space: 8 TiB at the default
-    // caps, ~1 PiB at caps the limits tests allow (past the 128 TiB a process
-    // has). Measured in bench/ANALYSIS-2026-12-02.md.
-    let engine = Engine::new(&config)?;
-    let weak = engine.weak();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let new = Engine::new(&config).map_err(|e| anyhow::anyhow!("cannot reserve the plugin instance pool: {e:#}"))?;
+    let weak = new.weak();
     std::thread::Builder::new()
         .name("ftp-host-epoch".into())
         .spawn(move || {
@@ -437,10 +482,14 @@ fn shared_engine(max_memory_bytes: usize) -> anyhow::Result<(Engine, Arc<AtomicU
             }
         })
         .context("cannot start the epoch thread")?;
-    let shared = (engine, Arc::new(AtomicU32::new(0)));
-    engines.insert(max_memory, shared.clone());
+    let shared = (new, Arc::new(AtomicU32::new(0)));
+    *engine = Some(shared.clone());
     Ok(shared)
 }
+
+/// Most memories (or tables) one core module may define: multi-memory
+/// guests stay possible; the per-run caps are the store limiter's.
+const MAX_PER_MODULE: u32 = 64;
 
 /// One run's claim on its engine's pool.
 struct RunSlot(Arc<AtomicU32>);
@@ -488,8 +537,15 @@ fn classify(error: wasmtime::Error, caps: &StoreCaps, otherwise: fn(wasmtime::Er
     if let Some(cpu) = error.downcast_ref::<CpuLimit>() {
         return RunError::Limit { limit: LimitKind::Cpu, message: cpu.to_string() };
     }
-    if error.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
-        return pool_full();
+    if let Some(full) = error.downcast_ref::<PoolConcurrencyLimitError>() {
+        // Slots of the pool other runs hold (runs with raised caps take more).
+        return RunError::Limit {
+            limit: LimitKind::Concurrency,
+            message: format!(
+                "the plugin instance pool is full ({full}): other plugins running at once hold its slots; \
+                 retry when they finish"
+            ),
+        };
     }
     if let Some(limit) = caps.exceeded(&error) {
         let kind = match limit {

@@ -107,12 +107,21 @@ impl RunLimiter {
     }
 
     fn grow(&mut self, what: &'static str, current: usize, desired: usize) -> wasmtime::Result<bool> {
-        let requested = self.used.saturating_add(desired.saturating_sub(current));
-        if requested > self.caps.memory_bytes {
-            return Err(StoreLimit::Memory { what, requested, budget: self.caps.memory_bytes }.into());
+        if let Some(limit) = self.past_budget(what, current, desired) {
+            return Err(limit.into());
         }
-        self.used = requested;
+        self.used = self.used.saturating_add(desired.saturating_sub(current));
         Ok(true)
+    }
+
+    /// The limit growing from `current` to `desired` bytes would break, if any.
+    fn past_budget(&self, what: &'static str, current: usize, desired: usize) -> Option<StoreLimit> {
+        let requested = self.used.saturating_add(desired.saturating_sub(current));
+        (requested > self.caps.memory_bytes).then_some(StoreLimit::Memory {
+            what,
+            requested,
+            budget: self.caps.memory_bytes,
+        })
     }
 }
 
@@ -127,10 +136,16 @@ impl ResourceLimiter for RunLimiter {
     }
 
     fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        // The budget first: `maximum` is also the instance pool's table
+        // size, so a growth past the operator's budget is named as such.
+        let (from, to) = (current.saturating_mul(TABLE_ELEMENT_BYTES), desired.saturating_mul(TABLE_ELEMENT_BYTES));
         if maximum.is_some_and(|max| desired > max) {
-            return Ok(false);
+            return match self.past_budget("table", from, to) {
+                Some(limit) => Err(limit.into()),
+                None => Ok(false),
+            };
         }
-        self.grow("table", current.saturating_mul(TABLE_ELEMENT_BYTES), desired.saturating_mul(TABLE_ELEMENT_BYTES))
+        self.grow("table", from, to)
     }
 
     fn instances(&self) -> usize {
