@@ -46,7 +46,7 @@ pub struct Endpoint {
 pub enum Client {
     /// (a) The Rust example guest, `splice` between FTP and the local file.
     GuestSplice,
-    /// (b) The same guest with `--via-memory` (64 KiB chunks through guest memory).
+    /// (b) The same guest with `--via-memory` (1 MiB chunks through guest memory).
     GuestMemory,
     /// (c) suppaftp (tokio + rustls) in this process.
     Native,

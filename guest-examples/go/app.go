@@ -45,6 +45,7 @@ import (
 	ftptypes "wit_component/naas_ftp_types"
 	"wit_component/wasi_filesystem_preopens"
 	fs "wit_component/wasi_filesystem_types"
+	"wit_component/wasi_io_poll"
 	"wit_component/wasi_io_streams"
 )
 
@@ -334,18 +335,40 @@ func download(session *ftp.Session, remote, local string) (string, error) {
 	return fmt.Sprintf("downloaded %s to %s (%d bytes, %d this time)", remote, local, n, n), nil
 }
 
-// spliceAll moves everything from `from` to `to` inside the host.
+// spliceAll moves everything from `from` to `to` inside the host (the
+// caller flushes). Not BlockingSplice: it flushes after every chunk, so each
+// file write would finish before the next chunk is read; waiting for room
+// and data here keeps the host's read-ahead and write-behind busy together.
 func spliceAll(to *wasi_io_streams.OutputStream, from *wasi_io_streams.InputStream) error {
 	for {
-		r := to.BlockingSplice(from, spliceChunk)
-		if r.IsOk() {
+		room := to.CheckWrite()
+		if room.IsErr() {
+			return streamError(room.Err())
+		}
+		if room.Ok() == 0 {
+			block(to.Subscribe())
 			continue
 		}
-		if r.Err().Tag() == wasi_io_streams.StreamError_Closed {
-			return nil
+		block(from.Subscribe())
+		r := to.Splice(from, min(room.Ok(), spliceChunk))
+		if r.IsErr() {
+			return streamError(r.Err())
 		}
-		return fmt.Errorf("stream error")
 	}
+}
+
+// streamError is nil when the stream ended (closed), else what failed.
+func streamError(e wasi_io_streams.StreamError) error {
+	if e.Tag() == wasi_io_streams.StreamError_Closed {
+		return nil
+	}
+	return fmt.Errorf("stream error")
+}
+
+// block waits for a pollable, then drops it (host handles are counted).
+func block(p *wasi_io_poll.Pollable) {
+	p.Block()
+	p.Drop()
 }
 
 // parseArgs reads the connection options; the rest is the command.

@@ -50,16 +50,35 @@ function localError(e, what) {
   return new FtpLocalError(`${what}: ${code}`, code);
 }
 
-/** Splice `source` into `out` until `source` ends: undefined when it ended
- * cleanly, else what failed. */
+/** Splice `source` into `out` until `source` ends (the caller flushes):
+ * undefined when it ended cleanly, else what failed.
+ *
+ * Not `blockingSplice`: it flushes after every chunk, so each file write or
+ * network send would finish before the next chunk is read. Waiting for room
+ * and data here keeps the host's read-ahead and write-behind busy together. */
 function spliceAll(out, source) {
   for (;;) {
     try {
-      out.blockingSplice(source, SPLICE_CHUNK);
+      const room = out.checkWrite();
+      if (room === 0n) {
+        block(out.subscribe());
+        continue;
+      }
+      block(source.subscribe());
+      out.splice(source, room < SPLICE_CHUNK ? room : SPLICE_CHUNK);
     } catch (e) {
       if (e?.payload?.tag === 'closed') return undefined;
       return streamFailure(e);
     }
+  }
+}
+
+/** Wait for `pollable`, then drop it (host handles are counted). */
+function block(pollable) {
+  try {
+    pollable.block();
+  } finally {
+    drop(pollable);
   }
 }
 

@@ -43,7 +43,7 @@
 //!
 //! `download` and `upload` `splice` between the FTP stream and the file
 //! stream, so the file's bytes never enter this plugin's memory;
-//! `--via-memory` copies 64 KiB chunks through it instead (for comparison).
+//! `--via-memory` copies 1 MiB chunks through it instead (for comparison).
 //!
 //! Errors are reported as `KIND: message`, KIND being the WIT error case, so an
 //! operator (or a test) can tell a missing file from a wrong password.

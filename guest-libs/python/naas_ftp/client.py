@@ -391,16 +391,33 @@ class Ftp:
 
 
 def _splice_all(out: Any, source: Any) -> str | None:
-    """Splice `source` into `out` until `source` ends. None when it ended
-    cleanly, else what failed."""
+    """Splice `source` into `out` until `source` ends (the caller flushes).
+    None when it ended cleanly, else what failed.
+
+    Not `blocking_splice`: it flushes after every chunk, so each file write or
+    network send would finish before the next chunk is read. Waiting for room
+    and data here keeps the host's read-ahead and write-behind busy together."""
     b = _b()
-    while True:
-        try:
-            out.blocking_splice(source, SPLICE_CHUNK)
-        except b.Err as e:
-            if isinstance(e.value, b.wasi_streams.StreamError_Closed):
-                return None
-            return _stream_failure(e)
+    try:
+        while True:
+            room = out.check_write()
+            if room == 0:
+                _block(out.subscribe())
+                continue
+            _block(source.subscribe())
+            out.splice(source, min(room, SPLICE_CHUNK))
+    except b.Err as e:
+        if isinstance(e.value, b.wasi_streams.StreamError_Closed):
+            return None
+        return _stream_failure(e)
+
+
+def _block(pollable: Any) -> None:
+    """Wait for `pollable`, then drop it (host handles are counted)."""
+    try:
+        pollable.block()
+    finally:
+        _drop(pollable)
 
 
 def _entry(e: Any) -> Entry:

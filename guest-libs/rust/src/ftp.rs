@@ -239,7 +239,7 @@ impl Ftp {
 
     /// [`download_to`](Ftp::download_to) with choices: `resume` continues an
     /// interrupted `local.part` (and keeps it on failure, to continue later);
-    /// `via_memory` copies 64 KiB chunks through the plugin instead of
+    /// `via_memory` copies 1 MiB chunks through the plugin instead of
     /// splicing (for comparison).
     pub fn download_with(&self, remote: &str, local: &str, resume: bool, via_memory: bool) -> Result<Downloaded> {
         let (dir, name) = local_dir(local)?;
