@@ -168,7 +168,7 @@ fn demo_policy(dir: &Path, demo: &DemoServer, extra: &str) -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_workers_run_300_jobs_once_each_and_their_metrics_match() {
+async fn three_workers_run_300_jobs_once_each_and_their_metrics_and_audit_match() {
     let dir = tempfile::tempdir().unwrap();
     let (nats, fleet, demo, target) = start(dir.path()).await;
     let policy = demo_policy(dir.path(), &demo, "");
@@ -200,6 +200,16 @@ async fn three_workers_run_300_jobs_once_each_and_their_metrics_match() {
     assert_eq!(sum("ftphost_run_duration_seconds_count"), 300.0);
     for (w, n) in workers.iter().zip(&per_worker) {
         assert_eq!(w.metric("ftphost_jobs_succeeded_total"), *n as f64, "worker {}", w.name);
+    }
+    // Each job's audit lines are stored whole: a line per operation its result counts.
+    let audit = fleet.js.get_stream(fleet::AUDIT_STREAM).await.unwrap();
+    for (id, rs) in &got {
+        let stored = audit
+            .get_last_raw_message_by_subject(&fleet::audit_subject(id))
+            .await
+            .unwrap_or_else(|e| panic!("job {id}: no audit lines stored: {e}"));
+        let lines = String::from_utf8_lossy(&stored.payload).into_owned();
+        assert_eq!(lines.lines().count() as u64, rs[0].operations, "job {id}: {lines}");
     }
 }
 

@@ -359,7 +359,8 @@ impl Plugin {
             }
         };
         let limits = policy.limits().clone();
-        let ftp = self.host.ftp_ctx_with(&self.name, options.audit.or_else(|| self.host.audit.clone()));
+        let audit = options.audit.or_else(|| self.host.audit.clone());
+        let ftp = self.host.ftp_ctx_with(&self.name, audit.clone());
         let usage = ftp.usage().clone();
         let caps = StoreCaps {
             memory_bytes: limits.max_memory_bytes,
@@ -395,8 +396,9 @@ impl Plugin {
             instance.call_run(&mut store, args).await.map_err(|e| classify(e, &caps, RunError::Trap))
         };
         let finished = tokio::time::timeout(limits.max_wall_clock, call).await;
-        if let Some(audit) = self.host.audit.clone() {
-            // The run's audit lines are written before it reports.
+        if let Some(audit) = audit {
+            // The run's audit lines are written before it reports (the
+            // fleet worker publishes a job's lines right after).
             let _ = tokio::task::spawn_blocking(move || audit.sync()).await;
         }
         let result = match finished {

@@ -57,7 +57,9 @@ impl NatsServer {
             if let Some(status) = server.child.try_wait()? {
                 bail!("nats-server exited at start-up ({status}):\n{}", server.log());
             }
-            if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            // Its own "ready" line, not just an open port: a server that lost
+            // the port to another test's exits, and that one would answer.
+            if server.log().contains("Server is ready") && TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
                 return Ok(server);
             }
             std::thread::sleep(Duration::from_millis(20));

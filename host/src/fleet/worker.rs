@@ -304,8 +304,10 @@ impl Worker {
         let audit = Arc::new(Mutex::new(Vec::new()));
         let run = self.execute(&job, attempt, audit.clone());
         tokio::pin!(run);
-        let mut tick = tokio::time::interval((self.ack_wait / 3).max(Duration::from_millis(100)));
-        tick.tick().await;
+        // The first tick one period from now: an interval's immediate first
+        // tick still waits for the timer wheel's next millisecond.
+        let period = (self.ack_wait / 3).max(Duration::from_millis(100));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         let verdict = loop {
             tokio::select! {
                 verdict = &mut run => break verdict,
