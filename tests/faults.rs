@@ -121,6 +121,14 @@ fn policy_with_dir(server: &FtpServer, local: &Path) -> Policy {
     policy.with_dir(DirGrant { host: local.to_path_buf(), guest: "/local".into(), read_only: false })
 }
 
+/// The guest's arguments for `server` (address, log-in, security) with a
+/// 10 s deadline per operation, then `command`.
+fn guest_args(server: &FtpServer, command: &[&str]) -> Vec<String> {
+    let mut args = vec!["--timeout-ms", "10000"];
+    args.extend_from_slice(command);
+    Target::of(server, security(server.tls)).args(&args)
+}
+
 fn size_of(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
@@ -224,12 +232,12 @@ async fn killed_download(kind: ServerKind, tls: Tls, resume_first: bool) {
     let local = tempfile::tempdir().unwrap();
     let (part, done) = (local.path().join("big.bin.part"), local.path().join("big.bin"));
 
-    let mut command = vec!["--timeout-ms", "10000", "download", "big.bin", "/local/big.bin"];
+    let mut command = vec!["download", "big.bin", "/local/big.bin"];
     if resume_first {
         command.push("--resume");
     }
     let plugin = load(rust_guest(), policy_with_dir(&server, local.path()));
-    let args = Target::of(&server, security(server.tls)).args(&command);
+    let args = guest_args(&server, &command);
     let watched = part.clone();
     let (report, server, seen, noticed) = run_and_kill(plugin, args, server, &what, move |_| size_of(&watched)).await;
 
@@ -251,14 +259,7 @@ async fn killed_download(kind: ServerKind, tls: Tls, resume_first: bool) {
     let server2 = start(kind, tls);
     carry_over(&server, &server2);
     drop(server);
-    let args = Target::of(&server2, security(server2.tls)).args(&[
-        "--timeout-ms",
-        "10000",
-        "download",
-        "big.bin",
-        "/local/big.bin",
-        "--resume",
-    ]);
+    let args = guest_args(&server2, &["download", "big.bin", "/local/big.bin", "--resume"]);
     let report = run(rust_guest(), policy_with_dir(&server2, local.path()), args).await;
     assert!(report.result.is_ok(), "{what}: resume failed: {:?}\n{}", report.result, server2.log());
     assert!(!part.exists(), "{what}: the .part file is renamed once complete");
@@ -281,14 +282,7 @@ async fn killed_resumable_upload(kind: ServerKind, tls: Tls) {
     std::fs::write(local.path().join("big.bin"), &big.data).unwrap();
 
     let plugin = load(rust_guest(), policy_with_dir(&server, local.path()));
-    let args = Target::of(&server, security(server.tls)).args(&[
-        "--timeout-ms",
-        "10000",
-        "upload",
-        "/local/big.bin",
-        "big.bin",
-        "--resume",
-    ]);
+    let args = guest_args(&server, &["upload", "/local/big.bin", "big.bin", "--resume"]);
     let (report, server, seen, noticed) =
         run_and_kill(plugin, args, server, &what, |s| size_of(&s.path("big.bin"))).await;
 
@@ -303,14 +297,7 @@ async fn killed_resumable_upload(kind: ServerKind, tls: Tls) {
     let server2 = start(kind, tls);
     carry_over(&server, &server2);
     drop(server);
-    let args = Target::of(&server2, security(server2.tls)).args(&[
-        "--timeout-ms",
-        "10000",
-        "upload",
-        "/local/big.bin",
-        "big.bin",
-        "--resume",
-    ]);
+    let args = guest_args(&server2, &["upload", "/local/big.bin", "big.bin", "--resume"]);
     let report = run(rust_guest(), policy_with_dir(&server2, local.path()), args).await;
     assert!(report.result.is_ok(), "{what}: resume failed: {:?}\n{}", report.result, server2.log());
     assert!(report.result.as_ref().unwrap().contains(&format!("from offset {kept}")), "{:?}", report.result);
@@ -336,13 +323,7 @@ async fn killed_replacing_upload(kind: ServerKind, tls: Tls) {
     std::fs::write(local.path().join("big.bin"), &big.data).unwrap();
 
     let plugin = load(rust_guest(), policy_with_dir(&server, local.path()));
-    let args = Target::of(&server, security(server.tls)).args(&[
-        "--timeout-ms",
-        "10000",
-        "upload",
-        "/local/big.bin",
-        "big.bin",
-    ]);
+    let args = guest_args(&server, &["upload", "/local/big.bin", "big.bin"]);
     let (report, server, seen, noticed) = run_and_kill(plugin, args, server, &what, |s| {
         staged_copies(&s.root, "big.bin").iter().map(|p| size_of(p)).max().unwrap_or(0)
     })
@@ -363,13 +344,7 @@ async fn killed_replacing_upload(kind: ServerKind, tls: Tls) {
     drop(server);
     // What was sent sits under a temporary name: nothing to resume from
     // (and `--resume` would append to the old file). The upload starts over.
-    let args = Target::of(&server2, security(server2.tls)).args(&[
-        "--timeout-ms",
-        "10000",
-        "upload",
-        "/local/big.bin",
-        "big.bin",
-    ]);
+    let args = guest_args(&server2, &["upload", "/local/big.bin", "big.bin"]);
     let report = run(rust_guest(), policy_with_dir(&server2, local.path()), args).await;
     assert!(report.result.is_ok(), "{what}: the second upload failed: {:?}\n{}", report.result, server2.log());
     assert_eq!(sha256(&std::fs::read(server2.path("big.bin")).unwrap()), big.sha256, "{what}: SHA-256 on the server");
