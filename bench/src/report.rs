@@ -372,7 +372,7 @@ pub fn render(r: &Results) -> String {
     let _ = writeln!(out, "| memory | {:.1} GiB |", m.mem_gib);
     let _ = writeln!(
         out,
-        "| machine load | load average {} at the start, {} at the end; during the run {:.0}% of all CPU time was busy (this benchmark, its servers and everything else), {:.1}% stolen by the hypervisor. A shared machine: other engineers' builds and tests ran at the same time, so absolute MB/s vary by up to 2x from run to run: compare ratios and CPU seconds |",
+        "| machine load | load average {} at the start, {} at the end; during the run {:.0}% of all CPU time was busy (this benchmark, its servers and everything else), {:.1}% stolen by the hypervisor. Client and server share these cores, so absolute MB/s move between rounds (the min–max columns): compare ratios and CPU seconds |",
         m.load_start,
         m.load_end,
         m.busy_share * 100.0,
