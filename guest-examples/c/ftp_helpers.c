@@ -100,36 +100,37 @@ static char *stream_failure(wasi_io_streams_stream_error_t *err) {
     return (char *)text.ptr;
 }
 
-// Waits for `pollable`, then drops it (host handles are counted).
-static void block(wasi_io_poll_own_pollable_t pollable) {
-    wasi_io_poll_method_pollable_block(wasi_io_poll_borrow_pollable(pollable));
-    wasi_io_poll_pollable_drop_own(pollable);
-}
-
 // Splices `from` into `to` until `from` ends (the caller flushes). NULL when
 // it ended cleanly, else what failed (malloc'd). Not blocking_splice: it
 // flushes after every chunk, so each file write would finish before the next
 // chunk is read; waiting for room and data here keeps the host's read-ahead
-// and write-behind busy together.
+// and write-behind busy together. One pollable per stream serves the whole
+// transfer (dropped before the streams, whose children they are).
 static char *splice_all(wasi_io_streams_borrow_output_stream_t to, wasi_io_streams_borrow_input_stream_t from) {
+    wasi_io_poll_own_pollable_t room = wasi_io_streams_method_output_stream_subscribe(to);
+    wasi_io_poll_own_pollable_t data = wasi_io_streams_method_input_stream_subscribe(from);
+    char *failure = NULL;
     for (;;) {
-        uint64_t room, n;
+        uint64_t permit, n;
         wasi_io_streams_stream_error_t err;
-        bool ok = wasi_io_streams_method_output_stream_check_write(to, &room, &err);
-        if (ok && room == 0) {
-            block(wasi_io_streams_method_output_stream_subscribe(to));
+        bool ok = wasi_io_streams_method_output_stream_check_write(to, &permit, &err);
+        if (ok && permit == 0) {
+            wasi_io_poll_method_pollable_block(wasi_io_poll_borrow_pollable(room));
             continue;
         }
         if (ok) {
-            block(wasi_io_streams_method_input_stream_subscribe(from));
-            ok = wasi_io_streams_method_output_stream_splice(to, from, room < SPLICE_CHUNK ? room : SPLICE_CHUNK, &n,
-                                                             &err);
+            wasi_io_poll_method_pollable_block(wasi_io_poll_borrow_pollable(data));
+            ok = wasi_io_streams_method_output_stream_splice(to, from, permit < SPLICE_CHUNK ? permit : SPLICE_CHUNK,
+                                                             &n, &err);
         }
         if (!ok) {
-            if (err.tag == WASI_IO_STREAMS_STREAM_ERROR_CLOSED) return NULL;
-            return stream_failure(&err);
+            if (err.tag != WASI_IO_STREAMS_STREAM_ERROR_CLOSED) failure = stream_failure(&err);
+            break;
         }
     }
+    wasi_io_poll_pollable_drop_own(data);
+    wasi_io_poll_pollable_drop_own(room);
+    return failure;
 }
 
 // The index of the granted directory holding `path`, and the path inside it

@@ -45,7 +45,6 @@ import (
 	ftptypes "wit_component/naas_ftp_types"
 	"wit_component/wasi_filesystem_preopens"
 	fs "wit_component/wasi_filesystem_types"
-	"wit_component/wasi_io_poll"
 	"wit_component/wasi_io_streams"
 )
 
@@ -339,18 +338,24 @@ func download(session *ftp.Session, remote, local string) (string, error) {
 // caller flushes). Not BlockingSplice: it flushes after every chunk, so each
 // file write would finish before the next chunk is read; waiting for room
 // and data here keeps the host's read-ahead and write-behind busy together.
+// One pollable per stream serves the whole transfer (dropped before the
+// streams, whose children they are).
 func spliceAll(to *wasi_io_streams.OutputStream, from *wasi_io_streams.InputStream) error {
+	room := to.Subscribe()
+	defer room.Drop()
+	data := from.Subscribe()
+	defer data.Drop()
 	for {
-		room := to.CheckWrite()
-		if room.IsErr() {
-			return streamError(room.Err())
+		permit := to.CheckWrite()
+		if permit.IsErr() {
+			return streamError(permit.Err())
 		}
-		if room.Ok() == 0 {
-			block(to.Subscribe())
+		if permit.Ok() == 0 {
+			room.Block()
 			continue
 		}
-		block(from.Subscribe())
-		r := to.Splice(from, min(room.Ok(), spliceChunk))
+		data.Block()
+		r := to.Splice(from, min(permit.Ok(), spliceChunk))
 		if r.IsErr() {
 			return streamError(r.Err())
 		}
@@ -363,12 +368,6 @@ func streamError(e wasi_io_streams.StreamError) error {
 		return nil
 	}
 	return fmt.Errorf("stream error")
-}
-
-// block waits for a pollable, then drops it (host handles are counted).
-func block(p *wasi_io_poll.Pollable) {
-	p.Block()
-	p.Drop()
 }
 
 // parseArgs reads the connection options; the rest is the command.

@@ -55,30 +55,32 @@ function localError(e, what) {
  *
  * Not `blockingSplice`: it flushes after every chunk, so each file write or
  * network send would finish before the next chunk is read. Waiting for room
- * and data here keeps the host's read-ahead and write-behind busy together. */
+ * and data here keeps the host's read-ahead and write-behind busy together.
+ * One pollable per stream for the whole transfer: a new one per chunk is
+ * garbage the engine collects late, and the plugin's memory grows with the
+ * number of chunks. */
 function spliceAll(out, source) {
-  for (;;) {
-    try {
-      const room = out.checkWrite();
-      if (room === 0n) {
-        block(out.subscribe());
-        continue;
-      }
-      block(source.subscribe());
-      out.splice(source, room < SPLICE_CHUNK ? room : SPLICE_CHUNK);
-    } catch (e) {
-      if (e?.payload?.tag === 'closed') return undefined;
-      return streamFailure(e);
-    }
-  }
-}
-
-/** Wait for `pollable`, then drop it (host handles are counted). */
-function block(pollable) {
+  const room = out.subscribe();
   try {
-    pollable.block();
+    const data = source.subscribe();
+    try {
+      for (;;) {
+        const permit = out.checkWrite();
+        if (permit === 0n) {
+          room.block();
+          continue;
+        }
+        data.block();
+        out.splice(source, permit < SPLICE_CHUNK ? permit : SPLICE_CHUNK);
+      }
+    } finally {
+      drop(data);
+    }
+  } catch (e) {
+    if (e?.payload?.tag === 'closed') return undefined;
+    return streamFailure(e);
   } finally {
-    drop(pollable);
+    drop(room);
   }
 }
 

@@ -396,28 +396,29 @@ def _splice_all(out: Any, source: Any) -> str | None:
 
     Not `blocking_splice`: it flushes after every chunk, so each file write or
     network send would finish before the next chunk is read. Waiting for room
-    and data here keeps the host's read-ahead and write-behind busy together."""
+    and data here keeps the host's read-ahead and write-behind busy together.
+    One pollable per stream serves the whole transfer (dropped before the
+    streams, whose children they are)."""
     b = _b()
+    room = out.subscribe()
     try:
-        while True:
-            room = out.check_write()
-            if room == 0:
-                _block(out.subscribe())
-                continue
-            _block(source.subscribe())
-            out.splice(source, min(room, SPLICE_CHUNK))
+        data = source.subscribe()
+        try:
+            while True:
+                permit = out.check_write()
+                if permit == 0:
+                    room.block()
+                    continue
+                data.block()
+                out.splice(source, min(permit, SPLICE_CHUNK))
+        finally:
+            _drop(data)
     except b.Err as e:
         if isinstance(e.value, b.wasi_streams.StreamError_Closed):
             return None
         return _stream_failure(e)
-
-
-def _block(pollable: Any) -> None:
-    """Wait for `pollable`, then drop it (host handles are counted)."""
-    try:
-        pollable.block()
     finally:
-        _drop(pollable)
+        _drop(room)
 
 
 def _entry(e: Any) -> Entry:

@@ -118,17 +118,20 @@ impl io::Write for Writer {
 /// Not `blocking-splice`: it flushes after every chunk, so each file write
 /// or network send would finish before the next chunk is read. Waiting for
 /// room and data here keeps the host's read-ahead and write-behind busy at
-/// the same time.
+/// the same time. One pollable per stream serves the whole transfer (they
+/// are dropped before the streams, whose children they are).
 pub(crate) fn splice_all(to: &OutputStream, from: &InputStream) -> Result<u64, StreamError> {
+    let room = to.subscribe();
+    let data = from.subscribe();
     let mut total = 0;
     loop {
-        let room = to.check_write()?;
-        if room == 0 {
-            to.subscribe().block();
+        let permit = to.check_write()?;
+        if permit == 0 {
+            room.block();
             continue;
         }
-        from.subscribe().block();
-        match to.splice(from, room.min(SPLICE_CHUNK)) {
+        data.block();
+        match to.splice(from, permit.min(SPLICE_CHUNK)) {
             Ok(n) => total += n,
             Err(StreamError::Closed) => return Ok(total),
             Err(e) => return Err(e),
