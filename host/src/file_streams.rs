@@ -8,15 +8,23 @@
 //! during each (bench/ANALYSIS-2026-12-01.md). The input stream also reads
 //! one chunk ahead, so the next file read overlaps sending this one.
 //!
+//! The output stream writes behind the guest: a write queues its bytes (at
+//! most [`FILE_QUEUE`] held) and returns, and one trip to the blocking pool
+//! writes everything queued by then, so a guest splicing a download into a
+//! file does not wait for each chunk's write, and the trips (thread hand-offs
+//! and wake-ups) are fewer than the chunks.
+//!
 //! Semantics follow wasmtime-wasi's streams: the same permission checks and
-//! errors, a write permit only when no write is in flight, `flush` complete
-//! once `ready` returns, and `cancel` waiting for the operation in flight.
+//! errors (a failed write is reported by the next call), `flush` complete
+//! once `ready` returns, and `cancel` writing what was accepted before the
+//! stream goes.
 
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use tokio::task::JoinHandle;
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::filesystem::Descriptor;
@@ -59,7 +67,7 @@ pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) -> wasmtime:
                 Descriptor::File(f) => f.file.clone(),
                 Descriptor::Dir(_) => return Ok((Err(ErrorCode::BadDescriptor),)),
             };
-            let stream: DynOutputStream = Box::new(FileOut { file, position: offset, state: OutState::Ready });
+            let stream: DynOutputStream = Box::new(FileOut::new(file, offset));
             Ok((Ok(table.push(stream)?),))
         },
     )?;
@@ -77,27 +85,112 @@ fn joined<T>(result: Result<io::Result<T>, tokio::task::JoinError>) -> io::Resul
 
 // ---- output -------------------------------------------------------------------
 
-enum OutState {
-    /// No write in flight: a permit of [`FILE_CHUNK`].
-    Ready,
-    Writing(JoinHandle<io::Result<()>>),
-    /// The last write failed; reported once, then the stream is closed.
-    Failed(io::Error),
-    Closed,
-}
+/// Most bytes a `write-via-stream` holds that are not yet in the file: the
+/// guest goes on splicing while earlier chunks are written, and each trip
+/// to the blocking pool writes everything queued by then.
+pub const FILE_QUEUE: usize = 4 * FILE_CHUNK;
 
-/// `write-via-stream`: positional writes from `position` on.
+/// `write-via-stream`: positional writes from the stream's offset on, written behind
+/// the guest: a write queues its bytes and returns; one trip to the
+/// blocking pool at a time writes what is queued.
 struct FileOut {
     file: Arc<std::fs::File>,
-    position: u64,
-    state: OutState,
+    /// Bytes accepted, not yet handed to a trip.
+    queued: Vec<Bytes>,
+    /// Where the first queued byte goes (the next write's, when none is).
+    queued_at: u64,
+    /// Bytes accepted and not yet written (queued or in the trip).
+    held: usize,
+    /// The trip in flight and how many bytes it writes.
+    trip: Option<(JoinHandle<io::Result<()>>, usize)>,
+    /// The guest asked for a flush: no permits until everything is written.
+    flushing: bool,
+    /// A trip failed; reported once, then the stream is closed.
+    error: Option<io::Error>,
+    closed: bool,
 }
 
 impl FileOut {
-    fn take_error(&mut self) -> StreamError {
-        match std::mem::replace(&mut self.state, OutState::Closed) {
-            OutState::Failed(e) => failed(e),
-            _ => StreamError::Closed,
+    fn new(file: Arc<std::fs::File>, position: u64) -> Self {
+        FileOut {
+            file,
+            queued: Vec::new(),
+            queued_at: position,
+            held: 0,
+            trip: None,
+            flushing: false,
+            error: None,
+            closed: false,
+        }
+    }
+
+    /// Hand everything queued to the blocking pool, unless a trip is in
+    /// flight (it is started again when that one ends).
+    fn start_trip(&mut self) {
+        if self.trip.is_some() || self.queued.is_empty() || self.error.is_some() {
+            return;
+        }
+        let chunks = std::mem::take(&mut self.queued);
+        let n = chunks.iter().map(Bytes::len).sum();
+        let (file, mut at) = (self.file.clone(), self.queued_at);
+        self.queued_at += n as u64;
+        let task = tokio::task::spawn_blocking(move || {
+            for chunk in chunks {
+                file.write_all_at(&chunk, at)?;
+                at += chunk.len() as u64;
+            }
+            Ok(())
+        });
+        self.trip = Some((task, n));
+    }
+
+    /// The trip ended with `result`: its bytes are out of the queue.
+    fn trip_ended(&mut self, result: io::Result<()>, n: usize) {
+        self.held -= n;
+        match result {
+            Ok(()) => self.start_trip(),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Note a trip that has ended, without waiting.
+    fn poll_trip(&mut self) {
+        let Some((task, _)) = &mut self.trip else { return };
+        if !task.is_finished() {
+            return;
+        }
+        if let Some(result) = task.now_or_never() {
+            let (_, n) = self.trip.take().expect("a trip is in flight");
+            self.trip_ended(joined(result), n);
+        }
+    }
+
+    /// Wait for the trip in flight, if any. Cancel-safe: the handle stays
+    /// in place until it yields.
+    async fn wait_trip(&mut self) {
+        let Some((task, _)) = &mut self.trip else { return };
+        let result = task.await;
+        let (_, n) = self.trip.take().expect("a trip is in flight");
+        self.trip_ended(joined(result), n);
+    }
+
+    /// The stream's state for a call that needs it open: an error once,
+    /// then closed.
+    fn check_open(&mut self) -> StreamResult<()> {
+        if let Some(e) = self.error.take() {
+            self.closed = true;
+            return Err(failed(e));
+        }
+        match self.closed {
+            true => Err(StreamError::Closed),
+            false => Ok(()),
+        }
+    }
+
+    fn permit(&self) -> usize {
+        match self.flushing {
+            true => 0,
+            false => (FILE_QUEUE - self.held).min(FILE_CHUNK),
         }
     }
 }
@@ -105,60 +198,57 @@ impl FileOut {
 #[async_trait::async_trait]
 impl OutputStream for FileOut {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        match self.state {
-            OutState::Ready => {}
-            OutState::Closed => return Err(StreamError::Closed),
-            OutState::Failed(_) => return Err(self.take_error()),
-            OutState::Writing(_) => return Err(StreamError::trap("write without a permit from check-write")),
-        }
-        if bytes.len() > FILE_CHUNK {
+        self.poll_trip();
+        self.check_open()?;
+        if bytes.len() > self.permit() {
             return Err(StreamError::trap("write larger than the permit from check-write"));
         }
         if bytes.is_empty() {
             return Ok(());
         }
-        let (file, at) = (self.file.clone(), self.position);
-        self.position += bytes.len() as u64;
-        self.state = OutState::Writing(tokio::task::spawn_blocking(move || file.write_all_at(&bytes, at)));
+        self.held += bytes.len();
+        self.queued.push(bytes);
+        self.start_trip();
         Ok(())
     }
 
     fn flush(&mut self) -> StreamResult<()> {
-        // Writes are unbuffered: the one in flight is complete when `ready`
-        // returns, which is what a flush promises.
-        match self.state {
-            OutState::Closed => Err(StreamError::Closed),
-            OutState::Failed(_) => Err(self.take_error()),
-            _ => Ok(()),
+        // `ready` returns once everything accepted is in the file.
+        self.poll_trip();
+        self.check_open()?;
+        if self.held > 0 {
+            self.flushing = true;
         }
+        Ok(())
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        match self.state {
-            OutState::Ready => Ok(FILE_CHUNK),
-            OutState::Writing(_) => Ok(0),
-            OutState::Closed => Err(StreamError::Closed),
-            OutState::Failed(_) => Err(self.take_error()),
-        }
+        self.poll_trip();
+        self.check_open()?;
+        Ok(self.permit())
     }
 
     async fn cancel(&mut self) {
-        // A blocking write cannot be stopped: wait for it, so that a dropped
-        // stream leaves no write landing later.
-        if let OutState::Writing(task) = std::mem::replace(&mut self.state, OutState::Closed) {
-            let _ = task.await;
+        // A blocking write cannot be stopped: finish what was accepted, so
+        // that a dropped stream leaves no write landing later and loses
+        // none the guest was told went through.
+        while self.trip.is_some() {
+            self.wait_trip().await;
         }
+        self.closed = true;
     }
 }
 
 #[async_trait::async_trait]
 impl Pollable for FileOut {
     async fn ready(&mut self) {
-        if let OutState::Writing(task) = &mut self.state {
-            self.state = match joined(task.await) {
-                Ok(()) => OutState::Ready,
-                Err(e) => OutState::Failed(e),
-            };
+        // Room for a whole chunk, or (after a flush) nothing held; a failure
+        // is ready too (the next call reports it).
+        while self.trip.is_some() && (self.flushing || self.permit() < FILE_CHUNK) {
+            self.wait_trip().await;
+        }
+        if self.held == 0 || self.error.is_some() {
+            self.flushing = false;
         }
     }
 }
@@ -257,5 +347,101 @@ impl Pollable for FileIn {
             }
             Err(e) => self.error = Some(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_out(dir: &tempfile::TempDir, offset: u64) -> (std::path::PathBuf, FileOut) {
+        let path = dir.path().join("out");
+        let file = std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).unwrap();
+        (path, FileOut::new(Arc::new(file), offset))
+    }
+
+    /// Write `data` the way a guest's check-write loop does.
+    async fn write_all(out: &mut FileOut, mut data: Bytes) {
+        while !data.is_empty() {
+            let permit = out.check_write().unwrap();
+            if permit == 0 {
+                out.ready().await;
+                continue;
+            }
+            out.write(data.split_to(permit.min(data.len()))).unwrap();
+        }
+    }
+
+    fn pattern(len: usize) -> Bytes {
+        (0..len).map(|i| (i % 251) as u8).collect::<Vec<_>>().into()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn writes_behind_in_order_and_flush_waits_for_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut out) = file_out(&dir, 0);
+        let data = pattern(3 * FILE_QUEUE + 12_345);
+        // Small writes too: the queue takes many chunks per trip.
+        write_all(&mut out, data.slice(..100_000)).await;
+        for piece in data.slice(100_000..).chunks(77_777) {
+            write_all(&mut out, Bytes::copy_from_slice(piece)).await;
+        }
+        out.flush().unwrap();
+        assert_eq!(out.check_write().unwrap(), 0, "no permit while a flush is pending");
+        out.ready().await;
+        assert_eq!(out.held, 0);
+        assert_eq!(out.check_write().unwrap(), FILE_CHUNK);
+        assert_eq!(std::fs::read(&path).unwrap(), data);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_queue_holds_at_most_file_queue_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, mut out) = file_out(&dir, 0);
+        let mut accepted = 0;
+        // Without waiting, the permits stop once FILE_QUEUE bytes are held.
+        loop {
+            let permit = out.check_write().unwrap();
+            if permit == 0 {
+                break;
+            }
+            out.write(pattern(permit)).unwrap();
+            accepted += permit;
+            assert!(out.held <= FILE_QUEUE);
+            if accepted > 2 * FILE_QUEUE {
+                // The trips were quick enough to free room: the bound held throughout.
+                break;
+            }
+        }
+        assert!(matches!(out.write(pattern(FILE_CHUNK + 1)), Err(StreamError::Trap(_))));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn cancel_writes_what_was_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut out) = file_out(&dir, 3);
+        let data = pattern(2 * FILE_CHUNK + 5);
+        write_all(&mut out, data.clone()).await;
+        out.cancel().await;
+        let written = std::fs::read(&path).unwrap();
+        assert_eq!(&written[3..], &data[..]);
+        assert!(matches!(out.check_write(), Err(StreamError::Closed)));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failed_write_is_reported_once_then_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("read-only");
+        std::fs::write(&path, b"").unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let mut out = FileOut::new(Arc::new(file), 0);
+        out.write(pattern(10)).unwrap();
+        // The write fails on the blocking pool; the next call after it ends says so.
+        out.ready().await;
+        while out.trip.is_some() {
+            out.wait_trip().await;
+        }
+        assert!(matches!(out.flush(), Err(StreamError::LastOperationFailed(_))));
+        assert!(matches!(out.check_write(), Err(StreamError::Closed)));
     }
 }

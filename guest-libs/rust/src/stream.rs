@@ -139,8 +139,10 @@ pub(crate) fn splice_all(to: &OutputStream, from: &InputStream) -> Result<u64, S
     }
 }
 
-/// Copy everything from `from` to `to` through the plugin's memory.
+/// Copy everything from `from` to `to` through the plugin's memory. One
+/// pollable serves every wait for room (dropped before the streams).
 pub(crate) fn copy_via_memory(from: &InputStream, to: &OutputStream) -> Result<u64, StreamError> {
+    let room = to.subscribe();
     let mut total = 0;
     loop {
         let chunk = match from.blocking_read(MEMORY_CHUNK) {
@@ -152,7 +154,7 @@ pub(crate) fn copy_via_memory(from: &InputStream, to: &OutputStream) -> Result<u
         while !rest.is_empty() {
             let permit = to.check_write()? as usize;
             if permit == 0 {
-                to.subscribe().block();
+                room.block();
                 continue;
             }
             let n = permit.min(rest.len());
