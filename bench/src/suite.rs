@@ -811,8 +811,18 @@ pub fn run(options: Options) -> Result<()> {
             let src = if target.id == ServerId::Embedded { &embedded_big } else { &big };
             for direction in [Direction::Download, Direction::Upload] {
                 let mut stats: BTreeMap<usize, TransferStat> = BTreeMap::new();
+                // Untimed: the first 1 GiB written after a pause lands in memory
+                // the VM handed back to its hypervisor and runs 3-4x slower
+                // whoever writes it (bench/ANALYSIS-2026-12-02-first-touch.md).
+                if let Err(e) = env.transfer(target, direction, Client::Native, src, None) {
+                    eprintln!("{} {} warm-up: FAILED: {e:#}", target.id.label(), direction.label());
+                }
                 for run in 0..plan.runs {
-                    for (i, client) in plan.clients.iter().copied().enumerate() {
+                    // Each round starts with the next client, so no client is
+                    // always the one after a pause or after the same other.
+                    let n = plan.clients.len();
+                    for i in (0..n).map(|k| (run + k) % n) {
+                        let client = plan.clients[i];
                         let stat = stats.entry(i).or_insert_with(|| TransferStat {
                             server: target.id,
                             direction,
@@ -916,7 +926,10 @@ pub fn run(options: Options) -> Result<()> {
             ConcurrencyStat { client: Client::Native, runs: Vec::new() },
         ];
         for run in 0..plan.runs {
-            for stat in stats.iter_mut() {
+            // Alternate which goes first (see the transfers' rotation).
+            let n = stats.len();
+            for i in (0..n).map(|k| (run + k) % n) {
+                let stat = &mut stats[i];
                 std::thread::sleep(Duration::from_millis(1000));
                 let result = run_child(&Case::Concurrent {
                     client: stat.client,
