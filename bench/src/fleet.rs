@@ -35,7 +35,7 @@ use futures_util::StreamExt;
 use tokio::runtime::Runtime;
 
 use crate::cases::{guest_args, Endpoint};
-use crate::measure::{median, percentile};
+use crate::measure::{median, percentile, proc_cpu};
 use crate::suite::{Plan, Results};
 use crate::Section;
 
@@ -137,28 +137,6 @@ fn plan_numbers(plan: &Plan) -> (usize, usize, usize) {
 }
 
 // ---- processes and /proc -----------------------------------------------------
-
-fn clock_ticks() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
-}
-
-/// CPU seconds of a process (`children`: plus its reaped children's), from /proc/PID/stat.
-fn proc_cpu(pid: u32, children: bool) -> f64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The command name may hold spaces: the fields start after the last ')'.
-    let rest = text.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
-    // state is f[0]; utime, stime, cutime, cstime are fields 14..=17 of the line.
-    let get = |i: usize| f.get(i).copied().unwrap_or(0.0);
-    let ticks = get(11) + get(12) + if children { get(13) + get(14) } else { 0.0 };
-    ticks / clock_ticks()
-}
 
 /// (busy, total) jiffies of all CPUs.
 fn machine_stat() -> (u64, u64) {

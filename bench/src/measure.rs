@@ -160,3 +160,25 @@ pub fn percentile(values: &[f64], p: f64) -> f64 {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// CPU seconds of a process (`children`: plus its reaped children's), from /proc/PID/stat.
+pub fn proc_cpu(pid: u32, children: bool) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name may hold spaces: the fields start after the last ')'.
+    let rest = text.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    // state is f[0]; utime, stime, cutime, cstime are fields 14..=17 of the line.
+    let get = |i: usize| f.get(i).copied().unwrap_or(0.0);
+    let ticks = get(11) + get(12) + if children { get(13) + get(14) } else { 0.0 };
+    ticks / clock_ticks()
+}

@@ -15,7 +15,7 @@ use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions, TlsVersion};
 use sha2::{Digest, Sha256};
 
 use crate::cases::{Case, CaseResult, Client, Direction, Endpoint, RESULT_PREFIX};
-use crate::measure::{run_measured, Cost};
+use crate::measure::{proc_cpu, run_measured, Cost};
 use crate::oplog::OpTime;
 use crate::{report, ClientChoice, Options, Section, ServerChoice};
 
@@ -207,6 +207,8 @@ pub struct TransferStat {
     pub client: Client,
     pub bytes: u64,
     pub costs: Vec<Cost>,
+    /// The server's CPU seconds in each measured case (real servers only).
+    pub server_cpu: Vec<f64>,
     pub load_ms: Vec<f64>,
     pub errors: Vec<String>,
 }
@@ -458,6 +460,9 @@ struct Target {
     endpoint: Endpoint,
     root: PathBuf,
     settle: Duration,
+    /// The server's listener, whose reaped session processes' CPU is the
+    /// server's cost of a case; `None` for the embedded server (in this process).
+    pid: Option<u32>,
 }
 
 impl Target {
@@ -474,6 +479,7 @@ impl Target {
             },
             root: server.root.clone(),
             settle: if server.kind == ServerKind::Proftpd { PROFTPD_SETTLE } else { VSFTPD_SETTLE },
+            pid: Some(server.pid()),
         }
     }
 
@@ -490,11 +496,17 @@ impl Target {
             },
             root: server.root().to_path_buf(),
             settle: Duration::from_millis(50),
+            pid: None,
         }
     }
 
     fn settle(&self) {
         std::thread::sleep(self.settle);
+    }
+
+    /// CPU seconds of the server's listener and its reaped sessions so far.
+    fn server_cpu(&self) -> Option<f64> {
+        self.pid.map(|pid| proc_cpu(pid, true))
     }
 
     fn curl(&self, args: &[&str], remote: &str) -> Command {
@@ -829,11 +841,18 @@ pub fn run(options: Options) -> Result<()> {
                             client,
                             bytes: src.size,
                             costs: Vec::new(),
+                            server_cpu: Vec::new(),
                             load_ms: Vec::new(),
                             errors: Vec::new(),
                         });
+                        // The session ended and was reaped before `transfer`
+                        // returns (it checks the file afterwards).
+                        let server_before = target.server_cpu();
                         match env.transfer(target, direction, client, src, None) {
                             Ok(r) => {
+                                if let (Some(before), Some(after)) = (server_before, target.server_cpu()) {
+                                    stat.server_cpu.push(after - before);
+                                }
                                 eprintln!(
                                     "{} {} {} run {}: {:.0} MB/s, {:.2} s CPU, peak RSS {:.1} MiB",
                                     target.id.label(),
