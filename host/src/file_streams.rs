@@ -34,9 +34,9 @@ use wasmtime_wasi::p2::{
 };
 use wasmtime_wasi::WasiView;
 
-/// Bytes one blocking-pool operation reads or writes: the write permit,
-/// and the read-ahead of an input stream (held twice: one chunk handed out,
-/// one being read).
+/// The largest write permit, and the bytes one blocking-pool read takes:
+/// the read-ahead of an input stream (held twice: one chunk handed out, one
+/// being read).
 pub const FILE_CHUNK: usize = 1024 * 1024;
 
 /// The `wasi:filesystem/types` instance these functions replace: the
