@@ -53,7 +53,7 @@ const SPARE_BUFFERS: usize = 16;
 
 /// A download's read buffers, reused once every chunk split off one is
 /// gone. Fresh MiB-sized blocks cost a page fault per 4 KiB (glibc returns
-/// freed ones to the kernel): 30,000-60,000 faults per GiB measured, where
+/// freed ones to the kernel): 15,000-72,000 faults per GiB measured, where
 /// native clients reusing one buffer take about 1,200
 /// (bench/ANALYSIS-2026-12-02-first-touch.md).
 #[derive(Default)]
