@@ -387,11 +387,26 @@ mod tests {
             write_all(&mut out, Bytes::copy_from_slice(piece)).await;
         }
         out.flush().unwrap();
-        assert_eq!(out.check_write().unwrap(), 0, "no permit while a flush is pending");
         out.ready().await;
         assert_eq!(out.held, 0);
         assert_eq!(out.check_write().unwrap(), FILE_CHUNK);
         assert_eq!(std::fs::read(&path).unwrap(), data);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn no_permit_while_a_flush_is_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, mut out) = file_out(&dir, 0);
+        // A trip in flight that ends only when the test says so.
+        let (go, gate) = std::sync::mpsc::channel::<()>();
+        out.trip = Some((tokio::task::spawn_blocking(move || gate.recv().map_err(io::Error::other)), 10));
+        out.held = 10;
+        out.flush().unwrap();
+        assert_eq!(out.check_write().unwrap(), 0, "no permit while a flush is pending");
+        go.send(()).unwrap();
+        out.ready().await;
+        assert_eq!(out.held, 0);
+        assert_eq!(out.check_write().unwrap(), FILE_CHUNK);
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -437,7 +452,6 @@ mod tests {
         let mut out = FileOut::new(Arc::new(file), 0);
         out.write(pattern(10)).unwrap();
         // The write fails on the blocking pool; the next call after it ends says so.
-        out.ready().await;
         while out.trip.is_some() {
             out.wait_trip().await;
         }
