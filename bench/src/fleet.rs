@@ -35,7 +35,7 @@ use futures_util::StreamExt;
 use tokio::runtime::Runtime;
 
 use crate::cases::{guest_args, Endpoint};
-use crate::measure::{median, percentile, proc_cpu};
+use crate::measure::{median, percentile, proc_cpu, CpuGroup};
 use crate::suite::{Plan, Results};
 use crate::Section;
 
@@ -106,8 +106,8 @@ pub struct Burst {
     pub total_ms: Vec<f64>,
     /// The worker's own run time of each job, ms.
     pub run_ms: Vec<f64>,
-    /// CPU seconds during the burst: all workers, the FTP server (listener +
-    /// reaped sessions), nats-server, this process (the submitter).
+    /// CPU seconds during the burst: all workers, the FTP server (all its
+    /// processes), nats-server, this process (the submitter).
     pub cpu_workers: f64,
     pub cpu_server: f64,
     pub cpu_nats: f64,
@@ -304,6 +304,9 @@ struct Target {
     /// A forking server process (proftpd, vsftpd); `None`: the embedded
     /// server, which runs in this process (its CPU is the submitter's).
     server: Option<FtpServer>,
+    /// Every process of `server` (see `CpuGroup`); `None` where no cgroup
+    /// can be made: then the listener's reaped sessions are counted.
+    server_group: Option<CpuGroup>,
     _embedded: Option<DemoServer>,
     policy: String,
     policy_file: PathBuf,
@@ -370,7 +373,18 @@ impl Target {
             ),
         )?;
         let args = guest_args(&endpoint, &["ls"]);
-        Ok(Target { label, server, _embedded: embedded, policy: label.into(), policy_file, args, settle, burst_factor })
+        let server_group = server.as_ref().and_then(|s| CpuGroup::adopt(s.pid(), &format!("fleet-{label}")));
+        Ok(Target {
+            label,
+            server,
+            server_group,
+            _embedded: embedded,
+            policy: label.into(),
+            policy_file,
+            args,
+            settle,
+            burst_factor,
+        })
     }
 }
 
@@ -444,7 +458,11 @@ impl Ctx<'_> {
         let jobs: Vec<Job> = (0..n).map(|_| self.job(target, "burst")).collect();
         let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
         let cpu_workers = || workers.iter().map(|w| proc_cpu(w.pid(), true)).sum::<f64>();
-        let server_cpu = || target.server.as_ref().map_or(0.0, |s| proc_cpu(s.pid(), true));
+        let server_cpu = || match (&target.server_group, &target.server) {
+            (Some(group), _) => group.cpu_s().unwrap_or(0.0),
+            (None, Some(s)) => proc_cpu(s.pid(), true),
+            (None, None) => 0.0,
+        };
         let before = (cpu_workers(), server_cpu(), proc_cpu(self.nats_pid, false), self_cpu());
         let stat0 = machine_stat();
         let started = Instant::now();
@@ -690,7 +708,7 @@ pub fn render(out: &mut String, r: &Results) {
         }
     }
     out.push('\n');
-    let _ = writeln!(out, "**Throughput**: bursts of jobs submitted at once ({} for vsftpd, a quarter of that for proftpd, five times that for the embedded server, so that each burst lasts seconds); jobs/s = jobs / (first submit → last result), median of {} burst(s) per row (CPU columns and latencies from all of them). CPU s per job from `/proc/PID/stat` over the burst: the workers; the FTP server's listener plus its reaped session processes; nats-server; this process (submitting and reading results). *machine* = all cores' busy time (everything on the machine, other engineers' work included) / jobs; *busy* = share of the {} cores busy during the burst.\n", f.jobs, f.runs, f.servers.first().and_then(|s| s.throughput.first()).map_or(0, |b| b.cores));
+    let _ = writeln!(out, "**Throughput**: bursts of jobs submitted at once ({} for vsftpd, a quarter of that for proftpd, five times that for the embedded server, so that each burst lasts seconds); jobs/s = jobs / (first submit → last result), median of {} burst(s) per row (CPU columns and latencies from all of them). CPU s per job from `/proc/PID/stat` over the burst: the workers; the FTP server's processes (a cgroup of their own; without one, the listener plus its reaped sessions); nats-server; this process (submitting and reading results). *machine* = all cores' busy time (everything on the machine, other engineers' work included) / jobs; *busy* = share of the {} cores busy during the burst.\n", f.jobs, f.runs, f.servers.first().and_then(|s| s.throughput.first()).map_or(0, |b| b.cores));
     let _ = writeln!(out, "| server | workers × concurrency | jobs per burst | jobs/s | submit→result p50 / p99 ms | the worker's run p50 / p99 ms | CPU ms/job: workers / server / nats / submitter / machine | cores busy | load after |");
     let _ = writeln!(out, "|---|---|---:|---:|---|---|---|---:|---|");
     for s in &f.servers {

@@ -182,3 +182,86 @@ pub fn proc_cpu(pid: u32, children: bool) -> f64 {
     let ticks = get(11) + get(12) + if children { get(13) + get(14) } else { 0.0 };
     ticks / clock_ticks()
 }
+
+/// The CPU time of a server's whole process tree, in a cgroup of its own.
+///
+/// A listener's `cutime` holds only the sessions it reaped *and* what those
+/// reaped in turn: vsftpd's unprivileged child (which moves the data) is not
+/// always waited for by its parent, so its CPU never reached the listener
+/// and the old column read 0.01 s for transfers that cost seconds. A cgroup
+/// counts every member whoever reaps it.
+pub struct CpuGroup {
+    dir: std::path::PathBuf,
+    /// `usage_usec` in `cpu.stat` (cgroup v2), else `cpuacct.usage` in ns (v1).
+    v2: bool,
+    /// Where this process lives in the same hierarchy: members go back there
+    /// before the group is removed.
+    home: std::path::PathBuf,
+}
+
+impl CpuGroup {
+    /// Move `pid` (before it forks anything) into a new group named `name`:
+    /// cgroup v2 where it is mounted, else v1's cpuacct; `None` where neither
+    /// can be written (not root, a read-only /sys/fs/cgroup).
+    pub fn adopt(pid: u32, name: &str) -> Option<CpuGroup> {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE SUPER-OPTIONS
+        let mount_of = |v2: bool| {
+            mounts.lines().find_map(|l| {
+                let (left, right) = l.split_once(" - ")?;
+                let mut r = right.split_whitespace();
+                let fstype = r.next()?;
+                let supers = r.nth(1).unwrap_or("");
+                let ok = if v2 {
+                    fstype == "cgroup2"
+                } else {
+                    fstype == "cgroup" && supers.split(',').any(|o| o == "cpuacct")
+                };
+                let point = left.split_whitespace().nth(4)?;
+                ok.then(|| std::path::PathBuf::from(point))
+            })
+        };
+        // /proc/self/cgroup: "0::/path" (v2) or "N:cpu,cpuacct:/path" (v1).
+        let own_path = |v2: bool| {
+            own.lines().find_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+                let ok = if v2 { controllers.is_empty() } else { controllers.split(',').any(|c| c == "cpuacct") };
+                ok.then(|| path.trim_start_matches('/').to_string())
+            })
+        };
+        [true, false].into_iter().find_map(|v2| {
+            let root = mount_of(v2)?;
+            let home = root.join(own_path(v2)?);
+            let dir = root.join(format!("ftp-host-bench-{}-{name}", std::process::id()));
+            std::fs::create_dir(&dir).ok()?;
+            let group = CpuGroup { dir, v2, home };
+            (std::fs::write(group.dir.join("cgroup.procs"), pid.to_string()).is_ok() && group.cpu_s().is_some())
+                .then_some(group)
+        })
+    }
+
+    /// CPU seconds of every process that has been in the group.
+    pub fn cpu_s(&self) -> Option<f64> {
+        if self.v2 {
+            let stat = std::fs::read_to_string(self.dir.join("cpu.stat")).ok()?;
+            let usec = stat.lines().find_map(|l| l.strip_prefix("usage_usec "))?;
+            Some(usec.trim().parse::<f64>().ok()? / 1e6)
+        } else {
+            let ns = std::fs::read_to_string(self.dir.join("cpuacct.usage")).ok()?;
+            Some(ns.trim().parse::<f64>().ok()? / 1e9)
+        }
+    }
+}
+
+impl Drop for CpuGroup {
+    fn drop(&mut self) {
+        // A group with members cannot be removed: hand them back first.
+        let members = std::fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in members.lines() {
+            let _ = std::fs::write(self.home.join("cgroup.procs"), pid);
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}

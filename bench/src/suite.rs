@@ -15,7 +15,7 @@ use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions, TlsVersion};
 use sha2::{Digest, Sha256};
 
 use crate::cases::{Case, CaseResult, Client, Direction, Endpoint, RESULT_PREFIX};
-use crate::measure::{proc_cpu, run_measured, Cost};
+use crate::measure::{run_measured, Cost, CpuGroup};
 use crate::oplog::OpTime;
 use crate::{report, ClientChoice, Options, Section, ServerChoice};
 
@@ -460,9 +460,10 @@ struct Target {
     endpoint: Endpoint,
     root: PathBuf,
     settle: Duration,
-    /// The server's listener, whose reaped session processes' CPU is the
-    /// server's cost of a case; `None` for the embedded server (in this process).
-    pid: Option<u32>,
+    /// The real server's process tree, whose CPU is the server's cost of a
+    /// case; `None` for the embedded server (in this process) or where no
+    /// cgroup can be made.
+    cpu: Option<CpuGroup>,
 }
 
 impl Target {
@@ -479,7 +480,7 @@ impl Target {
             },
             root: server.root.clone(),
             settle: if server.kind == ServerKind::Proftpd { PROFTPD_SETTLE } else { VSFTPD_SETTLE },
-            pid: Some(server.pid()),
+            cpu: CpuGroup::adopt(server.pid(), &id.short().replace(" ", "-")),
         }
     }
 
@@ -496,7 +497,7 @@ impl Target {
             },
             root: server.root().to_path_buf(),
             settle: Duration::from_millis(50),
-            pid: None,
+            cpu: None,
         }
     }
 
@@ -504,9 +505,9 @@ impl Target {
         std::thread::sleep(self.settle);
     }
 
-    /// CPU seconds of the server's listener and its reaped sessions so far.
+    /// CPU seconds of the server's processes so far.
     fn server_cpu(&self) -> Option<f64> {
-        self.pid.map(|pid| proc_cpu(pid, true))
+        self.cpu.as_ref().and_then(CpuGroup::cpu_s)
     }
 
     fn curl(&self, args: &[&str], remote: &str) -> Command {
@@ -845,8 +846,8 @@ pub fn run(options: Options) -> Result<()> {
                             load_ms: Vec::new(),
                             errors: Vec::new(),
                         });
-                        // The session ended and was reaped before `transfer`
-                        // returns (it checks the file afterwards).
+                        // The session has ended before `transfer` returns
+                        // (it checks the file afterwards).
                         let server_before = target.server_cpu();
                         match env.transfer(target, direction, client, src, None) {
                             Ok(r) => {
