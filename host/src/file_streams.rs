@@ -6,7 +6,8 @@
 //! stream permit per call; with 64 KiB file streams a 1 GiB transfer takes
 //! 16,384 serialized thread-pool round trips and the FTP socket idles
 //! during each (bench/ANALYSIS-2026-12-01.md). The input stream also reads
-//! one chunk ahead, so the next file read overlaps sending this one.
+//! one chunk ahead, so the next file read overlaps sending this one, into
+//! [`ReadBuffers`] (not a fresh MiB per chunk).
 //!
 //! The output stream writes behind the guest: a write queues its bytes (at
 //! most [`FILE_QUEUE`] held) and returns, and one trip to the blocking pool
@@ -33,6 +34,8 @@ use wasmtime_wasi::p2::{
     DynInputStream, DynOutputStream, InputStream, OutputStream, Pollable, StreamError, StreamResult,
 };
 use wasmtime_wasi::WasiView;
+
+use crate::read_buffers::ReadBuffers;
 
 /// The largest write permit, and the bytes one blocking-pool read takes:
 /// the read-ahead of an input stream (held twice: one chunk handed out, one
@@ -262,14 +265,27 @@ struct FileIn {
     next: u64,
     /// Read, not yet taken by the guest.
     buf: Bytes,
-    reading: Option<JoinHandle<io::Result<Bytes>>>,
+    /// A chunk and what is left of the buffer it was read into.
+    reading: Option<JoinHandle<io::Result<(Bytes, BytesMut)>>>,
+    /// The buffer of the last chunk read, for [`ReadBuffers::next`].
+    spent: Option<BytesMut>,
+    buffers: ReadBuffers,
     eof: bool,
     error: Option<io::Error>,
 }
 
 impl FileIn {
     fn new(file: Arc<std::fs::File>, offset: u64) -> Self {
-        FileIn { file, next: offset, buf: Bytes::new(), reading: None, eof: false, error: None }
+        FileIn {
+            file,
+            next: offset,
+            buf: Bytes::new(),
+            reading: None,
+            spent: None,
+            buffers: ReadBuffers::new(FILE_CHUNK),
+            eof: false,
+            error: None,
+        }
     }
 
     fn start_read(&mut self) {
@@ -278,21 +294,25 @@ impl FileIn {
         }
         let (file, at) = (self.file.clone(), self.next);
         self.next += FILE_CHUNK as u64;
+        let mut buf = match self.spent.take() {
+            Some(used) => self.buffers.next(used),
+            None => BytesMut::with_capacity(FILE_CHUNK),
+        };
         self.reading = Some(tokio::task::spawn_blocking(move || {
-            let mut chunk = BytesMut::zeroed(FILE_CHUNK);
+            buf.resize(FILE_CHUNK, 0);
             let mut filled = 0;
             // Fill the chunk unless the file ends: a short chunk would shift
             // every later read's offset.
             while filled < FILE_CHUNK {
-                match file.read_at(&mut chunk[filled..], at + filled as u64) {
+                match file.read_at(&mut buf[filled..], at + filled as u64) {
                     Ok(0) => break,
                     Ok(n) => filled += n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
                 }
             }
-            chunk.truncate(filled);
-            Ok(chunk.freeze())
+            buf.truncate(filled);
+            Ok((buf.split().freeze(), buf))
         }));
     }
 }
@@ -334,8 +354,9 @@ impl Pollable for FileIn {
         self.start_read();
         let Some(task) = self.reading.take() else { return };
         match joined(task.await) {
-            Ok(chunk) if chunk.is_empty() => self.eof = true,
-            Ok(chunk) => {
+            Ok((chunk, _)) if chunk.is_empty() => self.eof = true,
+            Ok((chunk, spent)) => {
+                self.spent = Some(spent);
                 // A short chunk is the end of the file (as it was then).
                 let last = chunk.len() < FILE_CHUNK;
                 self.buf = chunk;
@@ -374,6 +395,40 @@ mod tests {
 
     fn pattern(len: usize) -> Bytes {
         (0..len).map(|i| (i % 251) as u8).collect::<Vec<_>>().into()
+    }
+
+    /// Read `stream` to its end the way a guest's read loop does, giving
+    /// each chunk to `keep`.
+    async fn read_all(stream: &mut FileIn, mut keep: impl FnMut(Bytes)) {
+        loop {
+            stream.ready().await;
+            match stream.read(FILE_CHUNK) {
+                Ok(chunk) => keep(chunk),
+                Err(StreamError::Closed) => return,
+                Err(e) => panic!("read failed: {e:?}"),
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn reads_every_byte_from_the_offset_reusing_its_buffers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in");
+        let data = pattern(5 * FILE_CHUNK + 12_345);
+        std::fs::write(&path, &data).unwrap();
+        let mut stream = FileIn::new(Arc::new(std::fs::File::open(&path).unwrap()), 1000);
+        let (mut got, mut buffers) = (Vec::new(), std::collections::HashSet::new());
+        read_all(&mut stream, |chunk| {
+            if !chunk.is_empty() {
+                buffers.insert(chunk.as_ptr() as usize);
+            }
+            got.extend_from_slice(&chunk);
+        })
+        .await;
+        assert!(got == data[1000..], "{} bytes read, {} expected", got.len(), data.len() - 1000);
+        // Each chunk was dropped before the next: one buffer handed out and
+        // one being read ahead, taking turns (not a fresh MiB per chunk).
+        assert!(buffers.len() <= 2, "{} buffers for 6 chunks", buffers.len());
     }
 
     #[tokio::test(flavor = "multi_thread")]

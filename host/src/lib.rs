@@ -118,6 +118,7 @@ mod observe;
 pub mod policy;
 #[cfg(feature = "cli")]
 pub mod progress;
+mod read_buffers;
 mod runtime;
 mod store_limits;
 pub mod tls;

@@ -31,6 +31,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::read_buffers::ReadBuffers;
+
 /// Most bytes one read from the connection takes, and the most one write to
 /// a [`Writer`] may hand over: large enough that a guest's `splice` loop
 /// makes few calls, small enough to bound the host's memory per transfer.
@@ -45,41 +47,6 @@ pub const QUEUE_BYTES: usize = 4 * CHUNK;
 /// [`CHUNK`]: chunks are split off one allocation, so a connection that
 /// hands out small reads (TLS records) does not pin a whole chunk each.
 const MIN_READ_ROOM: usize = 64 * 1024;
-
-/// Read buffers a download keeps for reuse (each [`CHUNK`] bytes): enough
-/// that one is usually free again by the time it is needed, with chunks
-/// queued here, in the guest's hands and in a file's write-behind.
-const SPARE_BUFFERS: usize = 16;
-
-/// A download's read buffers, reused once every chunk split off one is
-/// gone. Fresh MiB-sized blocks cost a page fault per 4 KiB (glibc returns
-/// freed ones to the kernel): 15,000-72,000 faults per GiB measured, where
-/// native clients reusing one buffer take about 1,200
-/// (bench/ANALYSIS-2026-12-02-first-touch.md).
-#[derive(Default)]
-struct Buffers {
-    /// Oldest first: the likeliest to be free again.
-    spare: std::collections::VecDeque<BytesMut>,
-}
-
-impl Buffers {
-    /// A buffer with room for a whole [`CHUNK`], in place of `used`.
-    /// `used` may have no room left at all: it still holds its allocation
-    /// and can take it back whole.
-    fn next(&mut self, used: BytesMut) -> BytesMut {
-        self.spare.push_back(used);
-        // `try_reclaim` succeeds only when no chunk of the buffer is alive.
-        let free = self.spare.iter_mut().position(|b| b.is_empty() && b.try_reclaim(CHUNK));
-        if let Some(buf) = free.and_then(|i| self.spare.remove(i)) {
-            return buf;
-        }
-        if self.spare.len() >= SPARE_BUFFERS {
-            // Still in use downstream: its memory goes with its last chunk.
-            self.spare.pop_front();
-        }
-        BytesMut::with_capacity(CHUNK)
-    }
-}
 
 /// Why a pump stopped early.
 #[derive(Debug)]
@@ -202,7 +169,7 @@ where
     S: AsyncRead + Unpin,
     M: FnMut(usize) -> Result<(), E>,
 {
-    let mut buffers = Buffers::default();
+    let mut buffers = ReadBuffers::new(CHUNK);
     let mut buf = BytesMut::with_capacity(CHUNK);
     let result = loop {
         // Room for a whole chunk first, so the queue never passes its bound.
@@ -403,35 +370,6 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     type Meter = Box<dyn FnMut(usize) -> Result<(), String> + Send>;
-
-    #[test]
-    fn read_buffers_are_reused_once_their_chunks_are_gone() {
-        let mut buffers = Buffers::default();
-        let mut buf = BytesMut::with_capacity(CHUNK);
-        let first = buf.as_ptr();
-        // Filled to the end: the handle left has no room, and still the buffer.
-        buf.resize(buf.capacity(), 1);
-        let chunk = buf.split().freeze();
-        assert_eq!(buf.capacity(), 0);
-        // A chunk of the first buffer is alive: a new one.
-        let second = buffers.next(buf);
-        assert_ne!(second.as_ptr(), first);
-        assert!(second.capacity() >= CHUNK);
-        drop(chunk);
-        // Now the first is free again: it comes back, whole.
-        let again = buffers.next(second);
-        assert_eq!(again.as_ptr(), first);
-        assert!(again.capacity() >= CHUNK);
-        // Buffers pinned by live chunks are not kept beyond the bound.
-        let mut alive = Vec::new();
-        let mut buf = again;
-        for _ in 0..3 * SPARE_BUFFERS {
-            buf.extend_from_slice(&[2; 10]);
-            alive.push(buf.split().freeze());
-            buf = buffers.next(buf);
-            assert!(buffers.spare.len() <= SPARE_BUFFERS);
-        }
-    }
 
     fn counter() -> (Arc<AtomicUsize>, Meter) {
         let total = Arc::new(AtomicUsize::new(0));
