@@ -203,6 +203,11 @@ impl Rule {
     }
 }
 
+/// The server's CPU over the wall time, per measured case.
+fn server_busy(t: &TransferStat) -> Vec<f64> {
+    t.server_cpu.iter().zip(&t.costs).map(|(s, c)| s / c.wall_s).collect()
+}
+
 fn median_cpu(t: Option<&TransferStat>) -> Option<f64> {
     let t = t.filter(|t| !t.costs.is_empty())?;
     Some(median(&t.costs.iter().map(|c| c.cpu_s()).collect::<Vec<_>>()))
@@ -214,7 +219,8 @@ fn target_matrix(out: &mut String, r: &Results) {
     for (what, _) in TRANSFER_TARGETS {
         let _ = write!(out, " {what} |");
     }
-    let _ = writeln!(out, "\n|---|---|{}", "---:|".repeat(TRANSFER_TARGETS.len()));
+    let _ = write!(out, " busy, (a) / (c): server, machine |");
+    let _ = writeln!(out, "\n|---|---|{}", "---:|".repeat(TRANSFER_TARGETS.len() + 1));
     for server in ServerId::REAL {
         for direction in [Direction::Download, Direction::Upload] {
             let _ = write!(out, "| {} | {} |", server.short(), direction.label());
@@ -226,6 +232,20 @@ fn target_matrix(out: &mut String, r: &Results) {
                 };
                 let _ = write!(out, " {cell} |");
             }
+            let busy = |client, of: fn(&TransferStat) -> Vec<f64>| {
+                find(r, server, direction, client)
+                    .map(of)
+                    .filter(|v| !v.is_empty())
+                    .map_or("-".to_string(), |v| format!("{:.0}%", 100.0 * median(&v)))
+            };
+            let _ = write!(
+                out,
+                " {} / {}, {} / {} |",
+                busy(Client::GuestSplice, server_busy),
+                busy(Client::Native, server_busy),
+                busy(Client::GuestSplice, |t| t.machine_busy.clone()),
+                busy(Client::Native, |t| t.machine_busy.clone()),
+            );
             out.push('\n');
         }
     }
@@ -260,14 +280,14 @@ fn transfer_table(out: &mut String, r: &Results, server: ServerId) {
     let _ = writeln!(out, "### {} ({} file)\n", server.label(), size_label(rows[0].bytes));
     let _ = writeln!(
         out,
-        "| direction | client | MB/s (median) | MB/s (min–max) | CPU s (user+sys) | CPU s per GiB | peak RSS MiB | RSS growth MiB | server CPU s | server busy |"
+        "| direction | client | MB/s (median) | MB/s (min–max) | CPU s (user+sys) | CPU s per GiB | peak RSS MiB | RSS growth MiB | server CPU s | server busy | machine busy |"
     );
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for t in rows {
         if t.costs.is_empty() {
             let _ = writeln!(
                 out,
-                "| {} | {} | FAILED: {} | | | | | | | |",
+                "| {} | {} | FAILED: {} | | | | | | | | |",
                 t.direction.label(),
                 t.client.label(),
                 one_line(t.errors.first())
@@ -290,14 +310,11 @@ fn transfer_table(out: &mut String, r: &Results, server: ServerId) {
         let failed = if t.errors.is_empty() { String::new() } else { format!(" ({} failed)", t.errors.len()) };
         let (server_cpu, server_busy) = match t.server_cpu.is_empty() {
             true => ("n/a".to_string(), "n/a".to_string()),
-            false => {
-                let busy: Vec<f64> = t.server_cpu.iter().zip(&t.costs).map(|(s, c)| s / c.wall_s).collect();
-                (format!("{:.2}", median(&t.server_cpu)), format!("{:.0}%", 100.0 * median(&busy)))
-            }
+            false => (format!("{:.2}", median(&t.server_cpu)), format!("{:.0}%", 100.0 * median(&server_busy(t)))),
         };
         let _ = writeln!(
             out,
-            "| {} | {} | **{:.0}**{failed} | {:.0}–{:.0} | {:.2} ({:.2}+{:.2}) | {:.2} | {:.1} | {} | {server_cpu} | {server_busy} |",
+            "| {} | {} | **{:.0}**{failed} | {:.0}–{:.0} | {:.2} ({:.2}+{:.2}) | {:.2} | {:.1} | {} | {server_cpu} | {server_busy} | {:.0}% |",
             t.direction.label(),
             t.client.label(),
             median(&mbps),
@@ -308,7 +325,8 @@ fn transfer_table(out: &mut String, r: &Results, server: ServerId) {
             median(&sys),
             median(&cpu) / gib,
             mib(peak),
-            growth
+            growth,
+            100.0 * median(&t.machine_busy)
         );
     }
     out.push('\n');
@@ -403,7 +421,7 @@ pub fn render(r: &Results) -> String {
     );
     let _ = writeln!(out, "- Clients: **(a)** the Rust example guest (`guest-examples/rust`) run with `Plugin::run` through the `ftp_host` library, `download REMOTE /data/FILE` / `upload /data/FILE REMOTE`, the local directory granted with `Policy::with_dir` — it `splice`s between the FTP stream and the file stream, so the bytes never enter guest memory; **(b)** the same with `--via-memory` (1 MiB chunks through guest memory); **(c)** native suppaftp 12.2.1 (tokio + rustls/ring, the host's versions), a 1 MiB read/write loop between the data stream and a `tokio::fs::File`, one shared rustls `ClientConfig` trusting the server's certificate (TLS session resumption on data connections); **(d)** `curl -o` / `curl -T` (`--ssl-reqd --cacert` for FTPS); **(e)** `lftp -c 'open ...; get R -o L'` / `put L -o R` (`ftp:ssl-force`, `ftp:ssl-protect-data`, `ssl:ca-file` for FTPS); **(a\\*)** the guest of (a) as a user runs it: `ftp-host run plugin.wasm --allow H:P --allow-loopback [--ca-file PEM] --dir LOCAL::/data -- ... download|upload ...`, a whole process with the compiled plugin loaded from its cache (warmed once before the first measurement).");
     let _ = writeln!(out, "- MB/s = 10^6 bytes per second of the whole operation: connect, log in, transfer, server's final reply, quit (for curl, lftp and `ftp-host run`: process start to exit; for the in-process guest: instantiation included).");
-    let _ = writeln!(out, "- Medians of {} run(s) per case, clients interleaved within each run, each run starting with the next client (run 1 with (a), run 2 with the second client, ...), after one untimed native transfer per server and direction: the first large write after a pause lands in memory the VM gave back to its hypervisor and is several times slower whoever makes it (`bench/ANALYSIS-2026-12-02-first-touch.md`). Every case runs in a fresh child process of the benchmark (or is curl, lftp, `ftp-host run` itself), so **CPU s** is that process's user+sys time for the timed region (getrusage of itself, or wait4 for whole processes) and **peak RSS** is its VmHWM, reset at the start of the timed region through `/proc/self/clear_refs` (whole processes: ru_maxrss). **RSS growth** is the peak minus the RSS when the timed region started (the compiled plugin, wasmtime and tokio are already resident). **server CPU s** is the real server's CPU for the same case (every process of the server, in a cgroup of its own: vsftpd's data-moving child is not always reaped by its parent, so the listener's cutime missed it; n/a where no cgroup can be made, and for the embedded server, which runs in the benchmark process) and **server busy** that CPU over the case's wall time: one session is one single-threaded server process, so near 100% the server, not the client, sets the speed.", p.runs);
+    let _ = writeln!(out, "- Medians of {} run(s) per case, clients interleaved within each run, each run starting with the next client (run 1 with (a), run 2 with the second client, ...), after one untimed native transfer per server and direction: the first large write after a pause lands in memory the VM gave back to its hypervisor and is several times slower whoever makes it (`bench/ANALYSIS-2026-12-02-first-touch.md`). Every case runs in a fresh child process of the benchmark (or is curl, lftp, `ftp-host run` itself), so **CPU s** is that process's user+sys time for the timed region (getrusage of itself, or wait4 for whole processes) and **peak RSS** is its VmHWM, reset at the start of the timed region through `/proc/self/clear_refs` (whole processes: ru_maxrss). **RSS growth** is the peak minus the RSS when the timed region started (the compiled plugin, wasmtime and tokio are already resident). **server CPU s** is the real server's CPU for the same case (every process of the server, in a cgroup of its own: vsftpd's data-moving child is not always reaped by its parent, so the listener's cutime missed it; n/a where no cgroup can be made, and for the embedded server, which runs in the benchmark process) and **server busy** that CPU over the case's wall time: one session is one single-threaded server process, so near 100% the server, not the client, sets the speed. **machine busy** is the share of all cores busy (/proc/stat) while the client process ran (its start included): near 100%, client and server together use the whole machine.", p.runs);
     let _ = writeln!(out, "- Every transfer's file is checked afterwards (size and SHA-256 against the source; outside the timed region); a failed check fails the case.");
     let _ = writeln!(out, "- proftpd's listener sleeps ~400 ms after any session ends: the benchmark waits 600 ms before each proftpd case (150 ms for vsftpd) so that no case pays for the previous one. vsftpd's FTPS runs TLS 1.2: with 1.3 it sends session tickets on every data connection and curl's uploads fail (426).");
     out.push('\n');
@@ -417,7 +435,7 @@ pub fn render(r: &Results) -> String {
         );
     }
     if p.has(Section::Transfers) {
-        let _ = writeln!(out, "Transfer targets, per case (ratios of medians; ✗ = missed):\n");
+        let _ = writeln!(out, "Transfer targets, per case (ratios of medians; ✗ = missed). The last column is what limits a case: the server's CPU over the wall time (one single-threaded session process: near 100% the server sets the speed) and the share of all cores busy, for (a) and (c), medians:\n");
         target_matrix(&mut out, r);
     }
     let _ = writeln!(out, "| target | measured | verdict |\n|---|---|---|");

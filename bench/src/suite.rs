@@ -209,6 +209,8 @@ pub struct TransferStat {
     pub costs: Vec<Cost>,
     /// The server's CPU seconds in each measured case (real servers only).
     pub server_cpu: Vec<f64>,
+    /// The share of all cores busy while the client ran, per measured case.
+    pub machine_busy: Vec<f64>,
     pub load_ms: Vec<f64>,
     pub errors: Vec<String>,
 }
@@ -596,7 +598,8 @@ fn run_process(mut cmd: Command, log: &Path, what: &str) -> Result<CaseResult> {
 }
 
 impl Env {
-    /// Run one transfer (any client) and check the file that arrived.
+    /// Run one transfer (any client) and check the file that arrived; also
+    /// the share of all cores busy while the client ran.
     fn transfer(
         &self,
         target: &Target,
@@ -604,7 +607,7 @@ impl Env {
         client: Client,
         src: &Source,
         max_memory: Option<usize>,
-    ) -> Result<CaseResult> {
+    ) -> Result<(CaseResult, f64)> {
         let remote_up = "up.bin";
         let local_down = "down.bin";
         // The destination must not exist beforehand: a stale file could pass the check.
@@ -615,6 +618,7 @@ impl Env {
         remove(&arrived);
         remove(&self.local.join(format!("{local_down}.part")));
         target.settle();
+        let stat_before = cpu_stat();
         let result = match client {
             Client::Curl => {
                 let cmd = match direction {
@@ -664,10 +668,13 @@ impl Env {
                 })?
             }
         };
+        let stat_after = cpu_stat();
+        let busy = stat_after.0.saturating_sub(stat_before.0) as f64
+            / stat_after.2.saturating_sub(stat_before.2).max(1) as f64;
         let checked = verify(&arrived, src.size, &src.sha);
         remove(&arrived);
         checked?;
-        Ok(result)
+        Ok((result, busy))
     }
 }
 
@@ -843,6 +850,7 @@ pub fn run(options: Options) -> Result<()> {
                             bytes: src.size,
                             costs: Vec::new(),
                             server_cpu: Vec::new(),
+                            machine_busy: Vec::new(),
                             load_ms: Vec::new(),
                             errors: Vec::new(),
                         });
@@ -850,10 +858,11 @@ pub fn run(options: Options) -> Result<()> {
                         // (it checks the file afterwards).
                         let server_before = target.server_cpu();
                         match env.transfer(target, direction, client, src, None) {
-                            Ok(r) => {
+                            Ok((r, busy)) => {
                                 if let (Some(before), Some(after)) = (server_before, target.server_cpu()) {
                                     stat.server_cpu.push(after - before);
                                 }
+                                stat.machine_busy.push(busy);
                                 eprintln!(
                                     "{} {} {} run {}: {:.0} MB/s, {:.2} s CPU, peak RSS {:.1} MiB",
                                     target.id.label(),
@@ -900,7 +909,7 @@ pub fn run(options: Options) -> Result<()> {
                 let full = match &min_bytes {
                     Ok(cap) => env
                         .transfer(plain, direction, client, &big, Some(*cap as usize))
-                        .map(|r| r.cost)
+                        .map(|(r, _)| r.cost)
                         .map_err(|e| format!("{e:#}")),
                     Err(e) => Err(e.clone()),
                 };
