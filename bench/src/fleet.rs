@@ -35,7 +35,7 @@ use futures_util::StreamExt;
 use tokio::runtime::Runtime;
 
 use crate::cases::{guest_args, Endpoint};
-use crate::measure::{median, percentile, proc_cpu, CpuGroup};
+use crate::measure::{median, percentile, proc_cpu, CpuGroup, CpuTimes};
 use crate::suite::{Plan, Results};
 use crate::Section;
 
@@ -137,16 +137,6 @@ fn plan_numbers(plan: &Plan) -> (usize, usize, usize) {
 }
 
 // ---- processes and /proc -----------------------------------------------------
-
-/// (busy, total) jiffies of all CPUs.
-fn machine_stat() -> (u64, u64) {
-    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let v: Vec<u64> =
-        text.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    (total.saturating_sub(idle), total)
-}
 
 /// The PID of the nats-server listening on `port` (the fixture keeps its child private).
 fn nats_pid(port: u16) -> Option<u32> {
@@ -464,7 +454,7 @@ impl Ctx<'_> {
             (None, None) => 0.0,
         };
         let before = (cpu_workers(), server_cpu(), proc_cpu(self.nats_pid, false), self_cpu());
-        let stat0 = machine_stat();
+        let stat0 = CpuTimes::now();
         let started = Instant::now();
         let mut sent = Vec::with_capacity(n);
         let got = self.rt.block_on(async {
@@ -474,13 +464,13 @@ impl Ctx<'_> {
             }
             self.arrivals.wait_all(&ids, BURST_TIMEOUT).await
         })?;
-        let stat1 = machine_stat();
+        let stat1 = CpuTimes::now();
         let last = got.iter().map(|(at, _)| *at).max().expect("n >= 1");
         let wall_s = (last - started).as_secs_f64();
         // Let the sessions exit (and be reaped) before reading the server's CPU.
         std::thread::sleep(target.settle);
         let after = (cpu_workers(), server_cpu(), proc_cpu(self.nats_pid, false), self_cpu());
-        let busy = stat1.0.saturating_sub(stat0.0) as f64 / stat1.1.saturating_sub(stat0.1).max(1) as f64;
+        let (busy, _) = stat1.shares_since(&stat0);
         Ok(Burst {
             workers: workers.len(),
             concurrency,

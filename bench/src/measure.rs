@@ -183,6 +183,36 @@ pub fn proc_cpu(pid: u32, children: bool) -> f64 {
     ticks / clock_ticks()
 }
 
+/// Jiffies of all CPUs together, from the first line of /proc/stat: the
+/// whole machine's busy time between two readings.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuTimes {
+    /// Everything but idle and iowait.
+    pub busy: u64,
+    /// Taken by the hypervisor.
+    pub steal: u64,
+    pub total: u64,
+}
+
+impl CpuTimes {
+    /// The counters as they are now.
+    pub fn now() -> CpuTimes {
+        let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let v: Vec<u64> =
+            text.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+        // user nice system idle iowait irq softirq steal ...
+        let total: u64 = v.iter().take(8).sum();
+        let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+        CpuTimes { busy: total.saturating_sub(idle), steal: v.get(7).copied().unwrap_or(0), total }
+    }
+
+    /// Share of all CPUs busy since `earlier`, and the share stolen.
+    pub fn shares_since(&self, earlier: &CpuTimes) -> (f64, f64) {
+        let span = self.total.saturating_sub(earlier.total).max(1) as f64;
+        (self.busy.saturating_sub(earlier.busy) as f64 / span, self.steal.saturating_sub(earlier.steal) as f64 / span)
+    }
+}
+
 /// The CPU time of a server's whole process tree, in a cgroup of its own.
 ///
 /// A listener's `cutime` holds only the sessions it reaped *and* what those

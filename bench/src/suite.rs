@@ -15,7 +15,7 @@ use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions, TlsVersion};
 use sha2::{Digest, Sha256};
 
 use crate::cases::{Case, CaseResult, Client, Direction, Endpoint, RESULT_PREFIX};
-use crate::measure::{run_measured, Cost, CpuGroup};
+use crate::measure::{run_measured, Cost, CpuGroup, CpuTimes};
 use crate::oplog::OpTime;
 use crate::{report, ClientChoice, Options, Section, ServerChoice};
 
@@ -265,8 +265,8 @@ pub struct Machine {
     pub mem_gib: f64,
     pub load_start: String,
     pub load_end: String,
-    /// /proc/stat at the start: (busy, steal, total) jiffies of all CPUs.
-    pub stat_start: (u64, u64, u64),
+    /// /proc/stat at the start.
+    pub stat_start: CpuTimes,
     /// Share of all CPUs busy during the run (everything on the machine), and stolen by the hypervisor.
     pub busy_share: f64,
     pub steal_share: f64,
@@ -393,18 +393,6 @@ fn command_output(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// (busy, steal, total) jiffies over all CPUs, from the first line of /proc/stat.
-fn cpu_stat() -> (u64, u64, u64) {
-    let text = fs::read_to_string("/proc/stat").unwrap_or_default();
-    let v: Vec<u64> =
-        text.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal ...
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    let steal = v.get(7).copied().unwrap_or(0);
-    (total.saturating_sub(idle), steal, total)
-}
-
 fn loadavg() -> String {
     fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -437,7 +425,7 @@ fn machine() -> Machine {
         mem_gib: mem_kib / (1024.0 * 1024.0),
         load_start: loadavg(),
         load_end: String::new(),
-        stat_start: cpu_stat(),
+        stat_start: CpuTimes::now(),
         busy_share: f64::NAN,
         steal_share: f64::NAN,
         date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
@@ -618,7 +606,7 @@ impl Env {
         remove(&arrived);
         remove(&self.local.join(format!("{local_down}.part")));
         target.settle();
-        let stat_before = cpu_stat();
+        let stat_before = CpuTimes::now();
         let result = match client {
             Client::Curl => {
                 let cmd = match direction {
@@ -668,9 +656,7 @@ impl Env {
                 })?
             }
         };
-        let stat_after = cpu_stat();
-        let busy = stat_after.0.saturating_sub(stat_before.0) as f64
-            / stat_after.2.saturating_sub(stat_before.2).max(1) as f64;
+        let (busy, _) = CpuTimes::now().shares_since(&stat_before);
         let checked = verify(&arrived, src.size, &src.sha);
         remove(&arrived);
         checked?;
@@ -1057,10 +1043,7 @@ pub fn run(options: Options) -> Result<()> {
     drop(vsftpd_plain);
     drop(vsftpd_ftps);
     machine.load_end = loadavg();
-    let (busy, steal, total) = cpu_stat();
-    let span = total.saturating_sub(machine.stat_start.2).max(1) as f64;
-    machine.busy_share = busy.saturating_sub(machine.stat_start.0) as f64 / span;
-    machine.steal_share = steal.saturating_sub(machine.stat_start.1) as f64 / span;
+    (machine.busy_share, machine.steal_share) = CpuTimes::now().shares_since(&machine.stat_start);
     results.machine = machine;
     results.elapsed = started.elapsed();
 
