@@ -162,6 +162,8 @@ fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 fn main() -> ExitCode {
+    // As `ftp-host` does: the in-process guest cases run the host library.
+    ftp_host::allocator::keep_freed_chunks();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Case { spec }) => cases::child_main(&spec),

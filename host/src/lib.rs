@@ -98,6 +98,7 @@
 
 #![deny(missing_docs)]
 
+pub mod allocator;
 pub mod audit;
 mod bindings;
 pub mod cache;
