@@ -3,15 +3,15 @@
 //! binary (and the benchmark); embedders call it from their `main`, or use
 //! an allocator that keeps freed memory.
 //!
-//! Why: a guest that writes through its own memory (`output-stream.write`,
-//! the classic driver's `get`/`send` with bytes) hands the host a 1 MiB
-//! `list<u8>` per call, which wasmtime lifts into a fresh `Vec`, freed on
-//! another thread once the file or the connection took it. glibc's default
-//! thresholds give those blocks back to the kernel (munmap, or a trim of the
-//! heap's top) and fault them in again, 4 KiB at a time: 50,000-115,000
-//! page faults per GiB moved through guest memory, against 6,000-7,500
-//! with these settings, and 0.3 s less CPU per GiB
-//! (bench/ANALYSIS-2026-12-02-page-faults.md).
+//! Why: a guest that writes through its own memory (`output-stream.write`
+//! to a granted file or a data connection, the classic driver's `send`)
+//! hands the host a `list<u8>` per call, 1 MiB in our guest libraries, which
+//! wasmtime lifts into a fresh `Vec`, freed on another thread once the file
+//! or the connection took it. glibc's default thresholds give those blocks
+//! back to the kernel (munmap, or a trim of the heap's top) and fault them
+//! in again, 4 KiB at a time: 50,000-134,000 page faults per GiB moved
+//! through guest memory, against 6,500-7,500 with these settings, and about
+//! 0.3 s less CPU per GiB (bench/ANALYSIS-2026-12-02-page-faults.md).
 
 /// Blocks up to this size come from the heap, not from their own mmap.
 pub const MMAP_THRESHOLD: usize = 4 * 1024 * 1024;
