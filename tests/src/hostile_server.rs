@@ -28,16 +28,14 @@
 //! `425`), moves the bytes, closes it and answers `226`. `PORT`/`EPRT` get `502`.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// How often the accept loops look for new connections and for a stop.
-const POLL: Duration = Duration::from_millis(5);
+use crate::scripted_server::{pasv_address, verb_of, DataPort, Plumbing, Sockets, POLL};
 
 /// When a scripted misbehaviour ([`Act`]) happens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -304,112 +302,67 @@ impl Drop for Canary {
 
 /// The running server. See the module documentation.
 pub struct HostileServer {
-    addr: SocketAddr,
+    // Dropped first: stops every thread before the rest goes.
+    plumbing: Plumbing,
     shared: Arc<Shared>,
     canary: Canary,
-    thread: Option<JoinHandle<()>>,
 }
 
+/// What the server's own threads share beyond the plumbing.
 struct Shared {
     script: Script,
-    ip: IpAddr,
     canary: SocketAddr,
-    stop: AtomicBool,
-    commands: Mutex<Vec<String>>,
-    control_connections: AtomicUsize,
-    /// Control connections open now, and the most ever open at once.
-    open_controls: AtomicUsize,
-    max_open_controls: AtomicUsize,
-    data_connections: AtomicUsize,
     files: Mutex<BTreeMap<String, Vec<u8>>>,
-    /// Every socket accepted, to shut down on drop (that unblocks the threads
-    /// reading or writing them).
-    sockets: Mutex<Vec<TcpStream>>,
 }
 
 impl HostileServer {
     /// Start a server following `script` on `127.0.0.1`, on a free port.
     pub fn start(script: Script) -> HostileServer {
-        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let listener = TcpListener::bind((ip, 0)).expect("hostile server listener binds");
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let canary = Canary::start_on(ip);
-        let shared = Arc::new(Shared {
-            files: Mutex::new(script.files.clone()),
-            script,
-            ip,
-            canary: canary.addr(),
-            stop: AtomicBool::new(false),
-            commands: Mutex::new(Vec::new()),
-            control_connections: AtomicUsize::new(0),
-            open_controls: AtomicUsize::new(0),
-            max_open_controls: AtomicUsize::new(0),
-            data_connections: AtomicUsize::new(0),
-            sockets: Mutex::new(Vec::new()),
+        let canary = Canary::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let shared = Arc::new(Shared { files: Mutex::new(script.files.clone()), script, canary: canary.addr() });
+        let serving = shared.clone();
+        let plumbing = Plumbing::start("hostile-ftp", move |sockets, stream| {
+            let _ = Control::new(sockets, &serving, stream).and_then(|mut c| c.serve());
         });
-        let accepting = shared.clone();
-        let thread = thread::Builder::new()
-            .name(format!("hostile-ftp-{}", addr.port()))
-            .spawn(move || {
-                while !accepting.stop.load(Ordering::SeqCst) {
-                    let Ok((stream, _)) = listener.accept() else {
-                        thread::sleep(POLL);
-                        continue;
-                    };
-                    accepting.control_connections.fetch_add(1, Ordering::SeqCst);
-                    if !accepting.keep(&stream) {
-                        continue;
-                    }
-                    let shared = accepting.clone();
-                    let open = shared.open_controls.fetch_add(1, Ordering::SeqCst) + 1;
-                    shared.max_open_controls.fetch_max(open, Ordering::SeqCst);
-                    thread::spawn(move || {
-                        let _ = Control::new(&shared, stream).and_then(|mut c| c.serve());
-                        shared.open_controls.fetch_sub(1, Ordering::SeqCst);
-                    });
-                }
-            })
-            .unwrap();
-        HostileServer { addr, shared, canary, thread: Some(thread) }
+        HostileServer { plumbing, shared, canary }
     }
 
     /// The control connection's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.plumbing.addr()
     }
 
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.addr().port()
     }
 
     /// Every command line received so far, on every connection, in order,
     /// without the CR LF (lossy UTF-8).
     pub fn commands(&self) -> Vec<String> {
-        self.shared.commands.lock().unwrap().clone()
+        self.plumbing.sockets().commands()
     }
 
     /// Whether a command with this verb (`"DELE"`, case-insensitive) arrived.
     pub fn received(&self, verb: &str) -> bool {
-        self.commands().iter().any(|line| verb_of(line).eq_ignore_ascii_case(verb))
+        self.plumbing.sockets().received(verb)
     }
 
     /// Control connections accepted so far.
     pub fn control_connections(&self) -> usize {
-        self.shared.control_connections.load(Ordering::SeqCst)
+        self.plumbing.sockets().control_connections()
     }
 
     /// The most control connections that were ever open at the same time
     /// (a connection counts from its accept until the server has seen it
     /// closed, or closed it).
     pub fn max_concurrent_control_connections(&self) -> usize {
-        self.shared.max_open_controls.load(Ordering::SeqCst)
+        self.plumbing.sockets().max_concurrent_control_connections()
     }
 
     /// Connections accepted so far on the data listeners (the real ones,
     /// whatever the `PASV` replies said).
     pub fn data_connections(&self) -> usize {
-        self.shared.data_connections.load(Ordering::SeqCst)
+        self.plumbing.sockets().data_connections()
     }
 
     /// The server's own [`Canary`] (see [`Script::pasv_to_canary`]).
@@ -443,79 +396,9 @@ impl HostileServer {
     }
 }
 
-impl Drop for HostileServer {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        for socket in self.shared.sockets.lock().unwrap().drain(..) {
-            let _ = socket.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-impl Shared {
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-
-    /// Remember `stream` for shutdown on drop; false if the server is stopping.
-    fn keep(&self, stream: &TcpStream) -> bool {
-        let _ = stream.set_nonblocking(false);
-        let mut sockets = self.sockets.lock().unwrap();
-        if self.stopping() {
-            let _ = stream.shutdown(Shutdown::Both);
-            return false;
-        }
-        if let Ok(clone) = stream.try_clone() {
-            sockets.push(clone);
-        }
-        true
-    }
-
-    /// Open a data listener, accepting (and counting) connections until the
-    /// server stops or the returned port is dropped (by the transfer that
-    /// used it, the next `PASV`, or the end of the control connection).
-    fn data_listener(self: &Arc<Self>) -> io::Result<(SocketAddr, DataPort)> {
-        let listener = TcpListener::bind((self.ip, 0))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let (tx, rx): (Sender<TcpStream>, _) = mpsc::channel();
-        let closed = Arc::new(AtomicBool::new(false));
-        let port = DataPort { rx, closed: closed.clone() };
-        let shared = self.clone();
-        thread::spawn(move || {
-            while !shared.stopping() && !closed.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        shared.data_connections.fetch_add(1, Ordering::SeqCst);
-                        if shared.keep(&stream) {
-                            let _ = tx.send(stream);
-                        }
-                    }
-                    Err(_) => thread::sleep(POLL),
-                }
-            }
-        });
-        Ok((addr, port))
-    }
-}
-
-/// The receiving end of a data listener; dropping it closes the listener.
-struct DataPort {
-    rx: Receiver<TcpStream>,
-    closed: Arc<AtomicBool>,
-}
-
-impl Drop for DataPort {
-    fn drop(&mut self) {
-        self.closed.store(true, Ordering::SeqCst);
-    }
-}
-
 /// One control connection.
 struct Control<'a> {
+    sockets: &'a Arc<Sockets>,
     shared: &'a Arc<Shared>,
     reader: BufReader<TcpStream>,
     writer: TcpStream,
@@ -534,9 +417,10 @@ enum Flow {
 }
 
 impl<'a> Control<'a> {
-    fn new(shared: &'a Arc<Shared>, stream: TcpStream) -> io::Result<Self> {
+    fn new(sockets: &'a Arc<Sockets>, shared: &'a Arc<Shared>, stream: TcpStream) -> io::Result<Self> {
         let writer = stream.try_clone()?;
         Ok(Control {
+            sockets,
             shared,
             reader: BufReader::new(stream),
             writer,
@@ -560,13 +444,8 @@ impl<'a> Control<'a> {
             None => self.reply("220 hostile FTP server ready")?,
         }
         let mut line = Vec::new();
-        loop {
-            line.clear();
-            if self.reader.read_until(b'\n', &mut line)? == 0 {
-                return Ok(());
-            }
-            let text = String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_string();
-            self.shared.commands.lock().unwrap().push(text.clone());
+        // No limit on a command line: the client is the host under test.
+        while let Some(text) = self.sockets.read_command(&mut self.reader, u64::MAX, &mut line)? {
             if self.silent {
                 continue;
             }
@@ -582,6 +461,7 @@ impl<'a> Control<'a> {
                 return Ok(());
             }
         }
+        Ok(())
     }
 
     fn misbehave(&mut self, act: &Act, code: &str) -> io::Result<Flow> {
@@ -597,7 +477,7 @@ impl<'a> Control<'a> {
             Act::EndlessMultiline => {
                 let line = format!("{code}-endless\r\n").repeat(256);
                 loop {
-                    if self.shared.stopping() {
+                    if self.sockets.stopping() {
                         return Ok(Flow::End);
                     }
                     self.writer.write_all(line.as_bytes())?;
@@ -639,7 +519,7 @@ impl<'a> Control<'a> {
             }
             "AUTH" => self.reply("534 no TLS here")?,
             "PASV" | "EPSV" => {
-                let (real, port) = self.shared.data_listener()?;
+                let (real, port) = self.sockets.data_listener()?;
                 self.data = Some(port);
                 let named = match &script.pasv {
                     Pasv::Honest => real,
@@ -655,20 +535,7 @@ impl<'a> Control<'a> {
                 if verb == "EPSV" {
                     self.reply(&format!("229 Entering Extended Passive Mode (|||{}|)", named.port()))?
                 } else {
-                    let ip = match named.ip() {
-                        IpAddr::V4(ip) => ip.octets(),
-                        IpAddr::V6(_) => [127, 0, 0, 1],
-                    };
-                    let port = named.port();
-                    self.reply(&format!(
-                        "227 Entering Passive Mode ({},{},{},{},{},{})",
-                        ip[0],
-                        ip[1],
-                        ip[2],
-                        ip[3],
-                        port >> 8,
-                        port & 0xff
-                    ))?
+                    self.reply(&format!("227 Entering Passive Mode ({})", pasv_address(named)))?
                 }
             }
             "PORT" | "EPRT" => self.reply("502 active mode is not supported")?,
@@ -725,10 +592,10 @@ impl<'a> Control<'a> {
 
     fn listing(&mut self, verb: &str, arg: &str) -> io::Result<()> {
         if let Some(line) = &self.shared.script.endless_listing {
-            let shared = self.shared.clone();
+            let sockets = self.sockets.clone();
             let block = line.repeat((64 * 1024 / line.len()).max(1));
             return self.transfer(|data| loop {
-                if shared.stopping() {
+                if sockets.stopping() {
                     return Ok(());
                 }
                 data.write_all(&block)?;
@@ -802,7 +669,7 @@ impl<'a> Control<'a> {
         if self.shared.script.stall_stor {
             self.reply("150 opening data connection")?;
             let data = self.accept_data();
-            while !self.shared.stopping() {
+            while !self.sockets.stopping() {
                 thread::sleep(POLL);
             }
             drop(data);
@@ -851,17 +718,7 @@ impl<'a> Control<'a> {
     /// The data connection of the last `PASV`/`EPSV`, waiting up to the
     /// script's data timeout. Each `PASV` serves one transfer.
     fn accept_data(&mut self) -> Option<TcpStream> {
-        let port = self.data.take()?;
-        let deadline = Instant::now() + self.shared.script.data_timeout;
-        while !self.shared.stopping() {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            match port.rx.recv_timeout(left.min(Duration::from_millis(50))) {
-                Ok(stream) => return Some(stream),
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return None,
-            }
-        }
-        None
+        self.data.take()?.accept(self.shared.script.data_timeout)
     }
 
     /// `arg` as an absolute path, `/`-separated, without `.`/`..` resolution
@@ -884,11 +741,6 @@ impl<'a> Control<'a> {
     fn reply(&mut self, line: &str) -> io::Result<()> {
         self.writer.write_all(format!("{line}\r\n").as_bytes())
     }
-}
-
-/// The first word of a command line.
-fn verb_of(line: &str) -> &str {
-    line.split_whitespace().next().unwrap_or("")
 }
 
 /// The code a well-behaved reply to `verb` would have (for `Act::HugeLine`

@@ -19,10 +19,10 @@
 //! get `501`), no TLS (`AUTH` gets `534`, which is what an IIS site that
 //! allows only plain FTP answers).
 //!
-//! Synchronous std threads, like [`crate::hostile_server`]: usable from
-//! plain `#[test]`s (with a blocking client) and from async tests alike;
-//! everything is stopped, and every socket shut down, when the server is
-//! dropped.
+//! Synchronous std threads, on the plumbing of [`crate::scripted_server`]
+//! like [`crate::hostile_server`]: usable from plain `#[test]`s (with a
+//! blocking client) and from async tests alike; everything is stopped, and
+//! every socket shut down, when the server is dropped.
 //!
 //! ```no_run
 //! use ftp_host_e2e::iis_server::{DosTime, IisServer, Site};
@@ -34,21 +34,18 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::io::{self, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::scripted_server::{pasv_address, verb_of, DataPort, Plumbing, Sockets};
 
 /// The user name the server accepts by default.
 pub const IIS_USER: &str = "iisuser";
 /// The password of [`IIS_USER`].
 pub const IIS_PASSWORD: &str = "iis-password";
 
-/// How often the accept loops look for new connections and for a stop.
-const POLL: Duration = Duration::from_millis(5);
 /// How long a transfer command waits for the client's data connection.
 const DATA_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest command line read; IIS closes on longer ones too.
@@ -224,170 +221,56 @@ fn clean(path: &str) -> String {
 
 /// The running server. See the module documentation.
 pub struct IisServer {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
-}
-
-struct Shared {
-    ip: IpAddr,
-    stop: AtomicBool,
-    site: Mutex<Site>,
-    commands: Mutex<Vec<String>>,
-    control_connections: AtomicUsize,
-    data_connections: AtomicUsize,
-    /// Every socket accepted, to shut down on drop.
-    sockets: Mutex<Vec<TcpStream>>,
+    // Dropped first: stops every thread before the site goes.
+    plumbing: Plumbing,
+    site: Arc<Mutex<Site>>,
 }
 
 impl IisServer {
     /// Serve `site` on `127.0.0.1`, on a free port.
     pub fn start(site: Site) -> IisServer {
-        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let listener = TcpListener::bind((ip, 0)).expect("IIS server listener binds");
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(Shared {
-            ip,
-            stop: AtomicBool::new(false),
-            site: Mutex::new(site),
-            commands: Mutex::new(Vec::new()),
-            control_connections: AtomicUsize::new(0),
-            data_connections: AtomicUsize::new(0),
-            sockets: Mutex::new(Vec::new()),
+        let site = Arc::new(Mutex::new(site));
+        let serving = site.clone();
+        let plumbing = Plumbing::start("iis-ftp", move |sockets, stream| {
+            let _ = Control::new(sockets, &serving, stream).and_then(|mut c| c.serve());
         });
-        let accepting = shared.clone();
-        let thread = thread::Builder::new()
-            .name(format!("iis-ftp-{}", addr.port()))
-            .spawn(move || {
-                while !accepting.stopping() {
-                    let Ok((stream, _)) = listener.accept() else {
-                        thread::sleep(POLL);
-                        continue;
-                    };
-                    accepting.control_connections.fetch_add(1, Ordering::SeqCst);
-                    if !accepting.keep(&stream) {
-                        continue;
-                    }
-                    let shared = accepting.clone();
-                    thread::spawn(move || {
-                        let _ = Control::new(&shared, stream).and_then(|mut c| c.serve());
-                    });
-                }
-            })
-            .unwrap();
-        IisServer { addr, shared, thread: Some(thread) }
+        IisServer { plumbing, site }
     }
 
     /// The control connection's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.plumbing.addr()
     }
 
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.addr().port()
     }
 
     /// Every command line received so far, on every connection, in order,
     /// without the CR LF (lossy UTF-8).
     pub fn commands(&self) -> Vec<String> {
-        self.shared.commands.lock().unwrap().clone()
+        self.plumbing.sockets().commands()
     }
 
     /// Whether a command with this verb (`"DELE"`, case-insensitive) arrived.
     pub fn received(&self, verb: &str) -> bool {
-        self.commands().iter().any(|line| verb_of(line).eq_ignore_ascii_case(verb))
+        self.plumbing.sockets().received(verb)
     }
 
     /// Control connections accepted so far.
     pub fn control_connections(&self) -> usize {
-        self.shared.control_connections.load(Ordering::SeqCst)
+        self.plumbing.sockets().control_connections()
     }
 
     /// Data connections accepted so far.
     pub fn data_connections(&self) -> usize {
-        self.shared.data_connections.load(Ordering::SeqCst)
+        self.plumbing.sockets().data_connections()
     }
 
     /// The tree now.
     pub fn site(&self) -> Site {
-        self.shared.site.lock().unwrap().clone()
+        self.site.lock().unwrap().clone()
     }
-}
-
-impl Drop for IisServer {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        for socket in self.shared.sockets.lock().unwrap().drain(..) {
-            let _ = socket.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-impl Shared {
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-
-    /// Remember `stream` for shutdown on drop; false if the server is stopping.
-    fn keep(&self, stream: &TcpStream) -> bool {
-        let _ = stream.set_nonblocking(false);
-        let mut sockets = self.sockets.lock().unwrap();
-        if self.stopping() {
-            let _ = stream.shutdown(Shutdown::Both);
-            return false;
-        }
-        if let Ok(clone) = stream.try_clone() {
-            sockets.push(clone);
-        }
-        true
-    }
-
-    /// A data listener accepting connections until the server stops or the
-    /// returned port is dropped.
-    fn data_listener(self: &Arc<Self>) -> io::Result<(SocketAddr, DataPort)> {
-        let listener = TcpListener::bind((self.ip, 0))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let (tx, rx) = mpsc::channel();
-        let closed = Arc::new(AtomicBool::new(false));
-        let port = DataPort { rx, closed: closed.clone() };
-        let shared = self.clone();
-        thread::spawn(move || {
-            while !shared.stopping() && !closed.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        shared.data_connections.fetch_add(1, Ordering::SeqCst);
-                        if shared.keep(&stream) {
-                            let _ = tx.send(stream);
-                        }
-                    }
-                    Err(_) => thread::sleep(POLL),
-                }
-            }
-        });
-        Ok((addr, port))
-    }
-}
-
-/// The receiving end of a data listener; dropping it closes the listener.
-struct DataPort {
-    rx: Receiver<TcpStream>,
-    closed: Arc<AtomicBool>,
-}
-
-impl Drop for DataPort {
-    fn drop(&mut self) {
-        self.closed.store(true, Ordering::SeqCst);
-    }
-}
-
-/// The verb of a command line (`"RETR"` of `"RETR a.txt"`).
-fn verb_of(line: &str) -> &str {
-    line.split_whitespace().next().unwrap_or("")
 }
 
 /// IIS's reply to a path that does not exist.
@@ -395,7 +278,8 @@ const NOT_FOUND: &str = "550 The system cannot find the file specified. ";
 
 /// One control connection.
 struct Control<'a> {
-    shared: &'a Arc<Shared>,
+    sockets: &'a Arc<Sockets>,
+    site: &'a Mutex<Site>,
     reader: BufReader<TcpStream>,
     writer: TcpStream,
     user: Option<String>,
@@ -408,10 +292,11 @@ struct Control<'a> {
 }
 
 impl<'a> Control<'a> {
-    fn new(shared: &'a Arc<Shared>, stream: TcpStream) -> io::Result<Self> {
+    fn new(sockets: &'a Arc<Sockets>, site: &'a Mutex<Site>, stream: TcpStream) -> io::Result<Self> {
         let writer = stream.try_clone()?;
         Ok(Control {
-            shared,
+            sockets,
+            site,
             reader: BufReader::new(stream),
             writer,
             user: None,
@@ -430,23 +315,14 @@ impl<'a> Control<'a> {
     fn serve(&mut self) -> io::Result<()> {
         self.reply("220 Microsoft FTP Service")?;
         let mut line = Vec::new();
-        loop {
-            line.clear();
-            if (&mut self.reader).take(MAX_COMMAND_BYTES).read_until(b'\n', &mut line)? == 0 {
-                return Ok(());
-            }
-            if !line.ends_with(b"\n") {
-                // Too long, or the client went away mid-line.
-                return Ok(());
-            }
-            let text = String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_string();
-            self.shared.commands.lock().unwrap().push(text.clone());
+        while let Some(text) = self.sockets.read_command(&mut self.reader, MAX_COMMAND_BYTES, &mut line)? {
             let verb = verb_of(&text).to_ascii_uppercase();
             let arg = text.get(verb.len()..).unwrap_or("").trim_start().to_string();
             if !self.command(&verb, &arg)? {
                 return Ok(());
             }
         }
+        Ok(())
     }
 
     /// The key `arg` names from the current directory (not checked to exist).
@@ -472,7 +348,7 @@ impl<'a> Control<'a> {
                 self.reply("331 Password required")?
             }
             "PASS" => {
-                let site = self.shared.site.lock().unwrap();
+                let site = self.site.lock().unwrap();
                 let ok = self.user.as_deref() == Some(site.user.as_str()) && arg == site.password;
                 drop(site);
                 if ok {
@@ -496,8 +372,8 @@ impl<'a> Control<'a> {
             "MODE" | "STRU" => self.reply("200 command successful.")?,
             "PWD" | "XPWD" => self.reply(&format!("257 \"/{}\" is current directory.", self.cwd))?,
             "CWD" | "XCWD" => {
-                let found = self.shared.site.lock().unwrap().find(&self.key(arg));
-                let site = self.shared.site.lock().unwrap().clone();
+                let found = self.site.lock().unwrap().find(&self.key(arg));
+                let site = self.site.lock().unwrap().clone();
                 match found {
                     Some(key) if site.is_dir(&key) => {
                         self.cwd = key;
@@ -512,25 +388,12 @@ impl<'a> Control<'a> {
                 self.reply("250 CDUP command successful.")?
             }
             "PASV" | "EPSV" => {
-                let (addr, port) = self.shared.data_listener()?;
+                let (addr, port) = self.sockets.data_listener()?;
                 self.data = Some(port);
                 if verb == "EPSV" {
                     self.reply(&format!("229 Entering Extended Passive Mode (|||{}|)", addr.port()))?
                 } else {
-                    let ip = match addr.ip() {
-                        IpAddr::V4(ip) => ip.octets(),
-                        IpAddr::V6(_) => [127, 0, 0, 1],
-                    };
-                    let p = addr.port();
-                    self.reply(&format!(
-                        "227 Entering Passive Mode ({},{},{},{},{},{}).",
-                        ip[0],
-                        ip[1],
-                        ip[2],
-                        ip[3],
-                        p >> 8,
-                        p & 0xff
-                    ))?
+                    self.reply(&format!("227 Entering Passive Mode ({}).", pasv_address(addr)))?
                 }
             }
             "PORT" | "EPRT" => self.reply("501 Server cannot accept argument.")?,
@@ -542,7 +405,7 @@ impl<'a> Control<'a> {
                 Err(_) => self.reply("501 Invalid number of parameters.")?,
             },
             "SIZE" | "MDTM" => {
-                let site = self.shared.site.lock().unwrap().clone();
+                let site = self.site.lock().unwrap().clone();
                 let node = site.find(&self.key(arg)).and_then(|k| site.nodes.get(&k).cloned());
                 match (verb, node) {
                     ("SIZE", Some(Node::File { bytes, .. })) => self.reply(&format!("213 {}", bytes.len()))?,
@@ -555,7 +418,7 @@ impl<'a> Control<'a> {
             "STOR" => self.stor(arg)?,
             "MKD" | "XMKD" => {
                 let key = self.key(arg);
-                let mut site = self.shared.site.lock().unwrap();
+                let mut site = self.site.lock().unwrap();
                 let parent = key.rsplit_once('/').map_or("", |(p, _)| p).to_string();
                 let reply = if key.is_empty() || site.find(&key).is_some() {
                     "550 Cannot create a file when that file already exists. ".to_string()
@@ -569,7 +432,7 @@ impl<'a> Control<'a> {
                 self.reply(&reply)?
             }
             "RMD" | "XRMD" => {
-                let mut site = self.shared.site.lock().unwrap();
+                let mut site = self.site.lock().unwrap();
                 let reply = match site.find(&self.key(arg)) {
                     Some(key) if key.is_empty() => "550 Access is denied. ",
                     Some(key) if site.is_dir(&key) => {
@@ -587,7 +450,7 @@ impl<'a> Control<'a> {
                 self.reply(reply)?
             }
             "DELE" => {
-                let mut site = self.shared.site.lock().unwrap();
+                let mut site = self.site.lock().unwrap();
                 let reply = match site.find(&self.key(arg)) {
                     Some(key) if !site.is_dir(&key) => {
                         site.nodes.remove(&key);
@@ -600,7 +463,7 @@ impl<'a> Control<'a> {
                 self.reply(reply)?
             }
             "RNFR" => {
-                let found = self.shared.site.lock().unwrap().find(&self.key(arg)).filter(|k| !k.is_empty());
+                let found = self.site.lock().unwrap().find(&self.key(arg)).filter(|k| !k.is_empty());
                 match found {
                     Some(key) => {
                         self.rename_from = Some(key);
@@ -614,7 +477,7 @@ impl<'a> Control<'a> {
                     return self.reply("503 Bad sequence of commands.").map(|_| true);
                 };
                 let to = self.key(arg);
-                let mut site = self.shared.site.lock().unwrap();
+                let mut site = self.site.lock().unwrap();
                 let parent = to.rsplit_once('/').map_or("", |(p, _)| p).to_string();
                 let reply = if to.is_empty() || site.find(&to).is_some() {
                     "550 Cannot create a file when that file already exists. "
@@ -649,16 +512,7 @@ impl<'a> Control<'a> {
 
     /// Wait for the client's data connection on the last `PASV`/`EPSV` port.
     fn accept_data(&mut self) -> Option<TcpStream> {
-        let port = self.data.take()?;
-        let deadline = Instant::now() + DATA_TIMEOUT;
-        loop {
-            match port.rx.recv_timeout(POLL) {
-                Ok(stream) => return Some(stream),
-                Err(RecvTimeoutError::Disconnected) => return None,
-                Err(RecvTimeoutError::Timeout) if Instant::now() >= deadline || self.shared.stopping() => return None,
-                Err(RecvTimeoutError::Timeout) => {}
-            }
-        }
+        self.data.take()?.accept(DATA_TIMEOUT)
     }
 
     /// `125`, `send` on the data connection, close it, `226`.
@@ -678,7 +532,7 @@ impl<'a> Control<'a> {
     fn listing(&mut self, verb: &str, arg: &str) -> io::Result<()> {
         // IIS takes `-l`, `-a` and the like, and ignores them.
         let path = arg.split_whitespace().filter(|w| !w.starts_with('-')).collect::<Vec<_>>().join(" ");
-        let site = self.shared.site.lock().unwrap().clone();
+        let site = self.site.lock().unwrap().clone();
         let Some(key) = site.find(&self.key(&path)) else {
             self.data = None;
             return self.reply(NOT_FOUND);
@@ -712,7 +566,7 @@ impl<'a> Control<'a> {
 
     fn retr(&mut self, arg: &str) -> io::Result<()> {
         let offset = std::mem::take(&mut self.rest) as usize;
-        let site = self.shared.site.lock().unwrap().clone();
+        let site = self.site.lock().unwrap().clone();
         let file = site.find(&self.key(arg)).and_then(|k| match site.nodes.get(&k) {
             Some(Node::File { bytes, .. }) => Some(bytes.clone()),
             _ => None,
@@ -726,7 +580,7 @@ impl<'a> Control<'a> {
 
     fn stor(&mut self, arg: &str) -> io::Result<()> {
         let offset = std::mem::take(&mut self.rest) as usize;
-        let site = self.shared.site.lock().unwrap().clone();
+        let site = self.site.lock().unwrap().clone();
         let key = site.find(&self.key(arg)).unwrap_or_else(|| self.key(arg));
         let parent = key.rsplit_once('/').map_or("", |(p, _)| p).to_string();
         if key.is_empty() || site.is_dir(&key) || !site.find(&parent).is_some_and(|p| site.is_dir(&p)) {
@@ -743,7 +597,7 @@ impl<'a> Control<'a> {
         if read.is_err() {
             return self.reply("426 Connection closed; transfer aborted.");
         }
-        let mut site = self.shared.site.lock().unwrap();
+        let mut site = self.site.lock().unwrap();
         let mut bytes = match site.nodes.get(&key) {
             Some(Node::File { bytes, .. }) if offset > 0 => bytes.clone(),
             _ => Vec::new(),

@@ -6,4 +6,5 @@ pub mod harness;
 pub mod hostile_server;
 pub mod iis_server;
 pub mod nats;
+pub mod scripted_server;
 pub mod servers;
