@@ -809,7 +809,7 @@ fn measured(language: &Language) -> bool {
 /// - a whole first run of `ls` (connect, a listing, quit) against the
 ///   embedded server, after a cached load.
 ///
-/// `cargo test --release --test languages -- --ignored --nocapture start_times`
+/// `cargo test --release -p ftp-host-e2e --test e2e -- --ignored --nocapture languages::start_times`
 /// (`LANGUAGES=go,c` measures only those).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a test"]
@@ -876,7 +876,7 @@ async fn start_times() {
 /// `download` runs, against the embedded server. The two agree when the
 /// download streams; the table's `baseline_mib` is the first, rounded up.
 ///
-/// `cargo test --release --test languages -- --ignored --nocapture memory_baselines`
+/// `cargo test --release -p ftp-host-e2e --test e2e -- --ignored --nocapture languages::memory_baselines`
 /// (`LANGUAGES=go,c` measures only those).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a test"]
