@@ -26,6 +26,8 @@ use ftp_host::{Host, Output, Plugin, Policy};
 use sha2::Digest;
 
 const PASSWORD: &str = "soak-pw";
+/// The directory the runs upload into.
+const UPLOADS: &str = "uploads";
 /// File descriptors the sequential phase may leave open beyond the warm-up's.
 const MAX_FD_GROWTH: i64 = 16;
 
@@ -102,9 +104,11 @@ fn hex_sha256(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-/// One job: connect, list, get a small file, send a small file, quit.
+/// One job: connect, list, get a small file, send a small file (into
+/// [`UPLOADS`]), quit.
 async fn job(plugin: &Plugin, port: u16, root: &Path, readme_sha: &str, name: &str) -> Result<Duration> {
     let payload = format!("soak upload {name}");
+    let name = &format!("{UPLOADS}/{name}");
     let args: Vec<String> = [
         "--host",
         "127.0.0.1",
@@ -191,6 +195,11 @@ async fn soak(options: &Options) -> Result<bool> {
     let started = Instant::now();
     let root = tempfile::tempdir()?;
     ftp_host::demo::seed(root.path())?;
+    // Uploads go to a directory of their own, so the root that every run
+    // lists holds no file another run is writing: the embedded server's
+    // listing can fail on an entry that changes while it is listed (one
+    // concurrent run in CI: "listing of `/`: Directory not found").
+    std::fs::create_dir(root.path().join(UPLOADS))?;
     let readme_sha = hex_sha256(&std::fs::read(root.path().join("readme.txt"))?);
     let server = DemoServer::start(root.path(), PASSWORD).await?;
     let port = server.addr().port();
