@@ -196,9 +196,11 @@ async fn soak(options: &Options) -> Result<bool> {
     let root = tempfile::tempdir()?;
     ftp_host::demo::seed(root.path())?;
     // Uploads go to a directory of their own, so the root that every run
-    // lists holds no file another run is writing: the embedded server's
-    // listing can fail on an entry that changes while it is listed (one
-    // concurrent run in CI: "listing of `/`: Directory not found").
+    // lists holds no file another run is writing. Once, in a clean-clone
+    // `.ci/run`, one of 16 concurrent runs got "listing of `/`: Directory
+    // not found" from the embedded server while the others wrote into the
+    // root (cause not established; an entry changing while it is listed
+    // would explain it).
     std::fs::create_dir(root.path().join(UPLOADS))?;
     let readme_sha = hex_sha256(&std::fs::read(root.path().join("readme.txt"))?);
     let server = DemoServer::start(root.path(), PASSWORD).await?;
