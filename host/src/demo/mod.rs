@@ -1,6 +1,6 @@
 //! The embedded FTP server (libunftp on the local filesystem) and the
 //! bundled example plugin: `ftp-host demo` runs one against the other with
-//! nothing to set up, and the tests use both.
+//! nothing to set up, and the tests use both. Its storage is in [`storage`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,6 +9,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use rustls::pki_types::CertificateDer;
 use unftp_core::auth::{AuthenticationError, Authenticator, Credentials, Principal};
+
+mod storage;
 
 /// The example plugin from `guest-examples/rust`, built by `host/build.rs`.
 pub const EXAMPLE_PLUGIN: &[u8] = include_bytes!(env!("FTP_HOST_EXAMPLE_PLUGIN"));
@@ -95,7 +97,7 @@ impl DemoServer {
         let build = move || {
             let fs_root = root_for_builds.clone();
             let mut builder = libunftp::ServerBuilder::with_authenticator(
-                Box::new(move || unftp_sbe_fs::Filesystem::new(fs_root.clone()).expect("root was checked above")),
+                Box::new(move || storage::Storage::new(fs_root.clone()).expect("root was checked above")),
                 auth.clone(),
             )
             .greeting("ftp-host embedded demo server")
