@@ -26,8 +26,6 @@ use ftp_host::{Host, Output, Plugin, Policy};
 use sha2::Digest;
 
 const PASSWORD: &str = "soak-pw";
-/// The directory the runs upload into.
-const UPLOADS: &str = "uploads";
 /// File descriptors the sequential phase may leave open beyond the warm-up's.
 const MAX_FD_GROWTH: i64 = 16;
 
@@ -104,11 +102,9 @@ fn hex_sha256(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-/// One job: connect, list, get a small file, send a small file (into
-/// [`UPLOADS`]), quit.
+/// One job: connect, list, get a small file, send a small file, quit.
 async fn job(plugin: &Plugin, port: u16, root: &Path, readme_sha: &str, name: &str) -> Result<Duration> {
     let payload = format!("soak upload {name}");
-    let name = &format!("{UPLOADS}/{name}");
     let args: Vec<String> = [
         "--host",
         "127.0.0.1",
@@ -195,13 +191,6 @@ async fn soak(options: &Options) -> Result<bool> {
     let started = Instant::now();
     let root = tempfile::tempdir()?;
     ftp_host::demo::seed(root.path())?;
-    // Uploads go to a directory of their own, so the root that every run
-    // lists holds no file another run is writing. Once, in a clean-clone
-    // `.ci/run`, one of 16 concurrent runs got "listing of `/`: Directory
-    // not found" from the embedded server while the others wrote into the
-    // root (cause not established; an entry changing while it is listed
-    // would explain it).
-    std::fs::create_dir(root.path().join(UPLOADS))?;
     let readme_sha = hex_sha256(&std::fs::read(root.path().join("readme.txt"))?);
     let server = DemoServer::start(root.path(), PASSWORD).await?;
     let port = server.addr().port();
