@@ -849,12 +849,16 @@ pub fn run(options: Options) -> Result<()> {
                         let server_before = target.server_cpu();
                         match env.transfer(target, direction, client, src, None) {
                             Ok((r, busy)) => {
-                                if let (Some(before), Some(after)) = (server_before, target.server_cpu()) {
-                                    stat.server_cpu.push(after - before);
-                                }
+                                let server = match (server_before, target.server_cpu()) {
+                                    (Some(before), Some(after)) => {
+                                        stat.server_cpu.push(after - before);
+                                        format!(", server {:.2} s CPU", after - before)
+                                    }
+                                    _ => String::new(),
+                                };
                                 stat.machine_busy.push(busy);
                                 eprintln!(
-                                    "{} {} {} run {}: {:.0} MB/s, {:.2} s CPU, peak RSS {:.1} MiB",
+                                    "{} {} {} run {}: {:.0} MB/s, {:.2} s CPU, peak RSS {:.1} MiB{server}",
                                     target.id.label(),
                                     direction.label(),
                                     client.label(),
