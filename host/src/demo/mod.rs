@@ -1,6 +1,7 @@
 //! The embedded FTP server (libunftp on the local filesystem) and the
 //! bundled example plugin: `ftp-host demo` runs one against the other with
-//! nothing to set up, and the tests use both. Its storage is in [`storage`].
+//! nothing to set up, and the tests use both. Its storage backend is in
+//! `demo/storage.rs`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
