@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::cases::{Client, Direction};
 use crate::measure::{median, percentile};
-use crate::suite::{op_median, Results, ServerId, TransferStat, PROBE_SIZE};
+use crate::suite::{op_median, Results, ServerId, TransferStat};
 use crate::Section;
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -106,7 +106,7 @@ fn targets(r: &Results) -> Vec<Target> {
             measured: format!(
                 "{} transfers ran under the cap found with a {} file ({} MiB)",
                 size_label(r.plan.size),
-                size_label(PROBE_SIZE.min(r.plan.size)),
+                size_label(r.plan.probe_size()),
                 caps.join(" / ")
             ),
             pass: Some(all_ok),
@@ -459,11 +459,11 @@ pub fn render(r: &Results) -> String {
 
     if p.has(Section::Memory) && !r.memory.is_empty() {
         let _ = writeln!(out, "## Guest memory vs file size\n");
-        let _ = writeln!(out, "The smallest `Limits::max_memory_bytes` (guest linear memory cap, 64 KiB steps) under which a {} transfer succeeds was found by bisection; then the {} transfer ran under exactly that cap. If the guest's memory grew with the file, the large transfer would trap.\n", size_label(PROBE_SIZE.min(p.size)), size_label(p.size));
+        let _ = writeln!(out, "The smallest `Limits::max_memory_bytes` (guest linear memory cap, 64 KiB steps) under which a {} transfer succeeds was found by bisection; then the {} transfer ran under exactly that cap. If the guest's memory grew with the file, the large transfer would trap.\n", size_label(p.probe_size()), size_label(p.size));
         let _ = writeln!(
             out,
             "| client | direction | smallest cap ({} file) | {} file under that cap | MB/s | host peak RSS MiB |",
-            size_label(PROBE_SIZE.min(p.size)),
+            size_label(p.probe_size()),
             size_label(p.size)
         );
         let _ = writeln!(out, "|---|---|---:|---|---:|---:|");

@@ -33,7 +33,7 @@ const EMBEDDED_PASSWORD: &str = "bench-password";
 /// chunks of varying length, needed 1.88 MiB for 4 MiB, 2.06 for 16 MiB and
 /// 2.12 for 64 MiB, 256 MiB and 1 GiB alike (bisected at each size,
 /// 2026-12-03); with 4 MiB the 1 GiB run missed by one page.
-pub const PROBE_SIZE: u64 = 64 * MIB;
+const PROBE_SIZE: u64 = 64 * MIB;
 
 /// How much of everything.
 #[derive(Clone, Debug)]
@@ -58,6 +58,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The guest-memory probe's file: [`PROBE_SIZE`], or the large file if smaller.
+    pub fn probe_size(&self) -> u64 {
+        PROBE_SIZE.min(self.size)
+    }
+
     fn new(o: Options) -> Plan {
         let quick = o.quick;
         let size = o.size.unwrap_or(if quick { 128 * MIB } else { 1024 * MIB });
@@ -726,7 +731,7 @@ pub fn run(options: Options) -> Result<()> {
     let big = make("big.bin", plan.size)?;
     let embedded_big =
         if plan.embedded_size == plan.size { big.clone() } else { make("big-embedded.bin", plan.embedded_size)? };
-    let probe = make("probe.bin", PROBE_SIZE.min(plan.size))?;
+    let probe = make("probe.bin", plan.probe_size())?;
     let conc = make("conc.bin", plan.concurrency_size)?;
     let small = make("small.bin", 1024)?;
     let sources = [&big, &embedded_big, &probe, &conc, &small];
