@@ -1,11 +1,13 @@
-//! Streaming transfers end to end: the Rust guest splices between local
-//! files (a granted directory) and FTP streams, through every security
-//! mode, and resumes, appends and abandons transfers.
+//! Streaming transfers end to end: the Rust guest has the host move files
+//! between local files (a granted directory) and FTP connections
+//! (`save-to`/`send-from`), splices them, or copies them through its
+//! memory, through every security mode, and resumes, appends and abandons
+//! transfers.
 
 use std::path::Path;
 
-use ftp_host::{DirGrant, Limits, Policy, Trust};
-use ftp_host_e2e::harness::{blob, error_kind, run, rust_guest, sha256, stdout, Target};
+use ftp_host::{DirGrant, Grant, Limits, Policy, Trust};
+use ftp_host_e2e::harness::{blob, error_kind, hostile_guest, plain_profile, run, rust_guest, sha256, stdout, Target};
 use ftp_host_e2e::servers::{FtpServer, ServerKind, ServerOptions, Tls};
 
 /// Size of the large round trip: big enough that anything buffering whole
@@ -99,6 +101,102 @@ async fn copies_through_guest_memory_are_the_same_bytes() {
     assert!(report.result.is_ok(), "{:?}\n{}", report.result, server.log());
     assert_eq!(std::fs::read(local.path().join("blob.bin")).unwrap(), blob());
     assert_eq!(std::fs::read(server.path("back.bin")).unwrap(), blob());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_splice_loop_moves_the_same_bytes() {
+    // The host's own moves are the default; `--splice` is the wasi:io loop.
+    for (kind, options, security) in [
+        (ServerKind::Vsftpd, ServerOptions::plain(), "none"),
+        (ServerKind::Proftpd, ServerOptions::explicit(), "explicit"),
+    ] {
+        let server = FtpServer::start(kind, options).unwrap();
+        server.put_file("blob.bin", &blob()).unwrap();
+        let local = tempfile::tempdir().unwrap();
+        let t = Target::of(&server, security);
+        let args = t.args(&[
+            "download",
+            "blob.bin",
+            "/local/blob.bin",
+            "--splice",
+            ";",
+            "upload",
+            "/local/blob.bin",
+            "back.bin",
+            "--splice",
+        ]);
+        let report = run(rust_guest(), with_dir(policy_for(&server, &t), local.path()), args).await;
+        assert!(report.result.is_ok(), "{kind} {security}: {:?}\n{}", report.result, server.log());
+        assert_eq!(std::fs::read(local.path().join("blob.bin")).unwrap(), blob());
+        assert_eq!(std::fs::read(server.path("back.bin")).unwrap(), blob());
+    }
+}
+
+/// A policy for the hostile guest: `server` as profile `p`, `local` granted
+/// as `/local` (`read_only` as given).
+fn profile_with_dir(server: &FtpServer, local: &Path, read_only: bool) -> Policy {
+    Policy::new()
+        .grant(Grant::profile(plain_profile("p", server.addr(), &server.user, &server.password)).unwrap())
+        .with_dir(DirGrant { host: local.to_path_buf(), guest: "/local".into(), read_only })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_to_and_send_from_refuse_descriptors_they_may_not_use() {
+    let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::plain()).unwrap();
+    server.put_file("blob.bin", &blob()).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    std::fs::write(local.path().join("mine.bin"), b"unchanged").unwrap();
+    let cases = [
+        (false, "save-to", "dir", "invalid-input", "not a directory"),
+        (false, "save-to", "read", "invalid-input", "not open for writing"),
+        (true, "save-to", "read", "denied", "granted read-only"),
+        (false, "send-from", "dir", "invalid-input", "not a directory"),
+        (false, "send-from", "write", "invalid-input", "not open for reading"),
+    ];
+    for (read_only, call, how, kind, says) in cases {
+        let policy = profile_with_dir(&server, local.path(), read_only);
+        let report =
+            run(hostile_guest(), policy, [call, "p", "blob.bin", "mine.bin", how].map(String::from).to_vec()).await;
+        assert_eq!(error_kind(&report), Some(kind), "{call} {how}: {:?}", report.result);
+        assert!(report.result.as_ref().unwrap_err().contains(says), "{call} {how}: {:?}", report.result);
+        if how != "write" {
+            assert_eq!(std::fs::read(local.path().join("mine.bin")).unwrap(), b"unchanged", "{call} {how}");
+        }
+    }
+    // The same calls with usable descriptors move the whole file both ways.
+    let policy = profile_with_dir(&server, local.path(), false);
+    let report = run(
+        hostile_guest(),
+        policy.clone(),
+        ["save-to", "p", "blob.bin", "got.bin", "write"].map(String::from).to_vec(),
+    )
+    .await;
+    assert!(report.result.is_ok(), "{:?}\n{}", report.result, server.log());
+    assert_eq!(std::fs::read(local.path().join("got.bin")).unwrap(), blob());
+    let report =
+        run(hostile_guest(), policy, ["send-from", "p", "sent.bin", "got.bin", "read"].map(String::from).to_vec())
+            .await;
+    assert!(report.result.is_ok(), "{:?}\n{}", report.result, server.log());
+    assert_eq!(std::fs::read(server.path("sent.bin")).unwrap(), blob());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_download_the_kernel_moves_stops_at_the_run_quota() {
+    // save-to over plain FTP is splice(2): the quota still counts every
+    // byte as it arrives and stops the transfer there.
+    let server = FtpServer::start(ServerKind::Vsftpd, ServerOptions::plain()).unwrap();
+    let big = vec![7u8; 32 * 1024 * 1024];
+    server.put_file("big.bin", &big).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let t = Target::of(&server, "none");
+    let limits = Limits { max_run_bytes: Some(4 * 1024 * 1024), ..Limits::default() };
+    let policy = with_dir(t.policy(), local.path()).with_limits(limits);
+    let report = run(rust_guest(), policy, t.args(&["download", "big.bin", "/local/big.bin"])).await;
+    assert_eq!(error_kind(&report), Some("too-large"), "{:?}", report.result);
+    // Counted as it arrived: at most one splice (1 MiB) past the quota.
+    assert!(report.stats.bytes_downloaded <= 5 * 1024 * 1024, "{} bytes", report.stats.bytes_downloaded);
+    assert!(!local.path().join("big.bin").exists());
+    assert!(!local.path().join("big.bin.part").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,10 +44,14 @@ pub struct Endpoint {
 /// Which client moves the bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Client {
-    /// (a) The Rust example guest, `splice` between FTP and the local file.
-    GuestSplice,
+    /// (a) The Rust example guest, `download`/`upload`: the host moves the
+    /// whole file between FTP and the local file (`save-to`/`send-from`).
+    GuestHost,
     /// (b) The same guest with `--via-memory` (1 MiB chunks through guest memory).
     GuestMemory,
+    /// (f) The same guest with `--splice`: a `wasi:io` `splice` loop
+    /// between the transfer's stream and the file's.
+    GuestSplice,
     /// (c) suppaftp (tokio + rustls) in this process.
     Native,
     /// (d) curl, a whole process.
@@ -60,17 +64,25 @@ pub enum Client {
 }
 
 impl Client {
-    pub const ALL: [Client; 6] =
-        [Client::GuestSplice, Client::GuestMemory, Client::Native, Client::Curl, Client::Lftp, Client::Cli];
+    pub const ALL: [Client; 7] = [
+        Client::GuestHost,
+        Client::GuestMemory,
+        Client::Native,
+        Client::Curl,
+        Client::Lftp,
+        Client::Cli,
+        Client::GuestSplice,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
-            Client::GuestSplice => "(a) guest, splice",
+            Client::GuestHost => "(a) guest, host moves the file",
             Client::GuestMemory => "(b) guest, --via-memory",
+            Client::GuestSplice => "(f) guest, --splice",
             Client::Native => "(c) native suppaftp",
             Client::Curl => "(d) curl",
             Client::Lftp => "(e) lftp",
-            Client::Cli => "(a*) `ftp-host run`, splice",
+            Client::Cli => "(a*) `ftp-host run`, host moves the file",
         }
     }
 
@@ -80,7 +92,17 @@ impl Client {
     }
 
     pub fn is_guest(self) -> bool {
-        matches!(self, Client::GuestSplice | Client::GuestMemory)
+        matches!(self, Client::GuestHost | Client::GuestMemory | Client::GuestSplice)
+    }
+
+    /// The example guest's flag that selects this client's way of moving
+    /// the bytes, if any.
+    pub fn guest_flag(self) -> Option<&'static str> {
+        match self {
+            Client::GuestMemory => Some("--via-memory"),
+            Client::GuestSplice => Some("--splice"),
+            _ => None,
+        }
     }
 }
 
@@ -314,16 +336,14 @@ async fn transfer(
     max_memory: Option<usize>,
 ) -> Result<CaseResult> {
     match client {
-        Client::GuestSplice | Client::GuestMemory => {
+        Client::GuestHost | Client::GuestMemory | Client::GuestSplice => {
             let (plugin, load_ms) = load(guest_policy(endpoint, Some(local_dir), max_memory)?)?;
             let local = format!("{GUEST_DIR}/{local_name}");
             let mut command = match direction {
                 Direction::Download => vec!["download", remote, &local],
                 Direction::Upload => vec!["upload", &local, remote],
             };
-            if client == Client::GuestMemory {
-                command.push("--via-memory");
-            }
+            command.extend(client.guest_flag());
             let args = guest_args(endpoint, &command);
             let meter = Meter::start();
             let summary = run_guest(&plugin, &args).await?;
@@ -372,7 +392,7 @@ async fn listing(client: Client, endpoint: &Endpoint, path: &str, runs: usize, g
     let mut load_ms = 0.0;
     let meter = Meter::start();
     match client {
-        Client::GuestSplice | Client::GuestMemory => {
+        Client::GuestHost | Client::GuestMemory | Client::GuestSplice => {
             let (plugin, took) = load(guest_policy(endpoint, None, None)?)?;
             load_ms = took;
             let args = guest_args(endpoint, &["ls", path]);
@@ -416,7 +436,7 @@ async fn concurrent(
     let mut tasks = Vec::with_capacity(n);
     let meter;
     match client {
-        Client::GuestSplice | Client::GuestMemory => {
+        Client::GuestHost | Client::GuestMemory | Client::GuestSplice => {
             let (plugin, took) = load(guest_policy(endpoint, Some(local_dir), None)?)?;
             load_ms = took;
             meter = Meter::start();
@@ -424,9 +444,7 @@ async fn concurrent(
                 let plugin = plugin.clone();
                 let local = format!("{GUEST_DIR}/c{i}.bin");
                 let mut command = vec!["download", remote, &local];
-                if client == Client::GuestMemory {
-                    command.push("--via-memory");
-                }
+                command.extend(client.guest_flag());
                 let args = guest_args(endpoint, &command);
                 tasks.push(tokio::spawn(async move {
                     let started = Instant::now();
@@ -478,7 +496,7 @@ async fn ops(
     let mut load_ms = 0.0;
     let meter;
     match client {
-        Client::GuestSplice | Client::GuestMemory => {
+        Client::GuestHost | Client::GuestMemory | Client::GuestSplice => {
             let (plugin, took) = load(guest_policy(endpoint, None, None)?)?;
             load_ms = took;
             let mut command = Vec::new();

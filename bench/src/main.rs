@@ -129,10 +129,12 @@ pub enum ServerChoice {
 /// A client of the transfer section.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ClientChoice {
-    /// (a) guest, splice.
-    Splice,
+    /// (a) guest, the host moves the file (save-to/send-from).
+    Host,
     /// (b) guest, --via-memory.
     Memory,
+    /// (f) guest, --splice (a wasi:io splice loop).
+    Splice,
     /// (c) native suppaftp.
     Native,
     /// (d) curl.

@@ -177,11 +177,11 @@ enum Rule {
 
 /// The targets every (server, direction) case is held to.
 const TRANSFER_TARGETS: [(&str, Rule); 5] = [
-    ("a/c (guest splice / native) >= 1.0", Rule::Faster(Client::GuestSplice, Client::Native, 1.0)),
+    ("a/c (guest splice / native) >= 1.0", Rule::Faster(Client::GuestHost, Client::Native, 1.0)),
     ("a*/d (`ftp-host run` / curl, whole processes) >= 1.0", Rule::Faster(Client::Cli, Client::Curl, 1.0)),
     ("a*/e (`ftp-host run` / lftp, whole processes) >= 1.0", Rule::Faster(Client::Cli, Client::Lftp, 1.0)),
     ("b/c (guest via memory / native) >= 0.9", Rule::Faster(Client::GuestMemory, Client::Native, 0.9)),
-    ("CPU s a/c <= 1.2", Rule::Cpu(Client::GuestSplice, Client::Native, 1.2)),
+    ("CPU s a/c <= 1.2", Rule::Cpu(Client::GuestHost, Client::Native, 1.2)),
 ];
 
 impl Rule {
@@ -242,9 +242,9 @@ fn target_matrix(out: &mut String, r: &Results) {
             let _ = write!(
                 out,
                 " {} / {}, {} / {} |",
-                busy(Client::GuestSplice, server_busy),
+                busy(Client::GuestHost, server_busy),
                 busy(Client::Native, server_busy),
-                busy(Client::GuestSplice, |t| t.machine_busy.clone()),
+                busy(Client::GuestHost, |t| t.machine_busy.clone()),
                 busy(Client::Native, |t| t.machine_busy.clone()),
             );
             out.push('\n');
@@ -259,7 +259,7 @@ fn listing_median(r: &Results, client: Client) -> Option<f64> {
 }
 
 fn listing_ratio(r: &Results) -> Option<f64> {
-    Some(listing_median(r, Client::GuestSplice)? / listing_median(r, Client::Native)?)
+    Some(listing_median(r, Client::GuestHost)? / listing_median(r, Client::Native)?)
 }
 
 fn concurrency_mbps(r: &Results, client: Client) -> Option<f64> {
@@ -270,7 +270,7 @@ fn concurrency_mbps(r: &Results, client: Client) -> Option<f64> {
 }
 
 fn concurrency_ratio(r: &Results) -> Option<f64> {
-    Some(concurrency_mbps(r, Client::GuestSplice)? / concurrency_mbps(r, Client::Native)?)
+    Some(concurrency_mbps(r, Client::GuestHost)? / concurrency_mbps(r, Client::Native)?)
 }
 
 fn transfer_table(out: &mut String, r: &Results, server: ServerId) {
@@ -347,7 +347,7 @@ fn ratios_table(out: &mut String, r: &Results) {
         for direction in [Direction::Download, Direction::Upload] {
             let get = |c| median_mbps(find(r, server, direction, c));
             let cpu = |c| median_cpu(find(r, server, direction, c));
-            if get(Client::GuestSplice).is_none() && get(Client::Native).is_none() && get(Client::Cli).is_none() {
+            if get(Client::GuestHost).is_none() && get(Client::Native).is_none() && get(Client::Cli).is_none() {
                 continue;
             }
             let fmt = |x: Option<f64>, y: Option<f64>| match (x, y) {
@@ -359,12 +359,12 @@ fn ratios_table(out: &mut String, r: &Results) {
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 server.short(),
                 direction.label(),
-                fmt(get(Client::GuestSplice), get(Client::Native)),
+                fmt(get(Client::GuestHost), get(Client::Native)),
                 fmt(get(Client::GuestMemory), get(Client::Native)),
                 fmt(get(Client::Cli), get(Client::Curl)),
                 fmt(get(Client::Cli), get(Client::Lftp)),
                 fmt(get(Client::Cli), get(Client::Native)),
-                fmt(cpu(Client::GuestSplice), cpu(Client::Native)),
+                fmt(cpu(Client::GuestHost), cpu(Client::Native)),
                 fmt(cpu(Client::GuestMemory), cpu(Client::Native)),
                 fmt(cpu(Client::Cli), cpu(Client::Curl)),
             );

@@ -138,8 +138,9 @@ impl Plan {
                 o.clients
                     .iter()
                     .map(|c| match c {
-                        ClientChoice::Splice => Client::GuestSplice,
+                        ClientChoice::Host => Client::GuestHost,
                         ClientChoice::Memory => Client::GuestMemory,
+                        ClientChoice::Splice => Client::GuestSplice,
                         ClientChoice::Native => Client::Native,
                         ClientChoice::Curl => Client::Curl,
                         ClientChoice::Lftp => Client::Lftp,
@@ -896,7 +897,7 @@ pub fn run(options: Options) -> Result<()> {
     }
 
     if plan.has(Section::Memory) {
-        for client in [Client::GuestSplice, Client::GuestMemory] {
+        for client in [Client::GuestHost, Client::GuestMemory] {
             for direction in [Direction::Download, Direction::Upload] {
                 eprintln!(
                     "guest memory: {} {}: bisecting the memory cap with a {} KiB file...",
@@ -926,7 +927,7 @@ pub fn run(options: Options) -> Result<()> {
         for i in 0..plan.entries {
             fs::File::create(path.join(format!("entry-{i:06}.dat")))?;
         }
-        for client in [Client::GuestSplice, Client::Native] {
+        for client in [Client::GuestHost, Client::Native] {
             plain.settle();
             eprintln!("listing {} entries: {}...", plan.entries, client.label());
             let result = run_child(&Case::Listing {
@@ -950,7 +951,7 @@ pub fn run(options: Options) -> Result<()> {
         fs::create_dir_all(&dir)?;
         set_mode(&dir, 0o755)?;
         let mut stats = vec![
-            ConcurrencyStat { client: Client::GuestSplice, runs: Vec::new() },
+            ConcurrencyStat { client: Client::GuestHost, runs: Vec::new() },
             ConcurrencyStat { client: Client::Native, runs: Vec::new() },
         ];
         for run in 0..plan.runs {
@@ -1021,7 +1022,7 @@ pub fn run(options: Options) -> Result<()> {
         for target in [&targets[0], embedded_target] {
             let server = if target.id == ServerId::Embedded { "embedded libunftp" } else { "proftpd" };
             let clients: [(Client, bool, bool, &str); 3] = [
-                (Client::GuestSplice, true, false, "guest (the host sets TCP_NODELAY)"),
+                (Client::GuestHost, true, false, "guest (the host sets TCP_NODELAY)"),
                 (Client::Native, false, false, "native suppaftp, defaults (Nagle on)"),
                 (Client::Native, true, false, "native suppaftp + TCP_NODELAY"),
             ];

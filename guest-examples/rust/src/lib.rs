@@ -15,12 +15,12 @@
 //! cat PATH             download a file and print it
 //! put PATH TEXT        upload TEXT to PATH
 //! head PATH N          print the first N bytes of PATH, then abandon the transfer
-//! download REMOTE LOCAL [--resume] [--via-memory]
+//! download REMOTE LOCAL [--resume] [--splice|--via-memory]
 //!                      stream REMOTE into the local file LOCAL (in a directory
 //!                      the operator granted with --dir): written to LOCAL.part,
 //!                      renamed to LOCAL once the server confirms the transfer;
 //!                      --resume continues an interrupted LOCAL.part
-//! upload LOCAL REMOTE [--append|--resume] [--via-memory]
+//! upload LOCAL REMOTE [--append|--resume] [--splice|--via-memory]
 //!                      stream the local file LOCAL to REMOTE; --resume
 //!                      continues after the bytes the server already has
 //! ls -l [DIR]          print DIR's entries, sorted by name: KIND SIZE MODIFIED NAME
@@ -41,9 +41,11 @@
 //! Several commands can run on one session, separated by `;` arguments:
 //! `head big.bin 10 ';' ls`.
 //!
-//! `download` and `upload` `splice` between the FTP stream and the file
-//! stream, so the file's bytes never enter this plugin's memory;
-//! `--via-memory` copies 1 MiB chunks through it instead (for comparison).
+//! `download` and `upload` have the host move the whole file between the
+//! FTP connection and the local file (`save-to`/`send-from`), so the file's
+//! bytes never enter this plugin's memory; `--splice` moves them with a
+//! `wasi:io` `splice` loop instead, `--via-memory` copies 1 MiB chunks
+//! through the plugin (both for comparison).
 //!
 //! Errors are reported as `KIND: message`, KIND being the WIT error case, so an
 //! operator (or a test) can tell a missing file from a wrong password.
@@ -51,7 +53,7 @@
 //! Written with the `naas-ftp` library (`guest-libs/rust`): connection,
 //! errors, streaming and local files come from there.
 
-use naas_ftp::{format_datetime, kind_name, Connect, Entry, Error, Ftp, Security, UploadMode};
+use naas_ftp::{format_datetime, kind_name, Connect, Entry, Error, Ftp, Security, UploadMode, Via};
 use sha2::{Digest, Sha256};
 
 mod mirror;
@@ -76,12 +78,22 @@ impl naas_ftp::Guest for Plugin {
     }
 }
 
+/// How `download` and `upload` move the bytes: `--splice`, `--via-memory`,
+/// or the host (the default).
+fn via(flag: &impl Fn(&str) -> bool) -> Via {
+    match (flag("--splice"), flag("--via-memory")) {
+        (true, _) => Via::Splice,
+        (_, true) => Via::Memory,
+        _ => Via::Host,
+    }
+}
+
 fn run_command(ftp: &Ftp, command: &[String]) -> Result<String, String> {
     let flag = |name: &str| command.iter().any(|a| a == name);
     let positional: Vec<&str> = command.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
     match (positional.first().copied(), positional.get(1).copied(), positional.get(2).copied()) {
         (Some("download"), Some(remote), Some(local)) => {
-            let done = ftp.download_with(remote, local, flag("--resume"), flag("--via-memory"))?;
+            let done = ftp.download_with(remote, local, flag("--resume"), via(&flag))?;
             Ok(format!("downloaded {remote} to {local} ({} bytes, {} this time)", done.offset + done.bytes, done.bytes))
         }
         (Some("upload"), Some(local), Some(remote)) => {
@@ -92,7 +104,7 @@ fn run_command(ftp: &Ftp, command: &[String]) -> Result<String, String> {
             } else {
                 UploadMode::Replace
             };
-            let done = ftp.upload_with(local, remote, mode, flag("--via-memory"))?;
+            let done = ftp.upload_with(local, remote, mode, via(&flag))?;
             Ok(format!("uploaded {local} to {remote} ({} bytes from offset {})", done.bytes, done.offset))
         }
         (Some("head"), Some(path), Some(n)) => head(ftp, path, n.parse().map_err(|_| format!("bad byte count {n:?}"))?),

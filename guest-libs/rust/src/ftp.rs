@@ -123,6 +123,23 @@ pub enum UploadMode {
     Resume,
 }
 
+/// How [`Ftp::download_with`] and [`Ftp::upload_with`] move the bytes
+/// between the local file and the FTP connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Via {
+    /// The host moves the whole file in one call (`download.save-to`,
+    /// `upload.send-from`): the fastest; over plain FTP the kernel moves
+    /// the bytes.
+    #[default]
+    Host,
+    /// A `wasi:io` `splice` loop between the transfer's stream and the
+    /// file's stream: the bytes stay in the host, the plugin makes one call
+    /// per chunk.
+    Splice,
+    /// 1 MiB chunks through the plugin's memory (for comparison).
+    Memory,
+}
+
 /// What [`Ftp::download_with`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Downloaded {
@@ -228,29 +245,28 @@ impl Ftp {
     }
 
     /// Download `remote` into the local file `local` (see [`local_dir`]):
-    /// spliced inside the host into `local.part`, which becomes `local` only
+    /// moved by the host into `local.part`, which becomes `local` only
     /// once the server confirmed the whole transfer; on failure nothing is
     /// left behind. Returns the bytes received.
     ///
     /// [`local_dir`]: crate::local_dir
     pub fn download_to(&self, remote: &str, local: &str) -> Result<u64> {
-        Ok(self.download_with(remote, local, false, false)?.bytes)
+        Ok(self.download_with(remote, local, false, Via::Host)?.bytes)
     }
 
     /// [`download_to`](Ftp::download_to) with choices: `resume` continues an
     /// interrupted `local.part` (and keeps it on failure, to continue later);
-    /// `via_memory` copies 1 MiB chunks through the plugin instead of
-    /// splicing (for comparison).
-    pub fn download_with(&self, remote: &str, local: &str, resume: bool, via_memory: bool) -> Result<Downloaded> {
+    /// `via` says how the bytes move.
+    pub fn download_with(&self, remote: &str, local: &str, resume: bool, via: Via) -> Result<Downloaded> {
         let (dir, name) = local_dir(local)?;
         let part = format!("{name}.part");
         let offset = if resume { dir.stat_at(PathFlags::empty(), &part).map(|s| s.size).unwrap_or(0) } else { 0 };
-        let bytes = self.fetch(remote, &dir, &name, &part, offset, via_memory, resume, local)?;
+        let bytes = self.fetch(remote, &dir, &name, &part, offset, via, resume, local)?;
         Ok(Downloaded { offset, bytes })
     }
 
     /// Download `remote` into `name`, a path inside the local directory `dir`
-    /// (from [`local_dir`](crate::local_dir)), atomically: spliced into a
+    /// (from [`local_dir`](crate::local_dir)), atomically: moved by the host into a
     /// hidden temporary name in the same directory (`.NAME.part`), renamed to
     /// `name` once the server confirmed the transfer, removed on failure.
     /// Returns the bytes received.
@@ -259,7 +275,7 @@ impl Ftp {
             Some((parent, base)) => format!("{parent}/.{base}.part"),
             None => format!(".{name}.part"),
         };
-        self.fetch(remote, dir, name, &part, 0, false, false, name)
+        self.fetch(remote, dir, name, &part, 0, Via::Host, false, name)
     }
 
     /// The download behind [`download_with`](Ftp::download_with) and
@@ -275,7 +291,7 @@ impl Ftp {
         name: &str,
         part: &str,
         offset: u64,
-        via_memory: bool,
+        via: Via,
         keep_part: bool,
         label: &str,
     ) -> Result<u64> {
@@ -285,18 +301,27 @@ impl Ftp {
         let file = dir
             .open_at(PathFlags::empty(), part, flags, DescriptorFlags::WRITE)
             .map_err(|e| Error::Io(format!("cannot write {label}.part: {e:?}")))?;
-        let body = transfer.body()?;
-        let out = file.write_via_stream(offset).map_err(|e| Error::Io(format!("{label}.part: {e:?}")))?;
-        let copied = if via_memory { copy_via_memory(&body, &out) } else { splice_all(&out, &body) };
-        let flushed = out.blocking_flush();
-        drop((body, out, file));
+        let copied = match via {
+            // A failure is the host's typed error, and `finish` reports it too.
+            Via::Host => transfer.save_to(&file, offset).map(drop).map_err(Error::from),
+            Via::Splice | Via::Memory => {
+                let body = transfer.body()?;
+                let out = file.write_via_stream(offset).map_err(|e| Error::Io(format!("{label}.part: {e:?}")))?;
+                let copied = match via {
+                    Via::Memory => copy_via_memory(&body, &out),
+                    _ => splice_all(&out, &body),
+                };
+                let copied = copied.and_then(|_| out.blocking_flush());
+                copied.map_err(|e| Error::Io(format!("writing {label}.part failed: {e:?}")))
+            }
+        };
+        drop(file);
         // The server's final reply decides, even when the copy looked fine.
         let outcome = Download::finish(transfer).map_err(Error::from);
-        let result = match (outcome, copied, flushed) {
-            (Err(e), _, _) => Err(e),
-            (Ok(_), Err(e), _) => Err(Error::Io(format!("writing {label}.part failed: {e:?}"))),
-            (Ok(_), Ok(_), Err(e)) => Err(Error::Io(format!("writing {label}.part failed: {e:?}"))),
-            (Ok(bytes), Ok(_), Ok(())) => dir
+        let result = match (outcome, copied) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(bytes), Ok(())) => dir
                 .rename_at(part, dir, name)
                 .map(|_| bytes)
                 .map_err(|e| Error::Io(format!("cannot rename {label}.part to {label}: {e:?}"))),
@@ -308,19 +333,18 @@ impl Ftp {
         result
     }
 
-    /// Upload the local file `local` (see [`local_dir`]) to `remote`, spliced
-    /// inside the host; the host replaces `remote` atomically. Returns the
-    /// bytes sent.
+    /// Upload the local file `local` (see [`local_dir`]) to `remote`, moved
+    /// by the host; the host replaces `remote` atomically. Returns the bytes
+    /// sent.
     ///
     /// [`local_dir`]: crate::local_dir
     pub fn upload_from(&self, local: &str, remote: &str) -> Result<u64> {
-        Ok(self.upload_with(local, remote, UploadMode::Replace, false)?.bytes)
+        Ok(self.upload_with(local, remote, UploadMode::Replace, Via::Host)?.bytes)
     }
 
     /// [`upload_from`](Ftp::upload_from) with choices: how the remote file is
-    /// written, and `via_memory` to copy through the plugin instead of
-    /// splicing.
-    pub fn upload_with(&self, local: &str, remote: &str, mode: UploadMode, via_memory: bool) -> Result<Uploaded> {
+    /// written, and how the bytes move.
+    pub fn upload_with(&self, local: &str, remote: &str, mode: UploadMode, via: Via) -> Result<Uploaded> {
         let (dir, name) = local_dir(local)?;
         let file = dir
             .open_at(PathFlags::empty(), &name, OpenFlags::empty(), DescriptorFlags::READ)
@@ -338,13 +362,23 @@ impl Ftp {
             UploadMode::Append => (SendMode::Append, 0),
             UploadMode::Replace => (SendMode::Replace, 0),
         };
-        let input = file.read_via_stream(offset).map_err(|e| Error::Io(format!("{local}: {e:?}")))?;
         let transfer = self.session.open_send(remote, mode)?;
-        let body = transfer.body()?;
-        let copied = if via_memory { copy_via_memory(&input, &body) } else { splice_all(&body, &input) };
-        drop((body, input, file));
+        let copied = match via {
+            // A failure is the host's typed error, and `finish` reports it too.
+            Via::Host => transfer.send_from(&file, offset).map(drop).map_err(Error::from),
+            Via::Splice | Via::Memory => {
+                let input = file.read_via_stream(offset).map_err(|e| Error::Io(format!("{local}: {e:?}")))?;
+                let body = transfer.body()?;
+                let copied = match via {
+                    Via::Memory => copy_via_memory(&input, &body),
+                    _ => splice_all(&body, &input),
+                };
+                copied.map(drop).map_err(|e| Error::Io(format!("reading {local} failed: {e:?}")))
+            }
+        };
+        drop(file);
         let bytes = Upload::finish(transfer)?;
-        copied.map_err(|e| Error::Io(format!("reading {local} failed: {e:?}")))?;
+        copied?;
         Ok(Uploaded { offset, bytes })
     }
 

@@ -26,8 +26,8 @@
 //!   absolute path under one of them, or a relative path in the first one;
 //! * [`Reader`] and [`Writer`], `std::io::Read`/`Write` over a transfer's
 //!   `wasi:io` streams, and [`Ftp::download_to`]/[`Ftp::upload_from`], which
-//!   `splice` between the FTP stream and a local file inside the host, so the
-//!   bytes never enter the plugin's memory;
+//!   have the host move the file between the FTP connection and a local file
+//!   (`save-to`/`send-from`), so the bytes never enter the plugin's memory;
 //! * the file-management calls of `naas:ftp@0.2.0`: [`Ftp::list`] (entries with
 //!   kind, size and time), [`Ftp::stat`], [`Ftp::mkdir`], [`Ftp::rmdir`],
 //!   [`Ftp::delete`], [`Ftp::rename`], [`Ftp::modified`], [`Ftp::set_modified`],
@@ -62,7 +62,7 @@ pub use bindings::naas::ftp::types::{ConnectOptions, Datetime, Entry, EntryKind,
 /// The plugin's entry point: implement it, then `naas_ftp::export!(YourType)`.
 pub use bindings::Guest;
 pub use error::{Error, Result};
-pub use ftp::{connect, connect_profile, Connect, Downloaded, Ftp, UploadMode, Uploaded};
+pub use ftp::{connect, connect_profile, Connect, Downloaded, Ftp, UploadMode, Uploaded, Via};
 pub use local::local_dir;
 pub use stream::{Reader, Writer};
 pub use time::{format_datetime, kind_name};

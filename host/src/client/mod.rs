@@ -14,6 +14,7 @@
 
 mod connect;
 mod dial;
+mod kernel_copy;
 mod ops;
 mod pump;
 mod session;

@@ -57,6 +57,8 @@ pub enum Stopped<E> {
     TimedOut(Duration),
     /// The meter refused the bytes (e.g. the run's byte budget ran out).
     Counted(E),
+    /// The local file failed (a [`super::kernel_copy`], never a pump).
+    Local(io::Error),
 }
 
 /// How a pump ended: the stream (unless its task panicked) and whether the

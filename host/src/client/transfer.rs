@@ -7,22 +7,31 @@
 //! bytes, the resource's `finish` completes the transfer with the server.
 //! A transfer holds its session's control connection: it finishes on the
 //! connection it was opened on, and keeps the session slot taken until it
-//! is gone. While bytes move, the data connection belongs to a pump
-//! ([`super::pump`]) that reads ahead of a download or writes behind an
-//! upload, counting every byte against the run's budget as it crosses.
+//! is gone. Once the guest takes the body, the data connection belongs to
+//! a pump ([`super::pump`]) that reads ahead of a download or writes behind
+//! an upload, counting every byte against the run's budget as it crosses.
+//!
+//! `save-to` and `send-from` move the whole rest of a transfer between its
+//! data connection and a granted file in one call, instead of the body:
+//! over plain FTP the kernel moves the bytes ([`super::kernel_copy`]); under
+//! TLS the pump and the file streams of [`crate::file_streams`] do, as a
+//! guest's `splice` loop would.
 
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use suppaftp::tokio::{AsyncRustlsStream, TransferStream as FtpTransfer};
+use suppaftp::tokio::{AsyncDataStream as FtpData, AsyncRustlsStream, TransferStream as FtpTransfer};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 use wasmtime::component::Resource;
+use wasmtime_wasi::filesystem::{Descriptor, OpenMode};
 use wasmtime_wasi::p2::{
     DynInputStream, DynOutputStream, InputStream, OutputStream, Pollable, StreamError, StreamResult,
 };
 
+use super::kernel_copy;
 use super::ops::{commit, staging_name};
 use super::pump::{self, Next, Stopped};
 use super::session::{Session, SharedControl};
@@ -128,7 +137,6 @@ impl Opened {
     /// Tie the transfer to the session it was opened on.
     fn shared(self, session: &Session) -> Shared {
         let progress = self.usage.observer.as_ref().map(|o| o.started(&self.info));
-        let pump = Pump::start(self.stream, &self.info, &self.usage, self.timeout);
         Arc::new(Mutex::new(Transfer {
             info: self.info,
             address: session.address.clone(),
@@ -136,8 +144,8 @@ impl Opened {
             control: session.control.clone(),
             policy: self.policy,
             staged: self.staged,
-            pump,
-            stream: None,
+            pump: Pump::Idle,
+            stream: Some(self.stream),
             buf: Bytes::new(),
             flushing: false,
             eof: false,
@@ -170,10 +178,12 @@ struct Transfer {
     control: SharedControl,
     policy: Arc<Policy>,
     staged: Option<Staged>,
-    /// The task moving the data connection's bytes, until the transfer
-    /// ends or the pump stops on its own.
+    /// The task moving the data connection's bytes, from when the guest
+    /// takes the body until the transfer ends or the pump stops on its own.
     pump: Pump,
-    /// The data connection once the pump gave it back, for the final reply.
+    /// The data connection while no pump has it (before the body is taken,
+    /// or once the pump gave it back), for `save-to`/`send-from` and the
+    /// final reply.
     stream: Option<DataStream>,
     /// Download: the chunk the guest is taking.
     buf: Bytes,
@@ -198,6 +208,8 @@ type Shared = Arc<Mutex<Transfer>>;
 /// The pump of a transfer's data connection, by direction; `None` once it
 /// ended and gave the stream back.
 enum Pump {
+    /// Not started: the body was not taken (yet).
+    Idle,
     Download(Option<pump::Reader<DataStream, Error>>),
     Upload(Option<pump::Writer<DataStream, Error>>),
 }
@@ -206,9 +218,8 @@ impl Pump {
     /// Start the pump that owns `stream` until the transfer ends. Every
     /// byte on the data connection counts against the run's budget.
     fn start(stream: DataStream, info: &TransferInfo, usage: &Arc<Usage>, timeout: Duration) -> Self {
-        let (usage, info, direction) = (usage.clone(), info.clone(), info.direction);
-        let meter = move |n: usize| usage.moved(info.direction, n as u64, op_of(&info));
-        match direction {
+        let meter = meter(usage, info);
+        match info.direction {
             Direction::Download => Pump::Download(Some(pump::Reader::spawn(stream, meter, timeout))),
             Direction::Upload => Pump::Upload(Some(pump::Writer::spawn(stream, meter, timeout))),
         }
@@ -217,14 +228,14 @@ impl Pump {
     fn reader(&mut self) -> Option<&mut pump::Reader<DataStream, Error>> {
         match self {
             Pump::Download(reader) => reader.as_mut(),
-            Pump::Upload(_) => None,
+            Pump::Idle | Pump::Upload(_) => None,
         }
     }
 
     fn writer(&mut self) -> Option<&mut pump::Writer<DataStream, Error>> {
         match self {
             Pump::Upload(writer) => writer.as_mut(),
-            Pump::Download(_) => None,
+            Pump::Idle | Pump::Download(_) => None,
         }
     }
 
@@ -235,10 +246,17 @@ impl Pump {
     /// Forget the pump once it has ended.
     fn ended(&mut self) {
         match self {
+            Pump::Idle => {}
             Pump::Download(reader) => *reader = None,
             Pump::Upload(writer) => *writer = None,
         }
     }
+}
+
+/// Counts every byte on the data connection against the run's budget.
+fn meter(usage: &Arc<Usage>, info: &TransferInfo) -> impl FnMut(usize) -> Result<(), Error> + Send + 'static {
+    let (usage, info) = (usage.clone(), info.clone());
+    move |n: usize| usage.moved(info.direction, n as u64, op_of(&info))
 }
 
 fn op_of(info: &TransferInfo) -> Op<'_> {
@@ -262,17 +280,40 @@ impl Transfer {
         }
     }
 
+    /// Give the data connection to a pump, unless one has it already.
+    fn start_pump(&mut self) {
+        if let (Pump::Idle, Some(stream)) = (&self.pump, self.stream.take()) {
+            self.pump = Pump::start(stream, &self.info, &self.usage, self.timeout);
+        }
+    }
+
     /// The pump ended: take the stream back, and its failure, if any.
     fn pump_ended(&mut self, ended: pump::Ended<DataStream, Error>) {
         self.pump.ended();
         self.stream = ended.stream;
-        let error = match ended.result {
-            Ok(()) => return,
-            Err(Stopped::Io(e)) => error::from_io(e, self.op()),
-            Err(Stopped::TimedOut(t)) => error::timeout(self.op(), t),
-            Err(Stopped::Counted(e)) => e,
+        if let Err(stopped) = ended.result {
+            self.stopped(stopped);
+        }
+    }
+
+    /// The bytes stopped moving early: note why.
+    fn stopped(&mut self, stopped: Stopped<Error>) {
+        let error = match stopped {
+            Stopped::Io(e) => error::from_io(e, self.op()),
+            Stopped::TimedOut(t) => error::timeout(self.op(), t),
+            Stopped::Counted(e) => e,
+            Stopped::Local(e) => self.local_failed(e),
         };
         self.fail(error);
+    }
+
+    /// The granted file of a `save-to` or `send-from` failed.
+    fn local_failed(&self, e: impl std::fmt::Display) -> Error {
+        let (verb, noun) = match self.info.direction {
+            Direction::Download => ("writing", "save-to"),
+            Direction::Upload => ("reading", "send-from"),
+        };
+        Error::Io(format!("{}: {verb} the local file of `{noun}` failed: {e}", self.op()))
     }
 
     /// Upload: note a writer that stopped on a failure.
@@ -289,7 +330,7 @@ impl Transfer {
         let ended = match &mut self.pump {
             Pump::Download(Some(reader)) => reader.stop().await,
             Pump::Upload(Some(writer)) => writer.close().await,
-            Pump::Download(None) | Pump::Upload(None) => return,
+            Pump::Idle | Pump::Download(None) | Pump::Upload(None) => return,
         };
         self.pump_ended(ended);
     }
@@ -339,6 +380,114 @@ impl Transfer {
         if let Some(ended) = ended {
             self.pump_ended(ended);
         }
+    }
+
+    /// `save-to` or `send-from`: move the whole rest of the transfer
+    /// between its data connection and `file` from `offset` on. Returns the
+    /// bytes moved; a failure is also kept for `finish`.
+    async fn move_file(&mut self, file: Arc<std::fs::File>, offset: u64) -> Result<u64, Error> {
+        let before = self.moved;
+        let _waiting = self.usage.waiting();
+        let plain = match self.stream.as_ref().map(|s| s.get_ref()) {
+            None => return Err(Error::InvalidInput(format!("{}: the transfer is already finished", self.op()))),
+            Some(FtpData::Tcp(tcp)) => Some(tcp),
+            Some(FtpData::Ssl(_)) => None,
+        };
+        match (self.info.direction, plain.map(|tcp| tcp.as_fd().try_clone_to_owned())) {
+            (Direction::Download, Some(Ok(socket))) => self.kernel_copy(socket, file, offset).await,
+            (_, Some(Err(e))) => self.stopped(Stopped::Io(e)),
+            (Direction::Download, None) => self.stream_into(file, offset).await,
+            // Uploads copy through a buffer, plain or not: `sendfile` made
+            // the receiving server spend more CPU per byte, and uploads are
+            // bound by the server's CPU (bench/ANALYSIS-2026-12-03-host-moves.md).
+            (Direction::Upload, _) => self.stream_from(file, offset).await,
+        }
+        match &self.failed {
+            Some(e) => Err(e.clone()),
+            None => Ok(self.moved - before),
+        }
+    }
+
+    /// Plain FTP download: the kernel moves the bytes.
+    async fn kernel_copy(&mut self, socket: std::os::fd::OwnedFd, file: Arc<std::fs::File>, offset: u64) {
+        let (meter, timeout) = (meter(&self.usage, &self.info), self.timeout);
+        let mut counted = 0;
+        let progress = |moved: u64| {
+            self.count((moved - counted) as usize);
+            counted = moved;
+        };
+        match kernel_copy::socket_to_file(socket, file, offset, timeout, meter, progress).await {
+            Ok(_) => self.eof = true,
+            Err(stopped) => self.stopped(stopped),
+        }
+    }
+
+    /// TLS download: the pump reads ahead, a file stream writes behind.
+    async fn stream_into(&mut self, file: Arc<std::fs::File>, offset: u64) {
+        self.start_pump();
+        let mut out = crate::file_streams::output(file, offset);
+        let written = async {
+            loop {
+                self.fill().await;
+                let mut chunk = std::mem::take(&mut self.buf);
+                if chunk.is_empty() {
+                    break;
+                }
+                while !chunk.is_empty() {
+                    out.ready().await;
+                    let permit = out.check_write()?;
+                    out.write(chunk.split_to(permit.min(chunk.len())))?;
+                }
+            }
+            out.flush()?;
+            out.ready().await;
+            out.check_write().map(drop)
+        }
+        .await;
+        if let Err(e) = written {
+            let error = self.local_failed(stream_failure(e));
+            self.fail(error);
+        }
+    }
+
+    /// TLS upload: a file stream reads ahead, the pump writes behind.
+    async fn stream_from(&mut self, file: Arc<std::fs::File>, offset: u64) {
+        self.start_pump();
+        let mut input = crate::file_streams::input(file, offset);
+        let read = async {
+            loop {
+                // Room for a chunk in the pump's queue, or it ended.
+                self.drain().await;
+                if self.failed.is_some() {
+                    break;
+                }
+                let Some(writer) = self.pump.writer() else { break };
+                let permit = writer.permit();
+                if permit == 0 {
+                    break;
+                }
+                input.ready().await;
+                let bytes = match input.read(permit) {
+                    Err(StreamError::Closed) => break,
+                    other => other?,
+                };
+                let n = bytes.len();
+                // Within its permit, a push fails only when the writer ended.
+                if writer.push(bytes).is_err() {
+                    break;
+                }
+                self.count(n);
+            }
+            Ok::<(), StreamError>(())
+        }
+        .await;
+        if let Err(e) = read {
+            let error = self.local_failed(stream_failure(e));
+            self.fail(error);
+        }
+        // Everything queued is on the wire before `send-from` returns.
+        self.flushing = true;
+        self.drain().await;
     }
 
     /// Complete the transfer with the server: its final reply decides; a
@@ -409,6 +558,9 @@ impl Transfer {
         // A download: let the pump read on (counting every byte, a budget
         // error included) while the end is near.
         let mut near_end = self.eof || self.info.direction == Direction::Upload;
+        if !near_end && self.failed.is_none() {
+            self.start_pump();
+        }
         if let Some(reader) = self.pump.reader() {
             let mut left = ABANDON_DRAIN_BYTES;
             let drain = async {
@@ -461,6 +613,14 @@ pub struct Upload {
     body_taken: bool,
 }
 
+/// What a file stream's error says.
+fn stream_failure(e: StreamError) -> String {
+    match e {
+        StreamError::Closed => "the file stream closed".to_string(),
+        StreamError::LastOperationFailed(e) | StreamError::Trap(e) => format!("{e:#}"),
+    }
+}
+
 fn body_twice(shared: &Shared) -> Error {
     let what = shared.try_lock().map(|t| t.op().to_string()).unwrap_or_else(|_| "transfer".into());
     Error::InvalidInput(format!("{what}: the body stream was already taken"))
@@ -477,8 +637,14 @@ impl HostDownload for FtpView<'_> {
     async fn body(&mut self, this: Resource<Download>) -> HostResult<Resource<DynInputStream>> {
         let download = self.table.get_mut(&this)?;
         take_body(&download.shared, &mut download.body_taken)?;
-        let body: DynInputStream = Box::new(DownloadBody { shared: download.shared.clone() });
+        let shared = download.shared.clone();
+        shared.lock().await.start_pump();
+        let body: DynInputStream = Box::new(DownloadBody { shared });
         Ok(self.table.push(body)?)
+    }
+
+    async fn save_to(&mut self, this: Resource<Download>, file: Resource<Descriptor>, offset: u64) -> HostResult<u64> {
+        move_file(self, this, file, offset).await
     }
 
     async fn size(&mut self, this: Resource<Download>) -> wasmtime::Result<Option<u64>> {
@@ -504,8 +670,14 @@ impl HostUpload for FtpView<'_> {
     async fn body(&mut self, this: Resource<Upload>) -> HostResult<Resource<DynOutputStream>> {
         let upload = self.table.get_mut(&this)?;
         take_body(&upload.shared, &mut upload.body_taken)?;
-        let body: DynOutputStream = Box::new(UploadBody { shared: upload.shared.clone() });
+        let shared = upload.shared.clone();
+        shared.lock().await.start_pump();
+        let body: DynOutputStream = Box::new(UploadBody { shared });
         Ok(self.table.push(body)?)
+    }
+
+    async fn send_from(&mut self, this: Resource<Upload>, file: Resource<Descriptor>, offset: u64) -> HostResult<u64> {
+        move_file(self, this, file, offset).await
     }
 
     async fn finish(&mut self, this: Resource<Upload>) -> HostResult<u64> {
@@ -521,6 +693,69 @@ impl HostUpload for FtpView<'_> {
         upload.shared.lock().await.abort().await;
         Ok(())
     }
+}
+
+/// A `download` or `upload` resource.
+trait TransferResource: Send + 'static {
+    fn parts(&mut self) -> (&Shared, &mut bool);
+}
+
+impl TransferResource for Download {
+    fn parts(&mut self) -> (&Shared, &mut bool) {
+        (&self.shared, &mut self.body_taken)
+    }
+}
+
+impl TransferResource for Upload {
+    fn parts(&mut self) -> (&Shared, &mut bool) {
+        (&self.shared, &mut self.body_taken)
+    }
+}
+
+/// `save-to` and `send-from`: check the granted file, take the body's place,
+/// and move the bytes.
+async fn move_file<R: TransferResource>(
+    view: &mut FtpView<'_>,
+    this: Resource<R>,
+    file: Resource<Descriptor>,
+    offset: u64,
+) -> HostResult<u64> {
+    let shared = view.table.get_mut(&this)?.parts().0.clone();
+    let mut transfer = shared.lock().await;
+    let file = local_file(view.table.get(&file)?, &transfer)?;
+    let (shared, taken) = view.table.get_mut(&this)?.parts();
+    take_body(shared, taken)?;
+    Ok(transfer.move_file(file, offset).await?)
+}
+
+/// The file behind a `save-to` or `send-from` descriptor, if it is one the
+/// transfer may use: a file (not a directory), opened for writing (to save
+/// to) or reading (to send from), in a directory granted for writing when
+/// saving to it.
+fn local_file(fd: &Descriptor, t: &Transfer) -> Result<Arc<std::fs::File>, Error> {
+    let (call, mode, verb) = match t.info.direction {
+        Direction::Download => ("save-to", OpenMode::WRITE, "writing"),
+        Direction::Upload => ("send-from", OpenMode::READ, "reading"),
+    };
+    let f = match fd {
+        Descriptor::File(f) => f,
+        Descriptor::Dir(_) => {
+            return Err(Error::InvalidInput(format!("{}: `{call}` needs a file, not a directory", t.op())))
+        }
+    };
+    if mode == OpenMode::WRITE && f.perms.write_not_permitted() {
+        return Err(Error::Denied(format!(
+            "{}: the local directory of `{call}` is granted read-only; the operator can grant it writable",
+            t.op()
+        )));
+    }
+    if !f.open_mode.contains(mode) {
+        return Err(Error::InvalidInput(format!(
+            "{}: the local file of `{call}` is not open for {verb}; open it with that flag",
+            t.op()
+        )));
+    }
+    Ok(f.file.clone())
 }
 
 /// The `input-stream` of a download.

@@ -26,6 +26,12 @@
 //! upload-pattern PROFILE PATH KIB        open-send PATH (replace) and write KIB KiB of `pattern(i)`,
 //!                                        polling the body together with an expired timer after every
 //!                                        write (the host's pending flush is cancelled each time), finish
+//! save-to PROFILE PATH LOCAL HOW         open-get PATH and `save-to` a descriptor of the first granted
+//!                                        directory: HOW is `dir` (the directory itself), `read` (LOCAL
+//!                                        opened read-only) or `write` (LOCAL created for writing); then
+//!                                        finish, or drop the download if save-to failed
+//! send-from PROFILE PATH LOCAL HOW       the same for open-send PATH and `send-from`: `dir`, `read`
+//!                                        (LOCAL opened for reading) or `write` (LOCAL opened write-only)
 //! ```
 //!
 //! Output: one stdout line per FTP call, `CALL: ok VALUE` or `CALL: KIND: message`
@@ -51,6 +57,7 @@ wit_bindgen::generate!({
 });
 
 use naas::ftp::client::{connect, connect_profile, Download, SendMode, Session, Upload};
+use wasi::filesystem::types::{Descriptor, DescriptorFlags, OpenFlags, PathFlags};
 use naas::ftp::types::{ConnectOptions, Error, Security};
 use wasi::clocks::monotonic_clock;
 use wasi::io::poll::{poll, Pollable};
@@ -84,15 +91,61 @@ impl Guest for Plugin {
             ["orphans", profile, path, n] => orphans(profile, path, number(n)?),
             ["cross-commit", a, path, b] => cross_commit(a, path, b),
             ["upload-pattern", profile, path, kib] => upload_pattern(profile, path, number(kib)?),
+            ["save-to", profile, path, local, how] => save_to(profile, path, local, how),
+            ["send-from", profile, path, local, how] => send_from(profile, path, local, how),
             _ => Err(format!(
                 "invalid-input: unknown command {args:?}: expected spin | alloc MIB | trap | sessions N PROFILE | \
                  connect HOST PORT USER PASSWORD [none|explicit|implicit] | probe PROFILE [PATH...] | \
                  download-all PROFILE PATH | upload-zeros PROFILE PATH MIB | list PROFILE names|entries | \
                  abandon PROFILE PATH | stall-poll PROFILE PATH N | orphans PROFILE PATH N | \
-                 cross-commit A PATH B | upload-pattern PROFILE PATH KIB"
+                 cross-commit A PATH B | upload-pattern PROFILE PATH KIB | \
+                 save-to PROFILE PATH LOCAL dir|read|write | send-from PROFILE PATH LOCAL dir|read|write"
             )),
         }
     }
+}
+
+/// A descriptor of the first granted directory for `save-to`/`send-from`:
+/// the directory itself (`dir`), or `local` in it opened `read` or `write`
+/// (created and truncated for writing).
+fn local_descriptor(local: &str, how: &str) -> Result<Descriptor, String> {
+    let (dir, _) = wasi::filesystem::preopens::get_directories()
+        .into_iter()
+        .next()
+        .ok_or("denied: no directory was granted")?;
+    let (open, flags) = match how {
+        "dir" => return Ok(dir),
+        "read" => (OpenFlags::empty(), DescriptorFlags::READ),
+        "write" => (OpenFlags::CREATE | OpenFlags::TRUNCATE, DescriptorFlags::WRITE),
+        other => return Err(format!("invalid-input: {other:?}: dir, read or write")),
+    };
+    dir.open_at(PathFlags::empty(), local, open, flags).map_err(|e| format!("io: open {local}: {e:?}"))
+}
+
+/// `open-get` + `save-to` (see the command list).
+fn save_to(profile: &str, path: &str, local: &str, how: &str) -> Result<String, String> {
+    let session = connect_profile(profile).map_err(|e| describe(&e))?;
+    let file = local_descriptor(local, how)?;
+    let transfer = session.open_get(path, 0).map_err(|e| describe(&e))?;
+    let saved = report(&format!("save-to {path}"), transfer.save_to(&file, 0).map(|n| (n, format!("{n} bytes"))));
+    if saved.is_err() {
+        return Err(describe(&saved.unwrap_err()));
+    }
+    let n = report("finish", Download::finish(transfer).map(|n| (n, format!("{n} bytes")))).map_err(|e| describe(&e))?;
+    Ok(format!("{n} bytes"))
+}
+
+/// `open-send` + `send-from` (see the command list).
+fn send_from(profile: &str, path: &str, local: &str, how: &str) -> Result<String, String> {
+    let session = connect_profile(profile).map_err(|e| describe(&e))?;
+    let file = local_descriptor(local, how)?;
+    let transfer = session.open_send(path, SendMode::Replace).map_err(|e| describe(&e))?;
+    let sent = report(&format!("send-from {path}"), transfer.send_from(&file, 0).map(|n| (n, format!("{n} bytes"))));
+    if sent.is_err() {
+        return Err(describe(&sent.unwrap_err()));
+    }
+    let n = report("finish", Upload::finish(transfer).map(|n| (n, format!("{n} bytes")))).map_err(|e| describe(&e))?;
+    Ok(format!("{n} bytes"))
 }
 
 /// Burn CPU forever without ever calling the host: only fuel or epoch
