@@ -12,7 +12,7 @@
 #                               minutes), written to target/bench/BENCHMARKS.quick.md
 #
 # Any other ftp-host-bench option is passed through (`ftp-host-bench --help`), e.g.
-#   scripts/bench.sh --only transfers --servers vsftpd-plain --clients splice,native --runs 5
+#   scripts/bench.sh --only transfers --servers vsftpd-plain --clients host,native --runs 5
 #   scripts/bench.sh --size 256M --out /tmp/bench.md
 # Only the full default run replaces BENCHMARKS.md; other selections go to
 # target/bench/BENCHMARKS.partial.md unless --out says otherwise.

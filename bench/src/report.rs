@@ -177,7 +177,7 @@ enum Rule {
 
 /// The targets every (server, direction) case is held to.
 const TRANSFER_TARGETS: [(&str, Rule); 5] = [
-    ("a/c (guest splice / native) >= 1.0", Rule::Faster(Client::GuestHost, Client::Native, 1.0)),
+    ("a/c (guest, host moves the file / native) >= 1.0", Rule::Faster(Client::GuestHost, Client::Native, 1.0)),
     ("a*/d (`ftp-host run` / curl, whole processes) >= 1.0", Rule::Faster(Client::Cli, Client::Curl, 1.0)),
     ("a*/e (`ftp-host run` / lftp, whole processes) >= 1.0", Rule::Faster(Client::Cli, Client::Lftp, 1.0)),
     ("b/c (guest via memory / native) >= 0.9", Rule::Faster(Client::GuestMemory, Client::Native, 0.9)),
@@ -339,10 +339,12 @@ fn one_line(s: Option<&String>) -> String {
 
 fn ratios_table(out: &mut String, r: &Results) {
     let _ = writeln!(out, "### Ratios (of medians)\n");
-    let _ = writeln!(out, "In-process: a/c and b/c (the guest inside this benchmark's process vs native suppaftp in the same kind of process). Whole processes: a*/d and a*/e (`ftp-host run` vs curl and lftp, process start to exit). CPU: CPU seconds of the same cases.\n");
-    let _ =
-        writeln!(out, "| server | direction | a/c | b/c | a*/d | a*/e | a*/c | CPU s a/c | CPU s b/c | CPU s a*/d |");
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "In-process: a/c, b/c and f/c (the guest inside this benchmark's process vs native suppaftp in the same kind of process). Whole processes: a*/d and a*/e (`ftp-host run` vs curl and lftp, process start to exit). CPU: CPU seconds of the same cases.\n");
+    let _ = writeln!(
+        out,
+        "| server | direction | a/c | b/c | f/c | a*/d | a*/e | a*/c | CPU s a/c | CPU s b/c | CPU s a*/d |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for server in ServerId::ALL {
         for direction in [Direction::Download, Direction::Upload] {
             let get = |c| median_mbps(find(r, server, direction, c));
@@ -356,11 +358,12 @@ fn ratios_table(out: &mut String, r: &Results) {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 server.short(),
                 direction.label(),
                 fmt(get(Client::GuestHost), get(Client::Native)),
                 fmt(get(Client::GuestMemory), get(Client::Native)),
+                fmt(get(Client::GuestSplice), get(Client::Native)),
                 fmt(get(Client::Cli), get(Client::Curl)),
                 fmt(get(Client::Cli), get(Client::Lftp)),
                 fmt(get(Client::Cli), get(Client::Native)),
@@ -420,7 +423,7 @@ pub fn render(r: &Results) -> String {
         "- Everything on loopback (127.0.0.1). Files, server roots and the plugin's granted directory are on a tmpfs (`{}`), so the disk is not measured.",
         p.work_dir.display()
     );
-    let _ = writeln!(out, "- Clients: **(a)** the Rust example guest (`guest-examples/rust`) run with `Plugin::run` through the `ftp_host` library, `download REMOTE /data/FILE` / `upload /data/FILE REMOTE`, the local directory granted with `Policy::with_dir` — it `splice`s between the FTP stream and the file stream, so the bytes never enter guest memory; **(b)** the same with `--via-memory` (1 MiB chunks through guest memory); **(c)** native suppaftp 12.2.1 (tokio + rustls/ring, the host's versions), a 1 MiB read/write loop between the data stream and a `tokio::fs::File`, one shared rustls `ClientConfig` trusting the server's certificate (TLS session resumption on data connections); **(d)** `curl -o` / `curl -T` (`--ssl-reqd --cacert` for FTPS); **(e)** `lftp -c 'open ...; get R -o L'` / `put L -o R` (`ftp:ssl-force`, `ftp:ssl-protect-data`, `ssl:ca-file` for FTPS); **(a\\*)** the guest of (a) as a user runs it: `ftp-host run plugin.wasm --allow H:P --allow-loopback [--ca-file PEM] --dir LOCAL::/data -- ... download|upload ...`, a whole process with the compiled plugin loaded from its cache (warmed once before the first measurement).");
+    let _ = writeln!(out, "- Clients: **(a)** the Rust example guest (`guest-examples/rust`) run with `Plugin::run` through the `ftp_host` library, `download REMOTE /data/FILE` / `upload /data/FILE REMOTE`, the local directory granted with `Policy::with_dir` — it hands the host the local file's descriptor (`download.save-to` / `upload.send-from`) and the host moves the whole file: `splice(2)` from the socket into the file for plain downloads, its read-ahead/write-behind pump and 1 MiB file streams otherwise; the bytes never enter guest memory; **(b)** the same with `--via-memory` (1 MiB chunks through guest memory); **(f)** the same with `--splice`: a `wasi:io` `splice` loop between the transfer's stream and the file's stream (one guest call per chunk, bytes still in the host); **(c)** native suppaftp 12.2.1 (tokio + rustls/ring, the host's versions), a 1 MiB read/write loop between the data stream and a `tokio::fs::File`, one shared rustls `ClientConfig` trusting the server's certificate (TLS session resumption on data connections); **(d)** `curl -o` / `curl -T` (`--ssl-reqd --cacert` for FTPS); **(e)** `lftp -c 'open ...; get R -o L'` / `put L -o R` (`ftp:ssl-force`, `ftp:ssl-protect-data`, `ssl:ca-file` for FTPS); **(a\\*)** the guest of (a) as a user runs it: `ftp-host run plugin.wasm --allow H:P --allow-loopback [--ca-file PEM] --dir LOCAL::/data -- ... download|upload ...`, a whole process with the compiled plugin loaded from its cache (warmed once before the first measurement).");
     let _ = writeln!(out, "- MB/s = 10^6 bytes per second of the whole operation: connect, log in, transfer, server's final reply, quit (for curl, lftp and `ftp-host run`: process start to exit; for the in-process guest: instantiation included).");
     let _ = writeln!(out, "- Medians of {} run(s) per case, clients interleaved within each run, each run starting with the next client (run 1 with (a), run 2 with the second client, ...), after one untimed native transfer per server and direction: the first large write after a pause lands in memory the VM gave back to its hypervisor and is several times slower whoever makes it (`bench/ANALYSIS-2026-12-02-first-touch.md`). Every case runs in a fresh child process of the benchmark (or is curl, lftp, `ftp-host run` itself), so **CPU s** is that process's user+sys time for the timed region (getrusage of itself, or wait4 for whole processes) and **peak RSS** is its VmHWM, reset at the start of the timed region through `/proc/self/clear_refs` (whole processes: ru_maxrss). **RSS growth** is the peak minus the RSS when the timed region started (the compiled plugin, wasmtime and tokio are already resident). **server CPU s** is the real server's CPU for the same case (every process of the server, in a cgroup of its own: vsftpd's data-moving child is not always reaped by its parent, so the listener's cutime missed it; n/a where no cgroup can be made, and for the embedded server, which runs in the benchmark process) and **server busy** that CPU over the case's wall time: one session is one single-threaded server process, so near 100% the server, not the client, sets the speed. **machine busy** is the share of all cores busy (/proc/stat) while the client process ran (its start included): near 100%, client and server together use the whole machine.", p.runs);
     let _ = writeln!(out, "- Every transfer's file is checked afterwards (size and SHA-256 against the source; outside the timed region); a failed check fails the case.");
@@ -554,7 +557,7 @@ pub fn render(r: &Results) -> String {
             p.concurrency,
             size_label(p.concurrency_size)
         );
-        let _ = writeln!(out, "One process: {} tokio tasks on the default multi-threaded runtime, each a `Plugin::run` of one loaded plugin (`download`, splice) — or a native suppaftp session. Aggregate = all bytes / wall time from the first start to the last finish. Median of {} run(s).\n", p.concurrency, p.runs);
+        let _ = writeln!(out, "One process: {} tokio tasks on the default multi-threaded runtime, each a `Plugin::run` of one loaded plugin (`download`: the host moves the file) — or a native suppaftp session. Aggregate = all bytes / wall time from the first start to the last finish. Median of {} run(s).\n", p.concurrency, p.runs);
         let _ =
             writeln!(out, "| client | aggregate MB/s | per-client ms (median / p99 / max) | CPU s | peak RSS MiB |");
         let _ = writeln!(out, "|---|---:|---|---:|---:|");
