@@ -6,10 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Most bytes one splice call moves (inside the host, not through this plugin);
-// 4 MiB as the Rust example: 1 MiB splices ran 20-100 times slower here.
-#define SPLICE_CHUNK (4u << 20)
-
 plugin_string_t ftp_str(const char *s) {
     plugin_string_t out;
     plugin_string_set(&out, s);
@@ -85,54 +81,6 @@ void ftp_error_set(ftp_error_t *e, uint8_t tag, const char *fmt, ...) {
     e->val.denied = message; // every string case shares this place
 }
 
-// A stream failure's text (malloc'd); frees err.
-static char *stream_failure(wasi_io_streams_stream_error_t *err) {
-    plugin_string_t text = {0};
-    if (err->tag == WASI_IO_STREAMS_STREAM_ERROR_LAST_OPERATION_FAILED) {
-        plugin_string_t debug;
-        wasi_io_error_method_error_to_debug_string(wasi_io_error_borrow_error(err->val.last_operation_failed), &debug);
-        ftp_append(&text, "%.*s", (int)debug.len, (char *)debug.ptr);
-        plugin_string_free(&debug);
-    } else {
-        ftp_append(&text, "stream closed");
-    }
-    wasi_io_streams_stream_error_free(err);
-    return (char *)text.ptr;
-}
-
-// Splices `from` into `to` until `from` ends (the caller flushes). NULL when
-// it ended cleanly, else what failed (malloc'd). Not blocking_splice: it
-// flushes after every chunk, so each file write would finish before the next
-// chunk is read; waiting for room and data here keeps the host's read-ahead
-// and write-behind busy together. One pollable per stream serves the whole
-// transfer (dropped before the streams, whose children they are).
-static char *splice_all(wasi_io_streams_borrow_output_stream_t to, wasi_io_streams_borrow_input_stream_t from) {
-    wasi_io_poll_own_pollable_t room = wasi_io_streams_method_output_stream_subscribe(to);
-    wasi_io_poll_own_pollable_t data = wasi_io_streams_method_input_stream_subscribe(from);
-    char *failure = NULL;
-    for (;;) {
-        uint64_t permit, n;
-        wasi_io_streams_stream_error_t err;
-        bool ok = wasi_io_streams_method_output_stream_check_write(to, &permit, &err);
-        if (ok && permit == 0) {
-            wasi_io_poll_method_pollable_block(wasi_io_poll_borrow_pollable(room));
-            continue;
-        }
-        if (ok) {
-            wasi_io_poll_method_pollable_block(wasi_io_poll_borrow_pollable(data));
-            ok = wasi_io_streams_method_output_stream_splice(to, from, permit < SPLICE_CHUNK ? permit : SPLICE_CHUNK,
-                                                             &n, &err);
-        }
-        if (!ok) {
-            if (err.tag != WASI_IO_STREAMS_STREAM_ERROR_CLOSED) failure = stream_failure(&err);
-            break;
-        }
-    }
-    wasi_io_poll_pollable_drop_own(data);
-    wasi_io_poll_pollable_drop_own(room);
-    return failure;
-}
-
 // The index of the granted directory holding `path`, and the path inside it
 // (malloc'd); -1 if none does.
 static int locate(const wasi_filesystem_preopens_list_tuple2_own_descriptor_string_t *dirs, const char *path,
@@ -178,46 +126,26 @@ bool ftp_download(ftp_session_t ftp, const char *remote, const char *local, uint
     plugin_string_t path = ftp_str(remote);
     naas_ftp_client_own_download_t download;
     if (!naas_ftp_client_method_session_open_get(ftp, &path, 0, &download, e)) goto out;
-    naas_ftp_client_own_input_stream_t body;
-    if (!naas_ftp_client_method_download_body(naas_ftp_client_borrow_download(download), &body, e)) {
-        naas_ftp_client_download_drop_own(download);
-        goto out;
-    }
     plugin_string_t part_path = ftp_str(part);
     wasi_filesystem_types_own_descriptor_t file;
     wasi_filesystem_types_error_code_t code;
-    char *failure = NULL;
     if (!wasi_filesystem_types_method_descriptor_open_at(
             dir, 0, &part_path, WASI_FILESYSTEM_TYPES_OPEN_FLAGS_CREATE | WASI_FILESYSTEM_TYPES_OPEN_FLAGS_TRUNCATE,
             WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_WRITE, &file, &code)) {
-        wasi_io_streams_input_stream_drop_own(body);
         naas_ftp_client_download_drop_own(download); // aborts the transfer
         ftp_error_set(e, NAAS_FTP_TYPES_ERROR_IO, "cannot write %s: wasi:filesystem error-code %u", local, code);
         goto out;
     }
-    wasi_filesystem_types_own_output_stream_t out_stream;
-    if (wasi_filesystem_types_method_descriptor_write_via_stream(wasi_filesystem_types_borrow_descriptor(file), 0,
-                                                                 &out_stream, &code)) {
-        wasi_io_streams_borrow_output_stream_t to = wasi_io_streams_borrow_output_stream(out_stream);
-        failure = splice_all(to, wasi_io_streams_borrow_input_stream(body));
-        wasi_io_streams_stream_error_t err;
-        if (!failure && !wasi_io_streams_method_output_stream_blocking_flush(to, &err)) failure = stream_failure(&err);
-        wasi_io_streams_output_stream_drop_own(out_stream);
-    } else {
-        plugin_string_t text = {0};
-        ftp_append(&text, "wasi:filesystem error-code %u", code);
-        failure = (char *)text.ptr;
-    }
+    // The host moves the whole file into the part file (over plain FTP the
+    // kernel does); its typed error, if any, is the one reported.
+    uint64_t saved;
+    bool moved = naas_ftp_client_method_download_save_to(naas_ftp_client_borrow_download(download),
+                                                         wasi_filesystem_types_borrow_descriptor(file), 0, &saved, e);
     wasi_filesystem_types_descriptor_drop_own(file);
-    wasi_io_streams_input_stream_drop_own(body);
-    // Only the server's final reply says the whole file arrived (after a
-    // failed splice it usually says why).
-    if (!naas_ftp_client_static_download_finish(download, bytes, e)) {
-        free(failure);
-    } else if (failure) {
-        ftp_error_set(e, NAAS_FTP_TYPES_ERROR_IO, "download of %s into %s failed: %s", remote, local, failure);
-        free(failure);
-    } else {
+    if (!moved) {
+        naas_ftp_client_download_drop_own(download); // aborts the transfer
+    } else if (naas_ftp_client_static_download_finish(download, bytes, e)) {
+        // Only the server's final reply says the whole file arrived.
         plugin_string_t final_path = ftp_str(inside);
         ok = wasi_filesystem_types_method_descriptor_rename_at(dir, &part_path, dir, &final_path, &code);
         if (!ok)

@@ -39,8 +39,8 @@ void ftp_error_set(ftp_error_t *e, uint8_t tag, const char *fmt, ...) __attribut
 // --- streaming ---------------------------------------------------------------
 
 // Streams the remote file into `local`, a path in a directory the operator
-// granted (absolute, or relative to the first one). The bytes go from the
-// network to the file inside the host (wasi:io splice), never through this
+// granted (absolute, or relative to the first one). The host moves the whole
+// file from the network into it (`download.save-to`), never through this
 // plugin's memory, so any size fits. Written to `.NAME.naas-ftp-part` next to
 // it and renamed into place once the server confirmed the transfer: a failure
 // leaves no partial file. On success sets *bytes; on failure fills *e (free it,

@@ -18,10 +18,10 @@
 //	cat PATH                download a file and print it
 //	put PATH TEXT           upload TEXT to PATH
 //	download REMOTE LOCAL   stream REMOTE into LOCAL, a file in a directory the
-//	                        operator granted with --dir: the bytes are spliced
-//	                        into LOCAL.part inside the host (never through this
-//	                        plugin's memory), which is renamed to LOCAL once the
-//	                        server confirmed the transfer
+//	                        operator granted with --dir: the host moves the
+//	                        whole file into LOCAL.part (download.save-to, never
+//	                        through this plugin's memory), which is renamed to
+//	                        LOCAL once the server confirmed the transfer
 //
 // A failed call is reported as `KIND: message`, KIND being the WIT error case
 // (`not-found`, `auth`, ...), so an operator or a test can tell them apart.
@@ -45,16 +45,11 @@ import (
 	ftptypes "wit_component/naas_ftp_types"
 	"wit_component/wasi_filesystem_preopens"
 	fs "wit_component/wasi_filesystem_types"
-	"wit_component/wasi_io_streams"
 )
 
 const usage = "usage: --host HOST [--port P] [--user U] [--password W] " +
 	"[--security none|explicit|implicit] [--force-prot] [--timeout-ms N] " +
 	"ls|sha256|cat|put|download|mkdir|mv|rm|rmdir ..."
-
-// Most bytes one splice call may move: the host moves them without copying
-// them into this plugin.
-const spliceChunk = 4 * 1024 * 1024
 
 // ftpError is a failed FTP call, already described as `KIND: message`.
 type ftpError struct{ text string }
@@ -296,26 +291,9 @@ func download(session *ftp.Session, remote, local string) (string, error) {
 		return "", fmt.Errorf("io: cannot write %s.part: error code %d", local, opened.Err())
 	}
 	file := opened.Ok()
-	copyErr := func() error {
-		body, err := unwrap(transfer.Body())
-		if err != nil {
-			return err
-		}
-		defer body.Drop()
-		out := file.WriteViaStream(0)
-		if out.IsErr() {
-			return fmt.Errorf("io: %s.part: error code %d", local, out.Err())
-		}
-		stream := out.Ok()
-		defer stream.Drop()
-		if err := spliceAll(stream, body); err != nil {
-			return fmt.Errorf("io: writing %s.part failed: %v", local, err)
-		}
-		if r := stream.BlockingFlush(); r.IsErr() {
-			return fmt.Errorf("io: writing %s.part failed: stream error %d", local, r.Err().Tag())
-		}
-		return nil
-	}()
+	// The host moves the whole file into the part file (over plain FTP the
+	// kernel does); a failure is the server's verdict in `finish` too.
+	_, copyErr := unwrap(transfer.SaveTo(file, 0))
 	file.Drop()
 	// The server's final reply decides, even when the copy looked fine.
 	n, err := unwrap(ftp.DownloadFinish(transfer))
@@ -332,42 +310,6 @@ func download(session *ftp.Session, remote, local string) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("downloaded %s to %s (%d bytes, %d this time)", remote, local, n, n), nil
-}
-
-// spliceAll moves everything from `from` to `to` inside the host (the
-// caller flushes). Not BlockingSplice: it flushes after every chunk, so each
-// file write would finish before the next chunk is read; waiting for room
-// and data here keeps the host's read-ahead and write-behind busy together.
-// One pollable per stream serves the whole transfer (dropped before the
-// streams, whose children they are).
-func spliceAll(to *wasi_io_streams.OutputStream, from *wasi_io_streams.InputStream) error {
-	room := to.Subscribe()
-	defer room.Drop()
-	data := from.Subscribe()
-	defer data.Drop()
-	for {
-		permit := to.CheckWrite()
-		if permit.IsErr() {
-			return streamError(permit.Err())
-		}
-		if permit.Ok() == 0 {
-			room.Block()
-			continue
-		}
-		data.Block()
-		r := to.Splice(from, min(permit.Ok(), spliceChunk))
-		if r.IsErr() {
-			return streamError(r.Err())
-		}
-	}
-}
-
-// streamError is nil when the stream ended (closed), else what failed.
-func streamError(e wasi_io_streams.StreamError) error {
-	if e.Tag() == wasi_io_streams.StreamError_Closed {
-		return nil
-	}
-	return fmt.Errorf("stream error")
 }
 
 // parseArgs reads the connection options; the rest is the command.

@@ -3,8 +3,6 @@
 
 /** The naas:ftp WIT version this library speaks. */
 export const WIT_VERSION: string;
-/** Most bytes one splice call moves (inside the host). */
-export const SPLICE_CHUNK: bigint;
 /** Suffix of the temporary file `get` writes before renaming it into place. */
 export const PART_SUFFIX: string;
 

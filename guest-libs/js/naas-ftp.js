@@ -9,8 +9,9 @@
 //
 // Every call is async, so plugin code is written as it will be once WIT
 // calls are asynchronous; today they complete before the promise is returned.
-// Bulk data never passes through JavaScript: `get` and `send` splice between
-// the FTP stream and a file inside the host. Failures throw an FtpError
+// Bulk data never passes through JavaScript: `get` and `send` hand the host a
+// file in a granted directory (`download.saveTo`, `upload.sendFrom`) and the
+// host moves the whole file in one call. Failures throw an FtpError
 // subclass per WIT error case (FtpNotFound, FtpDenied, ...). Types: naas-ftp.d.ts.
 
 import * as client from 'naas:ftp/client@0.2.0';
@@ -25,8 +26,6 @@ export { classic } from './options.js';
 
 /** The naas:ftp WIT version this library speaks. */
 export const WIT_VERSION = '0.2.0';
-/** Most bytes one splice call moves (inside the host, not through JS). */
-export const SPLICE_CHUNK = 4n << 20n; // as the Rust example: 1 MiB splices ran far slower here
 /** Suffix of the temporary file `get` writes before renaming it into place. */
 export const PART_SUFFIX = '.naas-ftp-part';
 
@@ -50,37 +49,16 @@ function localError(e, what) {
   return new FtpLocalError(`${what}: ${code}`, code);
 }
 
-/** Splice `source` into `out` until `source` ends (the caller flushes):
- * undefined when it ended cleanly, else what failed.
- *
- * Not `blockingSplice`: it flushes after every chunk, so each file write or
- * network send would finish before the next chunk is read. Waiting for room
- * and data here keeps the host's read-ahead and write-behind busy together.
- * One pollable per stream for the whole transfer: a new one per chunk is
- * garbage the engine collects late, and the plugin's memory grows with the
- * number of chunks. */
-function spliceAll(out, source) {
-  const room = out.subscribe();
+/** Have the host move the whole file (`saveTo` or `sendFrom` of a transfer,
+ * from offset 0): undefined when it did, else the typed error, which the
+ * transfer's `finish` reports too. */
+function moved(move, file) {
   try {
-    const data = source.subscribe();
-    try {
-      for (;;) {
-        const permit = out.checkWrite();
-        if (permit === 0n) {
-          room.block();
-          continue;
-        }
-        data.block();
-        out.splice(source, permit < SPLICE_CHUNK ? permit : SPLICE_CHUNK);
-      }
-    } finally {
-      drop(data);
-    }
+    move(file, 0n);
+    return undefined;
   } catch (e) {
-    if (e?.payload?.tag === 'closed') return undefined;
-    return streamFailure(e);
-  } finally {
-    drop(room);
+    if (e?.payload?.tag !== undefined) return fromWit(e.payload);
+    throw e;
   }
 }
 
@@ -160,24 +138,12 @@ export class Ftp {
     }
     try {
       let upload = call(() => this.#session.openSend(dest, { tag: 'replace' }));
-      let failure;
       try {
-        const body = call(() => upload.body());
-        try {
-          const source = file.readViaStream(0n);
-          try {
-            failure = spliceAll(body, source);
-            if (failure === undefined) body.blockingFlush();
-          } finally {
-            drop(source);
-          }
-        } finally {
-          drop(body);
-        }
+        const failure = moved((f, at) => upload.sendFrom(f, at), file);
         const done = upload;
         upload = undefined;
         const sent = call(() => client.Upload.finish(done));
-        if (failure !== undefined) throw new FtpIo(`upload of ${path} to ${dest} failed: ${failure}`);
+        if (failure !== undefined) throw failure;
         return Number(sent);
       } finally {
         drop(upload);
@@ -205,35 +171,24 @@ export class Ftp {
     const tmp = `${inside.slice(0, slash + 1)}.${base}${PART_SUFFIX}`;
     let download = call(() => this.#session.openGet(path, 0n));
     try {
-      let failure;
-      const body = call(() => download.body());
+      let file;
       try {
-        let file;
-        try {
-          file = directory.openAt({}, tmp, { create: true, truncate: true }, { write: true });
-        } catch (e) {
-          throw localError(e, `cannot create ${display(grant, tmp)}`);
-        }
-        try {
-          const out = file.writeViaStream(0n);
-          try {
-            failure = spliceAll(out, body);
-            if (failure === undefined) out.blockingFlush();
-          } finally {
-            drop(out);
-          }
-        } finally {
-          drop(file);
-        }
-      } finally {
-        drop(body);
+        file = directory.openAt({}, tmp, { create: true, truncate: true }, { write: true });
+      } catch (e) {
+        throw localError(e, `cannot create ${display(grant, tmp)}`);
       }
-      // Only the server's final reply says the whole file arrived (after a
-      // failed splice it usually says why, as a typed error).
+      let failure;
+      try {
+        failure = moved((f, at) => download.saveTo(f, at), file);
+      } finally {
+        drop(file);
+      }
+      // Only the server's final reply says the whole file arrived (a failed
+      // move is its verdict too, as the same typed error).
       const done = download;
       download = undefined;
       const bytes = Number(call(() => client.Download.finish(done)));
-      if (failure !== undefined) throw new FtpIo(`download of ${path} failed: ${failure}`);
+      if (failure !== undefined) throw failure;
       try {
         directory.renameAt(tmp, directory, inside);
       } catch (e) {

@@ -1,9 +1,9 @@
 """The `Ftp` session object and `connect` / `connect_profile`.
 
-Bulk data never passes through Python: `get` and `send` splice between the
-FTP data stream and a file in a granted directory inside the host (one call
-moves up to `SPLICE_CHUNK` bytes), so a plugin downloads a file of any size in
-the memory it had before.
+Bulk data never passes through Python: `get` and `send` hand the host a file
+in a granted directory (`download.save-to`, `upload.send-from`) and the host
+moves the whole file between it and the FTP connection in one call, so a
+plugin downloads a file of any size in the memory it had before.
 """
 
 from __future__ import annotations
@@ -19,10 +19,6 @@ from .options import Connection, classic, timeout_ms
 
 T = TypeVar("T")
 
-#: Most bytes one splice call moves (the host moves them, not the guest).
-#: 4 MiB, as the Rust example: with 1 MiB, downloads from the embedded
-#: server ran 20-100 times slower here (waits between splices).
-SPLICE_CHUNK = 4 << 20
 #: Suffix of the temporary file `get` writes before renaming it into place.
 PART_SUFFIX = ".naas-ftp-part"
 #: Buffer size of the file-like objects of `Ftp.open`.
@@ -178,31 +174,23 @@ class Ftp:
         fs = _b().wasi_filesystem
         download = _call(self._session.open_get, path, 0)
         try:
-            body = _call(download.body)
             try:
-                try:
-                    file = directory.open_at(
-                        fs.PathFlags(0),
-                        tmp,
-                        fs.OpenFlags.CREATE | fs.OpenFlags.TRUNCATE,
-                        fs.DescriptorFlags.WRITE,
-                    )
-                except _b().Err as e:
-                    raise _local_error(e, f"cannot create {_local.display(preopen, tmp)}") from None
-                with file:
-                    out = file.write_via_stream(0)
-                    with out:
-                        failure = _splice_all(out, body)
-                        if failure is None:
-                            out.blocking_flush()
-            finally:
-                _drop(body)
-            # Only the server's final reply says the whole file arrived (and
-            # after a failed splice, it usually says why, as a typed error).
+                file = directory.open_at(
+                    fs.PathFlags(0),
+                    tmp,
+                    fs.OpenFlags.CREATE | fs.OpenFlags.TRUNCATE,
+                    fs.DescriptorFlags.WRITE,
+                )
+            except _b().Err as e:
+                raise _local_error(e, f"cannot create {_local.display(preopen, tmp)}") from None
+            with file:
+                failure = _moved(download.save_to, file)
+            # Only the server's final reply says the whole file arrived (a
+            # failed move is its verdict too, as the same typed error).
             done, download = download, None
             received = _call(_b().ftp_client.Download.finish, done)
             if failure is not None:
-                raise FtpIo(f"download of {path} failed: {failure}")
+                raise failure
             try:
                 directory.rename_at(tmp, directory, inside)
             except _b().Err as e:
@@ -234,22 +222,14 @@ class Ftp:
         with file:
             upload = _call(self._session.open_send, dest, b.ftp_client.SendMode_Replace())
             try:
-                body = _call(upload.body)
-                try:
-                    source = file.read_via_stream(0)
-                    with source:
-                        failure = _splice_all(body, source)
-                        if failure is None:
-                            body.blocking_flush()
-                finally:
-                    _drop(body)
+                failure = _moved(upload.send_from, file)
                 done, upload = upload, None
                 sent = _call(b.ftp_client.Upload.finish, done)
             except BaseException:
                 _drop(upload)
                 raise
         if failure is not None:
-            raise FtpIo(f"upload of {path} to {dest} failed: {failure}")
+            raise failure
         return sent
 
     def list_directory(self, path: str | None = None) -> list[str]:
@@ -390,35 +370,15 @@ class Ftp:
         return descriptor, name, inside
 
 
-def _splice_all(out: Any, source: Any) -> str | None:
-    """Splice `source` into `out` until `source` ends (the caller flushes).
-    None when it ended cleanly, else what failed.
-
-    Not `blocking_splice`: it flushes after every chunk, so each file write or
-    network send would finish before the next chunk is read. Waiting for room
-    and data here keeps the host's read-ahead and write-behind busy together.
-    One pollable per stream serves the whole transfer (dropped before the
-    streams, whose children they are)."""
-    b = _b()
-    room = out.subscribe()
+def _moved(move: Callable[[Any, int], int], file: Any) -> FtpError | None:
+    """Have the host move the whole file (`save_to` or `send_from` of a
+    transfer, from offset 0). None when it did, else the typed error, which
+    the transfer's `finish` reports too."""
     try:
-        data = source.subscribe()
-        try:
-            while True:
-                permit = out.check_write()
-                if permit == 0:
-                    room.block()
-                    continue
-                data.block()
-                out.splice(source, min(permit, SPLICE_CHUNK))
-        finally:
-            _drop(data)
-    except b.Err as e:
-        if isinstance(e.value, b.wasi_streams.StreamError_Closed):
-            return None
-        return _stream_failure(e)
-    finally:
-        _drop(room)
+        move(file, 0)
+        return None
+    except _b().Err as e:
+        return from_wit(e.value)
 
 
 def _entry(e: Any) -> Entry:

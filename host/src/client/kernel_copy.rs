@@ -153,3 +153,111 @@ where
 fn io_error<E>(e: rustix::io::Errno) -> Stopped<E> {
     Stopped::Io(e.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::sync::Mutex;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A loopback connection: the server side to write to, and a duplicate
+    /// of the client side's descriptor, as a transfer hands it over.
+    async fn connection() -> (TcpStream, TcpStream, OwnedFd) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let fd = client.as_fd().try_clone_to_owned().unwrap();
+        (server, client, fd)
+    }
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 13 + i / 4099) as u8).collect()
+    }
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_byte_lands_at_its_offset_and_is_counted() {
+        let (mut server, _client, fd) = connection().await;
+        let sent = data(5 * CHUNK + 4321);
+        let writer = {
+            let sent = sent.clone();
+            tokio::spawn(async move {
+                server.write_all(&sent).await.unwrap();
+                // The end of the download: the server closes the connection.
+            })
+        };
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, b"keep").unwrap();
+        let counted = Arc::new(Mutex::new(0usize));
+        let meter = {
+            let counted = counted.clone();
+            move |n: usize| -> Result<(), String> {
+                *counted.lock().unwrap() += n;
+                Ok(())
+            }
+        };
+        let mut last = 0;
+        let moved = socket_to_file(fd, Arc::new(file.try_clone().unwrap()), 4, WAIT, meter, |n| last = n).await;
+        writer.await.unwrap();
+        assert!(matches!(moved, Ok(n) if n == sent.len() as u64), "{:?}", moved.err().map(|_| ()));
+        assert_eq!(last, sent.len() as u64, "progress saw every byte");
+        assert_eq!(*counted.lock().unwrap(), sent.len());
+        let mut got = Vec::new();
+        std::io::Seek::rewind(&mut file).unwrap();
+        file.read_to_end(&mut got).unwrap();
+        assert_eq!(&got[..4], b"keep");
+        assert_eq!(&got[4..], &sent[..]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_meter_stops_the_copy_as_bytes_arrive() {
+        let (mut server, _client, fd) = connection().await;
+        tokio::spawn(async move {
+            let block = vec![1u8; CHUNK];
+            while server.write_all(&block).await.is_ok() {}
+        });
+        let mut left = 2 * CHUNK;
+        let meter = move |n: usize| -> Result<(), String> {
+            left = left.checked_sub(n).ok_or_else(|| "over budget".to_string())?;
+            Ok(())
+        };
+        let file = Arc::new(tempfile::tempfile().unwrap());
+        let moved = socket_to_file(fd, file.clone(), 0, WAIT, meter, |_| {}).await;
+        assert!(matches!(moved, Err(Stopped::Counted(ref e)) if e == "over budget"));
+        // Refused bytes never reach the file: at most the budget is written.
+        assert!(file.metadata().unwrap().len() <= 2 * CHUNK as u64);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_connection_times_out() {
+        let (_server, _client, fd) = connection().await;
+        let file = Arc::new(tempfile::tempfile().unwrap());
+        let started = Instant::now();
+        let moved = socket_to_file(fd, file, 0, Duration::from_millis(300), |_| Ok::<_, String>(()), |_| {}).await;
+        assert!(matches!(moved, Err(Stopped::TimedOut(_))));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_call_stops_its_thread() {
+        let (mut server, client, fd) = connection().await;
+        let file = Arc::new(tempfile::tempfile().unwrap());
+        let copy = socket_to_file(fd, file, 0, WAIT, |_| Ok::<_, String>(()), |_| {});
+        // Dropped while it waits on a silent connection.
+        assert!(tokio::time::timeout(Duration::from_millis(200), copy).await.is_err());
+        // The thread closes its duplicate within a STOP_CHECK: then only the
+        // client's own descriptor holds the socket, and dropping it closes
+        // the connection (the server reads the end).
+        tokio::time::sleep(STOP_CHECK * 3).await;
+        drop(client);
+        let mut rest = Vec::new();
+        // Well before the copy's own timeout (WAIT) would close it.
+        let read =
+            tokio::time::timeout(Duration::from_secs(2), tokio::io::AsyncReadExt::read_to_end(&mut server, &mut rest))
+                .await;
+        assert!(matches!(read, Ok(Ok(0))), "the connection closed once the thread let go");
+    }
+}

@@ -720,11 +720,15 @@ async fn move_file<R: TransferResource>(
     file: Resource<Descriptor>,
     offset: u64,
 ) -> HostResult<u64> {
-    let shared = view.table.get_mut(&this)?.parts().0.clone();
-    let mut transfer = shared.lock().await;
-    let file = local_file(view.table.get(&file)?, &transfer)?;
     let (shared, taken) = view.table.get_mut(&this)?.parts();
-    take_body(shared, taken)?;
+    if *taken {
+        return Err(body_twice(shared).into());
+    }
+    let shared = shared.clone();
+    let mut transfer = shared.lock().await;
+    // A refused descriptor leaves the body to take.
+    let file = local_file(view.table.get(&file)?, &transfer)?;
+    *view.table.get_mut(&this)?.parts().1 = true;
     Ok(transfer.move_file(file, offset).await?)
 }
 
