@@ -128,8 +128,8 @@ pub enum UploadMode {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Via {
     /// The host moves the whole file in one call (`download.save-to`,
-    /// `upload.send-from`): the fastest; over plain FTP the kernel moves
-    /// the bytes.
+    /// `upload.send-from`): the fastest; the kernel moves plain-FTP
+    /// downloads from the socket into the file.
     #[default]
     Host,
     /// A `wasi:io` `splice` loop between the transfer's stream and the

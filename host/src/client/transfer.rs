@@ -12,10 +12,10 @@
 //! an upload, counting every byte against the run's budget as it crosses.
 //!
 //! `save-to` and `send-from` move the whole rest of a transfer between its
-//! data connection and a granted file in one call, instead of the body:
-//! over plain FTP the kernel moves the bytes ([`super::kernel_copy`]); under
-//! TLS the pump and the file streams of [`crate::file_streams`] do, as a
-//! guest's `splice` loop would.
+//! data connection and a granted file in one call, instead of the body: the
+//! kernel moves a plain download ([`super::kernel_copy`]); the pump and the
+//! file streams of [`crate::file_streams`] move the rest, as a guest's
+//! `splice` loop would.
 
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -450,7 +450,8 @@ impl Transfer {
         }
     }
 
-    /// TLS upload: a file stream reads ahead, the pump writes behind.
+    /// Upload, plain or TLS: a file stream reads ahead, the pump writes
+    /// behind.
     async fn stream_from(&mut self, file: Arc<std::fs::File>, offset: u64) {
         self.start_pump();
         let mut input = crate::file_streams::input(file, offset);
