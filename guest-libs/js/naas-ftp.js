@@ -140,10 +140,12 @@ export class Ftp {
       let upload = call(() => this.#session.openSend(dest, { tag: 'replace' }));
       try {
         const failure = moved((f, at) => upload.sendFrom(f, at), file);
+        // Not finished: dropping the upload (finally) aborts it, so a
+        // replacement never puts part of the file in place.
+        if (failure !== undefined) throw failure;
         const done = upload;
         upload = undefined;
         const sent = call(() => client.Upload.finish(done));
-        if (failure !== undefined) throw failure;
         return Number(sent);
       } finally {
         drop(upload);

@@ -223,13 +223,15 @@ class Ftp:
             upload = _call(self._session.open_send, dest, b.ftp_client.SendMode_Replace())
             try:
                 failure = _moved(upload.send_from, file)
+                if failure is not None:
+                    # Not finished: dropping the upload aborts it, so a
+                    # replacement never puts part of the file in place.
+                    raise failure
                 done, upload = upload, None
                 sent = _call(b.ftp_client.Upload.finish, done)
             except BaseException:
                 _drop(upload)
                 raise
-        if failure is not None:
-            raise failure
         return sent
 
     def list_directory(self, path: str | None = None) -> list[str]:

@@ -377,8 +377,10 @@ impl Ftp {
             }
         };
         drop(file);
-        let bytes = Upload::finish(transfer)?;
+        // A failed copy is not finished: dropping the upload aborts it, so
+        // a replacement never puts part of the file in place.
         copied?;
+        let bytes = Upload::finish(transfer)?;
         Ok(Uploaded { offset, bytes })
     }
 
