@@ -307,6 +307,16 @@ impl Transfer {
         self.fail(error);
     }
 
+    /// The file stream of a `save-to` or `send-from` failed.
+    fn file_stream_failed(&mut self, e: StreamError) {
+        let message = match e {
+            StreamError::Closed => "the file stream closed".to_string(),
+            StreamError::LastOperationFailed(e) | StreamError::Trap(e) => format!("{e:#}"),
+        };
+        let error = self.local_failed(message);
+        self.fail(error);
+    }
+
     /// The granted file of a `save-to` or `send-from` failed.
     fn local_failed(&self, e: impl std::fmt::Display) -> Error {
         let (verb, noun) = match self.info.direction {
@@ -388,19 +398,20 @@ impl Transfer {
     async fn move_file(&mut self, file: Arc<std::fs::File>, offset: u64) -> Result<u64, Error> {
         let before = self.moved;
         let _waiting = self.usage.waiting();
-        let plain = match self.stream.as_ref().map(|s| s.get_ref()) {
-            None => return Err(Error::InvalidInput(format!("{}: the transfer is already finished", self.op()))),
-            Some(FtpData::Tcp(tcp)) => Some(tcp),
-            Some(FtpData::Ssl(_)) => None,
+        // The kernel moves plain downloads. Uploads copy through a buffer,
+        // plain or not: `sendfile` made the receiving server spend more CPU
+        // per byte, and uploads are bound by the server's CPU
+        // (bench/ANALYSIS-2026-12-03-host-moves.md).
+        let kernel_socket = match (self.info.direction, self.stream.as_ref().map(|s| s.get_ref())) {
+            (_, None) => return Err(Error::InvalidInput(format!("{}: the transfer is already finished", self.op()))),
+            (Direction::Download, Some(FtpData::Tcp(tcp))) => Some(tcp.as_fd().try_clone_to_owned()),
+            _ => None,
         };
-        match (self.info.direction, plain.map(|tcp| tcp.as_fd().try_clone_to_owned())) {
-            (Direction::Download, Some(Ok(socket))) => self.kernel_copy(socket, file, offset).await,
-            (_, Some(Err(e))) => self.stopped(Stopped::Io(e)),
-            (Direction::Download, None) => self.stream_into(file, offset).await,
-            // Uploads copy through a buffer, plain or not: `sendfile` made
-            // the receiving server spend more CPU per byte, and uploads are
-            // bound by the server's CPU (bench/ANALYSIS-2026-12-03-host-moves.md).
-            (Direction::Upload, _) => self.stream_from(file, offset).await,
+        match (kernel_socket, self.info.direction) {
+            (Some(Ok(socket)), _) => self.kernel_copy(socket, file, offset).await,
+            (Some(Err(e)), _) => self.stopped(Stopped::Io(e)),
+            (None, Direction::Download) => self.stream_into(file, offset).await,
+            (None, Direction::Upload) => self.stream_from(file, offset).await,
         }
         match &self.failed {
             Some(e) => Err(e.clone()),
@@ -445,8 +456,7 @@ impl Transfer {
         }
         .await;
         if let Err(e) = written {
-            let error = self.local_failed(stream_failure(e));
-            self.fail(error);
+            self.file_stream_failed(e);
         }
     }
 
@@ -483,8 +493,7 @@ impl Transfer {
         }
         .await;
         if let Err(e) = read {
-            let error = self.local_failed(stream_failure(e));
-            self.fail(error);
+            self.file_stream_failed(e);
         }
         // Everything queued is on the wire before `send-from` returns.
         self.flushing = true;
@@ -612,14 +621,6 @@ pub struct Download {
 pub struct Upload {
     shared: Shared,
     body_taken: bool,
-}
-
-/// What a file stream's error says.
-fn stream_failure(e: StreamError) -> String {
-    match e {
-        StreamError::Closed => "the file stream closed".to_string(),
-        StreamError::LastOperationFailed(e) | StreamError::Trap(e) => format!("{e:#}"),
-    }
 }
 
 fn body_twice(shared: &Shared) -> Error {
