@@ -717,6 +717,31 @@ async fn allocating_4_gib_is_stopped_by_the_memory_limit() {
     assert_eq!(report.result, Ok("allocated and touched 16 MiB".to_string()));
 }
 
+/// A run never sees what an earlier run left in its memory: instances come
+/// from a pool whose slots keep their first dirty pages resident and are
+/// reset in place (`host/src/runtime.rs`), so this checks that reset, both
+/// for the pages kept and for the pages given back, and for memory grown
+/// past the module's initial size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_never_sees_an_earlier_runs_memory() {
+    let sandbox = Sandbox::new(Policy::new().with_limits(Limits { max_memory_bytes: 64 * MIB, ..limits() }));
+    // 4 MiB: far more than the pages a slot keeps resident.
+    let report = sandbox.run(&["plant", "2654435761", "4096"]).await;
+    let planted = report.result.expect("plant runs");
+    let (windows, found) = planted
+        .strip_prefix("planted ")
+        .and_then(|rest| rest.split_once(" windows, found "))
+        .unwrap_or_else(|| panic!("unexpected plant result {planted:?}"));
+    // The scan sees the marker where it is (so finding none below means something).
+    assert_eq!(windows, found, "the planting run's own scan missed its marker");
+    // Slots go back to the module that used them last, so these runs take
+    // the planting run's slot (and the others' slots, if the pool picks them).
+    for _ in 0..8 {
+        let report = sandbox.run(&["scan", "2654435761", "8"]).await;
+        assert_eq!(report.result, Ok("found 0".to_string()));
+    }
+}
+
 /// Sessions past the cap are refused as `denied`, and never dialed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_past_the_cap_are_refused() {

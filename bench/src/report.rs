@@ -491,7 +491,7 @@ pub fn render(r: &Results) -> String {
 
     if p.has(Section::Startup) && !r.startup.is_empty() {
         let _ = writeln!(out, "## Plugin start-up\n");
-        let _ = writeln!(out, "`Plugin::run` of the Rust guest with no arguments (it returns its usage error at once): a fresh `WasiCtx` and store, instantiation through the `InstancePre` made by `Host::load`, the call, teardown. {} timed runs after 20 warm-up runs, in one process. The host compiles once per `Host::load` (or loads a cached compilation) and instantiates from wasmtime's pooling allocator (one pool per process, sized for `MAX_CONCURRENT_RUNS` runs at the default caps: `host/src/runtime.rs`), so a run reuses a memory slot instead of mapping a fresh one.\n", p.startup_runs);
+        let _ = writeln!(out, "`Plugin::run` of the Rust guest with no arguments (it returns its usage error at once): a fresh `WasiCtx` and store, instantiation through the `InstancePre` made by `Host::load`, the call, teardown. {} timed runs after 20 warm-up runs, in one process. The host compiles once per `Host::load` (or loads a cached compilation) and instantiates from wasmtime's pooling allocator (one pool per process, sized for `MAX_CONCURRENT_RUNS` runs at the default caps: `host/src/runtime.rs`), so a run reuses a memory slot instead of mapping a fresh one, and the slot keeps the pages the previous run dirtied resident (up to `KEEP_RESIDENT`, 128 KiB, reset in place) so the next start takes no page faults for them.\n", p.startup_runs);
         let _ = writeln!(out, "| output | median ms | p99 ms | mean ms | max ms | compile (`Host::new` + `load`) ms |");
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
         for s in &r.startup {

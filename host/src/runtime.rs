@@ -466,7 +466,11 @@ fn shared_engine() -> anyhow::Result<(Engine, Arc<AtomicU32>)> {
         .max_tables_per_module(MAX_PER_MODULE)
         .table_elements(POOL_TABLE_ELEMENTS)
         // 32-bit memories: the store limiter enforces the policy's budget.
-        .max_memory_size(1 << 32);
+        .max_memory_size(1 << 32)
+        // Reset a run's first dirty pages in place: see KEEP_RESIDENT.
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     let mut config = Config::new();
     config.wasm_component_model(true);
     // Epochs let the host stop a busy plugin and make it yield to others.
@@ -488,6 +492,18 @@ fn shared_engine() -> anyhow::Result<(Engine, Arc<AtomicU32>)> {
     *engine = Some(shared.clone());
     Ok(shared)
 }
+
+/// Dirty bytes of a linear memory (and of a table) that a pool slot resets
+/// in place when a run ends, instead of giving the pages back to the kernel.
+/// The next run in that slot then takes no page faults for them: plugin
+/// start-up fell from ~45 to ~15 µs (`bench/ANALYSIS-2026-12-03-start-up.md`).
+/// Where the kernel has `PAGEMAP_SCAN` (Linux 6.7+), only the pages a run
+/// actually wrote are reset. 128 KiB covers what a plugin's start touches;
+/// bigger memories are still given back past it, and an idle slot holds at
+/// most this much per memory and table (wasmtime keeps up to 100 idle slots
+/// warm: a few tens of MiB at worst). The e2e test
+/// `a_run_never_sees_an_earlier_runs_memory` checks the reset.
+const KEEP_RESIDENT: usize = 128 << 10;
 
 /// Most memories (or tables) one core module may define: multi-memory
 /// guests stay possible; the per-run caps are the store limiter's.

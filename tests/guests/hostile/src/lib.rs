@@ -8,6 +8,10 @@
 //! spin                                   busy-loop forever, no host calls
 //! alloc MIB                              allocate MIB MiB (1 MiB chunks), touch every 4 KiB page
 //! trap                                   execute `unreachable`: a trap, not an error
+//! plant SEED KIB                         fill KIB KiB of heap with a marker made from SEED, then count
+//!                                        the marker's 16-byte windows in the whole linear memory
+//! scan SEED MIB                          grow the linear memory by MIB MiB, then count the marker's
+//!                                        windows in all of it (a fresh run must find none)
 //! sessions N PROFILE                     connect-profile(PROFILE) N times, keeping every session
 //! connect HOST PORT USER PASSWORD [SECURITY]
 //!                                        connect with guest credentials, then list-directory(none)
@@ -78,6 +82,8 @@ impl Guest for Plugin {
             ["spin"] => spin(),
             ["alloc", mib] => alloc(number(mib)?),
             ["trap"] => core::arch::wasm32::unreachable(),
+            ["plant", seed, kib] => plant(number(seed)?, number(kib)?),
+            ["scan", seed, mib] => scan(number(seed)?, number(mib)?),
             ["sessions", n, profile] => sessions(number(n)?, profile),
             ["connect", host, port, user, password, security @ ..] if security.len() <= 1 => {
                 connect_with_credentials(host, number(port)?, user, password, security.first().copied().unwrap_or("none"))
@@ -94,7 +100,8 @@ impl Guest for Plugin {
             ["save-to", profile, path, local, how] => save_to(profile, path, local, how),
             ["send-from", profile, path, local, how] => send_from(profile, path, local, how),
             _ => Err(format!(
-                "invalid-input: unknown command {args:?}: expected spin | alloc MIB | trap | sessions N PROFILE | \
+                "invalid-input: unknown command {args:?}: expected spin | alloc MIB | trap | plant SEED KIB | \
+                 scan SEED MIB | sessions N PROFILE | \
                  connect HOST PORT USER PASSWORD [none|explicit|implicit] | probe PROFILE [PATH...] | \
                  download-all PROFILE PATH | upload-zeros PROFILE PATH MIB | list PROFILE names|entries | \
                  abandon PROFILE PATH | stall-poll PROFILE PATH N | orphans PROFILE PATH N | \
@@ -103,6 +110,47 @@ impl Guest for Plugin {
             )),
         }
     }
+}
+
+/// Byte `i` (mod 16) of the `plant`/`scan` marker: computed from the
+/// run's argument so that the marker is nowhere in the module's own data.
+fn marker(seed: u32, i: usize) -> u8 {
+    (seed.wrapping_mul(2 * i as u32 + 1) >> 3) as u8 ^ 0xA5
+}
+
+/// How many 16-byte-aligned windows of the whole linear memory hold the
+/// marker (read byte by byte, volatile, so nothing is optimised away).
+fn count_marked(seed: u32) -> usize {
+    let end = core::arch::wasm32::memory_size(0) * 65536;
+    let mut found = 0;
+    // From 16: address 0 is never handed out, and reading it is UB in Rust.
+    for base in (16..end).step_by(16) {
+        // SAFETY: every address below memory.size is mapped; volatile reads of plain bytes.
+        if (0..16).all(|i| unsafe { ((base + i) as *const u8).read_volatile() } == marker(seed, i)) {
+            found += 1;
+        }
+    }
+    found
+}
+
+fn plant(seed: u32, kib: usize) -> Result<String, String> {
+    // Laid out by address, so every 16-byte-aligned window inside is whole.
+    let mut planted = vec![0u8; kib * 1024];
+    let base = planted.as_ptr() as usize;
+    for (offset, byte) in planted.iter_mut().enumerate() {
+        *byte = marker(seed, (base + offset) % 16);
+    }
+    let found = count_marked(seed);
+    core::hint::black_box(&planted);
+    let whole = (base + planted.len()) / 16 - base.div_ceil(16);
+    Ok(format!("planted {whole} windows, found {found}"))
+}
+
+fn scan(seed: u32, mib: usize) -> Result<String, String> {
+    if core::arch::wasm32::memory_grow(0, mib * 16) == usize::MAX {
+        return Err(format!("oom: cannot grow the memory by {mib} MiB"));
+    }
+    Ok(format!("found {}", count_marked(seed)))
 }
 
 /// A descriptor of the first granted directory for `save-to`/`send-from`:
