@@ -5,12 +5,13 @@
 //! guest-visible error, none of which ever holds a password. Every field a
 //! guest controls is cut to [`MAX_AUDIT_FIELD_BYTES`] (and marked as cut),
 //! so a hostile plugin cannot make the host write giant lines; lines are
-//! written by a thread of their own, never on the async executor.
+//! written by a thread of their own, never on the async executor (or, for a
+//! log kept in memory, appended in place: that never blocks).
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{describe, Error};
@@ -29,9 +30,18 @@ enum Message {
 
 /// Where audit entries go.
 pub struct AuditLog {
-    queue: Mutex<SyncSender<Message>>,
+    sink: Sink,
     /// Whether the lines go to stderr, where a plugin's own output may go too.
     stderr: bool,
+}
+
+enum Sink {
+    /// A writer thread of its own: files and other writers may block.
+    Thread(Mutex<SyncSender<Message>>),
+    /// A buffer the lines are appended to in place: no thread to start per
+    /// log, and nothing to wait for (the fleet worker keeps each job's lines
+    /// this way).
+    Memory(Arc<Mutex<Vec<u8>>>),
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -117,13 +127,24 @@ impl AuditLog {
             .name("ftp-host-audit".into())
             .spawn(move || writer(sink, lines))
             .expect("cannot start the audit writer thread");
-        AuditLog { queue: Mutex::new(queue), stderr: false }
+        AuditLog { sink: Sink::Thread(Mutex::new(queue)), stderr: false }
+    }
+
+    /// Append to `lines`, in place: for a log read back by the caller.
+    pub fn to_memory(lines: Arc<Mutex<Vec<u8>>>) -> Self {
+        AuditLog { sink: Sink::Memory(lines), stderr: false }
+    }
+
+    /// Whether [`sync`](Self::sync) may block (lines go through a writer thread).
+    pub(crate) fn has_writer(&self) -> bool {
+        matches!(self.sink, Sink::Thread(_))
     }
 
     /// Wait until every entry recorded so far is written.
     pub fn sync(&self) {
+        let Sink::Thread(queue) = &self.sink else { return };
         let (done, wait) = sync_channel(1);
-        let sent = self.queue.lock().unwrap_or_else(|p| p.into_inner()).send(Message::Sync(done));
+        let sent = queue.lock().unwrap_or_else(|p| p.into_inner()).send(Message::Sync(done));
         if sent.is_ok() {
             let _ = wait.recv();
         }
@@ -156,7 +177,12 @@ impl AuditLog {
         };
         let mut line = serde_json::to_vec(&entry).expect("an audit entry serialises");
         line.push(b'\n');
-        let _ = self.queue.lock().unwrap_or_else(|p| p.into_inner()).send(Message::Line(line));
+        match &self.sink {
+            Sink::Thread(queue) => {
+                let _ = queue.lock().unwrap_or_else(|p| p.into_inner()).send(Message::Line(line));
+            }
+            Sink::Memory(lines) => lines.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&line),
+        }
     }
 }
 
@@ -171,5 +197,20 @@ mod tests {
         assert!(cut.len() <= MAX_AUDIT_FIELD_BYTES + "…[cut]".len());
         assert!(cut.ends_with("…[cut]"));
         assert_eq!(cap("short"), "short");
+    }
+
+    #[test]
+    fn a_log_in_memory_holds_each_line_as_soon_as_it_is_recorded() {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let log = AuditLog::to_memory(lines.clone());
+        assert!(!log.has_writer());
+        log.record("p", "srv:21", "get", Some("/a"), 3, Duration::from_millis(1), None);
+        let text = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+        let entry: serde_json::Value = serde_json::from_str(text.strip_suffix('\n').unwrap()).unwrap();
+        assert_eq!(
+            (entry["operation"].as_str(), entry["path"].as_str(), entry["bytes"].as_u64()),
+            (Some("get"), Some("/a"), Some(3))
+        );
+        log.sync();
     }
 }

@@ -396,7 +396,7 @@ impl Plugin {
             instance.call_run(&mut store, args).await.map_err(|e| classify(e, &caps, RunError::Trap))
         };
         let finished = tokio::time::timeout(limits.max_wall_clock, call).await;
-        if let Some(audit) = audit {
+        if let Some(audit) = audit.filter(|a| a.has_writer()) {
             // The run's audit lines are written before it reports (the
             // fleet worker publishes a job's lines right after).
             let _ = tokio::task::spawn_blocking(move || audit.sync()).await;

@@ -422,10 +422,15 @@ impl Worker {
             Origin::Compiled => "compiled",
             Origin::Cached => "cached",
         };
-        let sink = JobAudit { lines: audit.clone(), file: policy.audit_file.clone() };
+        // Without an audit file the lines only go to NATS: keep them in
+        // memory, with no writer thread to start per job.
+        let log = match &policy.audit_file {
+            Some(file) => AuditLog::to_writer(Box::new(JobAudit { lines: audit.clone(), file: file.clone() })),
+            None => AuditLog::to_memory(audit.clone()),
+        };
         let options = RunOptions {
             env: vec![("FTP_HOST_JOB_ID".into(), job.id.clone()), ("FTP_HOST_JOB_ATTEMPT".into(), attempt.to_string())],
-            audit: Some(Arc::new(AuditLog::to_writer(Box::new(sink)))),
+            audit: Some(Arc::new(log)),
         };
         let started = Instant::now();
         let outcome = match tokio::time::timeout(remaining, plugin.run_with(&job.args, Output::Capture, options)).await
@@ -546,18 +551,17 @@ enum PluginError {
     Load(String),
 }
 
-/// A job's audit lines: kept for NATS, and appended to the policy's audit file if it has one.
+/// A job's audit lines when its policy has an audit file: kept for NATS,
+/// and appended to the file.
 struct JobAudit {
     lines: Arc<Mutex<Vec<u8>>>,
-    file: Option<PathBuf>,
+    file: PathBuf,
 }
 
 impl Write for JobAudit {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.lines.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
-        if let Some(path) = &self.file {
-            append(path, buf)?;
-        }
+        append(&self.file, buf)?;
         Ok(buf.len())
     }
 
