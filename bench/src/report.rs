@@ -253,6 +253,90 @@ fn target_matrix(out: &mut String, r: &Results) {
     out.push('\n');
 }
 
+/// MB/s of `a` over MB/s of `b`, round by round: the two ran back to back
+/// in the same round, so a slow spell of the machine hits both.
+fn paired_ratios(a: &TransferStat, b: &TransferStat) -> Vec<f64> {
+    let (ma, mb) = (a.mbps(), b.mbps());
+    a.rounds
+        .iter()
+        .zip(&ma)
+        .filter_map(|(round, x)| b.rounds.iter().position(|r| r == round).map(|j| x / mb[j]))
+        .collect()
+}
+
+/// A distribution-free interval for the median of `v`: the k-th smallest
+/// and k-th largest value, k as large as keeps the coverage at 95% or more
+/// (with few values only min–max is left, and its coverage is lower).
+/// Returns (low, high, coverage).
+fn median_interval(v: &[f64]) -> Option<(f64, f64, f64)> {
+    let n = v.len();
+    if n < 2 {
+        return None;
+    }
+    let mut sorted = v.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    // P(Binomial(n, 1/2) <= j) for j = 0..n.
+    let mut cdf = Vec::with_capacity(n + 1);
+    let (mut term, mut sum) = (0.5f64.powi(n as i32), 0.0);
+    for j in 0..=n {
+        sum += term;
+        cdf.push(sum);
+        term *= (n - j) as f64 / (j + 1) as f64;
+    }
+    let coverage = |k: usize| 1.0 - 2.0 * cdf[k - 1];
+    let k = (1..=n / 2).take_while(|&k| k == 1 || coverage(k) >= 0.95).last()?;
+    Some((sorted[k - 1], sorted[n - k], coverage(k)))
+}
+
+/// Whether a ratio target holds round by round: the paired ratios' median,
+/// its interval, and where the interval lies against the bound.
+fn paired_table(out: &mut String, r: &Results) {
+    let rules = [("a/c", Client::GuestHost, 1.0), ("b/c", Client::GuestMemory, 0.9)];
+    let _ = writeln!(out, "Round by round: in each round the clients run back to back, so a client's ratio to (c) *within* a round is less exposed to the machine's slow spells than the ratio of medians above. The median of those per-round ratios, a distribution-free interval for it (order statistics; its coverage depends on the number of rounds), and where the interval lies against the target: **below** means the client is slower in this run beyond the rounds' spread, **spans** that this run cannot tell it from the bound. (c)'s spread is its own slowest and fastest round, MB/s.\n");
+    let _ = write!(out, "| server | direction |");
+    for (name, _, bound) in rules {
+        let _ = write!(out, " {name} per round (interval, coverage) | vs {bound:.1} |");
+    }
+    let _ = writeln!(out, " (c) min–max |\n|---|---|{}---:|", "---:|---|".repeat(rules.len()));
+    for server in ServerId::REAL {
+        for direction in [Direction::Download, Direction::Upload] {
+            let Some(native) = find(r, server, direction, Client::Native) else { continue };
+            let _ = write!(out, "| {} | {} |", server.short(), direction.label());
+            for (_, client, bound) in rules {
+                let ratios = find(r, server, direction, client).map(|t| paired_ratios(t, native)).unwrap_or_default();
+                match median_interval(&ratios) {
+                    Some((lo, hi, coverage)) => {
+                        let place = if lo >= bound {
+                            "above"
+                        } else if hi < bound {
+                            "**below**"
+                        } else {
+                            "spans"
+                        };
+                        let _ = write!(
+                            out,
+                            " {:.2} ({lo:.2}–{hi:.2}, {:.0}%) | {place} |",
+                            median(&ratios),
+                            coverage * 100.0
+                        );
+                    }
+                    None => {
+                        let _ = write!(out, " - | - |");
+                    }
+                }
+            }
+            let mbps = native.mbps();
+            match (percentile(&mbps, 0.0), percentile(&mbps, 100.0)) {
+                (lo, hi) if lo.is_finite() => {
+                    let _ = writeln!(out, " {lo:.0}–{hi:.0} |");
+                }
+                _ => out.push_str(" - |\n"),
+            }
+        }
+    }
+    out.push('\n');
+}
+
 fn listing_median(r: &Results, client: Client) -> Option<f64> {
     let l = r.listing.iter().find(|l| l.client == client)?;
     l.result.as_ref().ok().map(|res| median(&res.samples_ms))
@@ -441,6 +525,7 @@ pub fn render(r: &Results) -> String {
     if p.has(Section::Transfers) {
         let _ = writeln!(out, "Transfer targets, per case (ratios of medians; ✗ = missed). The last column is what limits a case: the server's CPU over the wall time (one single-threaded session process: near 100% the server sets the speed) and the share of all cores busy, for (a) and (c), medians:\n");
         target_matrix(&mut out, r);
+        paired_table(&mut out, r);
     }
     let _ = writeln!(out, "| target | measured | verdict |\n|---|---|---|");
     for t in targets(r).into_iter().filter(|t| !t.per_case) {
@@ -656,4 +741,23 @@ pub fn summary(r: &Results) -> String {
         let _ = writeln!(out, "  {:<58} {:<40} {}", t.what, t.measured, verdict(t.pass).trim_matches('*'));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_interval;
+
+    #[test]
+    fn the_median_interval_is_the_narrowest_pair_of_order_statistics_that_keeps_95_percent() {
+        let twelve: Vec<f64> = (1..=12).map(f64::from).rev().collect();
+        let (lo, hi, coverage) = median_interval(&twelve).unwrap();
+        // k = 3: 1 - 2 * P(B(12, 1/2) <= 2) = 1 - 2 * 79 / 4096.
+        assert_eq!((lo, hi), (3.0, 10.0));
+        assert!((coverage - (1.0 - 158.0 / 4096.0)).abs() < 1e-12, "{coverage}");
+        // Five rounds leave only min–max, at 1 - 2 / 32.
+        let (lo, hi, coverage) = median_interval(&[0.9, 1.1, 1.0, 0.8, 1.2]).unwrap();
+        assert_eq!((lo, hi), (0.8, 1.2));
+        assert!((coverage - 0.9375).abs() < 1e-12, "{coverage}");
+        assert!(median_interval(&[1.0]).is_none());
+    }
 }

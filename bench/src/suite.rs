@@ -217,6 +217,9 @@ pub struct TransferStat {
     pub client: Client,
     pub bytes: u64,
     pub costs: Vec<Cost>,
+    /// The round (0-based) each of `costs` was measured in: clients are
+    /// interleaved within a round, so two clients' costs pair by round.
+    pub rounds: Vec<usize>,
     /// The server's CPU seconds in each measured case (real servers only).
     pub server_cpu: Vec<f64>,
     /// The share of all cores busy while the client ran, per measured case.
@@ -845,6 +848,7 @@ pub fn run(options: Options) -> Result<()> {
                             client,
                             bytes: src.size,
                             costs: Vec::new(),
+                            rounds: Vec::new(),
                             server_cpu: Vec::new(),
                             machine_busy: Vec::new(),
                             load_ms: Vec::new(),
@@ -874,6 +878,7 @@ pub fn run(options: Options) -> Result<()> {
                                     r.cost.peak_kib as f64 / 1024.0
                                 );
                                 stat.costs.push(r.cost);
+                                stat.rounds.push(run);
                                 if r.load_ms > 0.0 {
                                     stat.load_ms.push(r.load_ms);
                                 }
