@@ -641,12 +641,13 @@ pub fn targets(r: &Results) -> Vec<(String, String, Option<bool>)> {
             // More workers cannot beat the machine: with one worker's bursts
             // keeping a share of all cores busy, whole cores allow at most
             // 1 / that share of its rate.
-            let one: Vec<f64> = find(s, 1, f.concurrency).iter().map(|b| b.busy_share).collect();
-            let ceiling = match median(&one) {
+            let one = find(s, 1, f.concurrency);
+            let busy: Vec<f64> = one.iter().map(|b| b.busy_share).collect();
+            let ceiling = match median(&busy) {
                 busy if busy > 0.0 => format!(
                     " (the machine's ceiling: one worker's bursts kept {:.0}% of all {} cores busy, so no number of workers can pass {:.2}x here)",
                     busy * 100.0,
-                    find(s, 1, f.concurrency).first().map_or(0, |b| b.cores),
+                    one.first().map_or(0, |b| b.cores),
                     1.0 / busy
                 ),
                 _ => String::new(),

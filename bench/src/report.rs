@@ -29,6 +29,11 @@ fn find(r: &Results, server: ServerId, direction: Direction, client: Client) -> 
     r.transfers.iter().find(|t| t.server == server && t.direction == direction && t.client == client)
 }
 
+/// The smallest and largest of positive samples (MB/s, ms).
+fn min_max(v: &[f64]) -> (f64, f64) {
+    (v.iter().cloned().fold(f64::INFINITY, f64::min), v.iter().cloned().fold(0.0, f64::max))
+}
+
 fn median_mbps(t: Option<&TransferStat>) -> Option<f64> {
     let t = t?;
     let v = t.mbps();
@@ -326,8 +331,8 @@ fn paired_table(out: &mut String, r: &Results) {
                 }
             }
             let mbps = native.mbps();
-            match (percentile(&mbps, 0.0), percentile(&mbps, 100.0)) {
-                (lo, hi) if lo.is_finite() => {
+            match min_max(&mbps) {
+                (lo, hi) if !mbps.is_empty() => {
                     let _ = writeln!(out, " {lo:.0}–{hi:.0} |");
                 }
                 _ => out.push_str(" - |\n"),
@@ -389,8 +394,7 @@ fn transfer_table(out: &mut String, r: &Results, server: ServerId) {
         } else {
             format!("{:.1}", mib(t.costs.iter().map(|c| c.growth_kib()).max().unwrap_or(0)))
         };
-        let min = mbps.iter().cloned().fold(f64::INFINITY, f64::min);
-        let max = mbps.iter().cloned().fold(0.0, f64::max);
+        let (min, max) = min_max(&mbps);
         let gib = t.bytes as f64 / (1u64 << 30) as f64;
         let failed = if t.errors.is_empty() { String::new() } else { format!(" ({} failed)", t.errors.len()) };
         let (server_cpu, server_busy) = match t.server_cpu.is_empty() {
@@ -613,8 +617,7 @@ pub fn render(r: &Results) -> String {
             match &l.result {
                 Ok(res) => {
                     let v = &res.samples_ms;
-                    let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
-                    let max = v.iter().cloned().fold(0.0, f64::max);
+                    let (min, max) = min_max(v);
                     let host = if l.client.is_guest() {
                         let f = |op| op_median(&res.ops, op).map_or("-".into(), |v| format!("{v:.0}"));
                         format!("{} / {} / {}", f("connect"), f("listing"), f("quit"))
@@ -719,7 +722,8 @@ pub fn render(r: &Results) -> String {
         let _ = writeln!(out, "## `ftp-host demo`\n");
         match demo {
             Ok(times) if !times.is_empty() => {
-                let _ = writeln!(out, "Whole process, start to exit, the plugin from a warm cache: median **{:.0} ms** of {} runs (min {:.0}, max {:.0}).\n", median(times), times.len(), times.iter().cloned().fold(f64::INFINITY, f64::min), times.iter().cloned().fold(0.0, f64::max));
+                let (min, max) = min_max(times);
+                let _ = writeln!(out, "Whole process, start to exit, the plugin from a warm cache: median **{:.0} ms** of {} runs (min {min:.0}, max {max:.0}).\n", median(times), times.len());
             }
             Ok(_) => {}
             Err(e) => {
