@@ -11,6 +11,7 @@ mod cases;
 mod fleet;
 mod measure;
 mod oplog;
+mod page_reporting;
 mod report;
 mod suite;
 
@@ -88,6 +89,11 @@ pub struct Options {
     /// Keep the work directory (files, server logs) for a post-mortem.
     #[arg(long)]
     pub keep: bool,
+    /// Leave the VM's free-page reporting on. By default it is paused for
+    /// the run (and restored after): memory freed during the run would go
+    /// back to the hypervisor, and a random round would pay its faults.
+    #[arg(long)]
+    pub keep_page_reporting: bool,
     #[command(flatten)]
     pub fleet: fleet::FleetArgs,
 }

@@ -52,6 +52,7 @@ pub struct Plan {
     pub out: PathBuf,
     pub work_dir: PathBuf,
     pub keep: bool,
+    pub keep_page_reporting: bool,
     pub servers: Vec<ServerId>,
     pub clients: Vec<Client>,
     pub fleet: crate::fleet::FleetArgs,
@@ -118,6 +119,7 @@ impl Plan {
             }),
             work_dir: o.work_dir,
             keep: o.keep,
+            keep_page_reporting: o.keep_page_reporting,
             servers: if o.servers.is_empty() {
                 ServerId::ALL.to_vec()
             } else {
@@ -289,6 +291,8 @@ pub struct Machine {
     pub proftpd: String,
     pub vsftpd: String,
     pub rustc: String,
+    /// What the run did with the VM's free-page reporting.
+    pub page_reporting: String,
 }
 
 pub struct Results {
@@ -452,6 +456,7 @@ fn machine() -> Machine {
                 .trim()
         ),
         rustc: command_output("rustc", &["--version"]),
+        page_reporting: String::new(),
     }
 }
 
@@ -685,7 +690,10 @@ pub fn run(options: Options) -> Result<()> {
     let command =
         std::env::var("FTP_HOST_BENCH_COMMAND").unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" "));
     let plan = Plan::new(options);
+    // Held to the end of the run: dropping it restores the VM's setting.
+    let page_reporting = crate::page_reporting::PageReporting::pause(plan.keep_page_reporting);
     let mut machine = machine();
+    machine.page_reporting = page_reporting.describe();
     eprintln!(
         "ftp-host-bench: {} MiB files, {} run(s) per case, sections {:?}, report -> {}",
         plan.size / MIB,
