@@ -17,6 +17,10 @@
 # Only the full default run replaces BENCHMARKS.md; other selections go to
 # target/bench/BENCHMARKS.partial.md unless --out says otherwise.
 #
+# On a VM whose balloon reports free pages to the hypervisor, the run pauses that
+# reporting (/sys/module/page_reporting, restored at the end or on Ctrl-C): otherwise a
+# random round pays the hypervisor's page faults. --keep-page-reporting leaves it on.
+#
 # To profile the measured cases, run each one under a wrapper ({n} numbers them):
 #   FTP_HOST_BENCH_WRAPPER='perf record -e cpu-clock -g -o /tmp/case-{n}.data' scripts/bench.sh ...
 set -euo pipefail
