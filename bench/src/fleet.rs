@@ -638,17 +638,28 @@ pub fn targets(r: &Results) -> Vec<(String, String, Option<bool>)> {
     }
     for s in f.servers.iter().filter(|s| s.server == "embedded") {
         if let Some(x) = scaling(s, f.concurrency) {
-            // More workers cannot beat the machine: with one worker's bursts
-            // keeping a share of all cores busy, whole cores allow at most
-            // 1 / that share of its rate.
-            let one = find(s, 1, f.concurrency);
-            let busy: Vec<f64> = one.iter().map(|b| b.busy_share).collect();
-            let ceiling = match median(&busy) {
-                busy if busy > 0.0 => format!(
-                    " (the machine's ceiling: one worker's bursts kept {:.0}% of all {} cores busy, so no number of workers can pass {:.2}x here)",
-                    busy * 100.0,
-                    one.first().map_or(0, |b| b.cores),
-                    1.0 / busy
+            // More workers cannot beat the machine: whole cores, at the
+            // least CPU per job any setup needed, allow so many jobs/s. (One
+            // worker's busy share is no bound: jobs get cheaper under load.)
+            let one = median_rate(&find(s, 1, f.concurrency));
+            let cheapest = s
+                .throughput
+                .iter()
+                .map(|b| {
+                    let setup = find(s, b.workers, b.concurrency);
+                    setup.iter().map(|b| b.cpu_machine()).sum::<f64>()
+                        / setup.iter().map(|b| b.jobs).sum::<usize>() as f64
+                })
+                .fold(f64::INFINITY, f64::min);
+            let cores = s.throughput.first().map_or(0, |b| b.cores);
+            let ceiling = match one {
+                Some(one) if one > 0.0 && cheapest.is_finite() && cheapest > 0.0 => format!(
+                    " (the machine's ceiling: at the least CPU per job of any setup, {:.2} ms of all cores' time, {} cores run at most {:.0} jobs/s, {:.2}x one worker's {:.0})",
+                    cheapest * 1e3,
+                    cores,
+                    cores as f64 / cheapest,
+                    cores as f64 / cheapest / one,
+                    one
                 ),
                 _ => String::new(),
             };
