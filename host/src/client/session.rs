@@ -93,6 +93,29 @@ impl Control {
     }
 }
 
+/// Most time `quit` waits for the server to close the connection.
+const QUIT_LINGER: Duration = Duration::from_millis(500);
+
+/// Wait (at most `within`) until the server closes a connection it answered
+/// QUIT on. A server counts a session until it has ended it (proftpd's
+/// `MaxClientsPerUser`): a connection slot freed as soon as QUIT is answered
+/// let the next run's login in while the server still counted this one.
+async fn server_closed(ftp: &AsyncRustlsFtpStream, within: Duration) {
+    let socket = ftp.get_ref().await;
+    let mut scratch = [0u8; 512];
+    let _ = tokio::time::timeout(within, async {
+        while socket.readable().await.is_ok() {
+            match socket.try_read(&mut scratch) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                // Bytes after the reply (a TLS close_notify) are dropped.
+                Ok(n) if n > 0 => continue,
+                _ => return,
+            }
+        }
+    })
+    .await;
+}
+
 /// One logged-in connection: the `session` resource.
 pub struct Session {
     pub(crate) control: SharedControl,
@@ -171,7 +194,10 @@ impl HostSession for FtpView<'_> {
     async fn quit(&mut self, this: Resource<Session>) -> HostResult<()> {
         let control = self.table.get(&this)?.control.clone();
         self.on_session(&this, Action::Quit, &[], async |c, _| c.call(|ftp| ftp.quit()).await).await?;
-        control.lock().await.quit();
+        let ftp = control.lock().await.quit();
+        if let Some(ftp) = ftp {
+            server_closed(&ftp, QUIT_LINGER).await;
+        }
         Ok(())
     }
 
