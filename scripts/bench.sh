@@ -21,6 +21,10 @@
 # reporting (/sys/module/page_reporting, restored at the end or on Ctrl-C): otherwise a
 # random round pays the hypervisor's page faults. --keep-page-reporting leaves it on.
 #
+# Client and server share the cores by default. To give the FTP servers a CPU of their own,
+# as when they run on another machine (bench/ANALYSIS-2026-12-04-own-core.md):
+#   scripts/bench.sh --only transfers --pin-server 1 --out /tmp/own-core.md
+#
 # To profile the measured cases, run each one under a wrapper ({n} numbers them):
 #   FTP_HOST_BENCH_WRAPPER='perf record -e cpu-clock -g -o /tmp/case-{n}.data' scripts/bench.sh ...
 set -euo pipefail

@@ -12,6 +12,7 @@ mod fleet;
 mod measure;
 mod oplog;
 mod page_reporting;
+mod pinning;
 mod report;
 mod suite;
 
@@ -94,6 +95,12 @@ pub struct Options {
     /// back to the hypervisor, and a random round would pay its faults.
     #[arg(long)]
     pub keep_page_reporting: bool,
+    /// Pin proftpd and vsftpd to this CPU and the benchmark with every client
+    /// it starts to the others, so that neither side takes the other's
+    /// cores (as when the server runs on another machine). Default: no
+    /// pinning, client and server share the machine.
+    #[arg(long, value_name = "CPU")]
+    pub pin_server: Option<usize>,
     #[command(flatten)]
     pub fleet: fleet::FleetArgs,
 }

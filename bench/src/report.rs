@@ -296,10 +296,15 @@ fn median_interval(v: &[f64]) -> Option<(f64, f64, f64)> {
 /// Whether a ratio target holds round by round: the paired ratios' median,
 /// its interval, and where the interval lies against the bound.
 fn paired_table(out: &mut String, r: &Results) {
-    let rules = [("a/c", Client::GuestHost, 1.0), ("b/c", Client::GuestMemory, 0.9)];
-    let _ = writeln!(out, "Round by round: in each round the clients run back to back, so a client's ratio to (c) *within* a round is less exposed to the machine's slow spells than the ratio of medians above. The median of those per-round ratios, a distribution-free interval for it (order statistics; its coverage depends on the number of rounds), and where the interval lies against the target: **below** means the client is slower in this run beyond the rounds' spread, **spans** that this run cannot tell it from the bound. (c)'s spread is its own slowest and fastest round, MB/s.\n");
+    let rules = [
+        ("a/c", Client::GuestHost, Client::Native, 1.0),
+        ("b/c", Client::GuestMemory, Client::Native, 0.9),
+        ("a*/d", Client::Cli, Client::Curl, 1.0),
+        ("a*/e", Client::Cli, Client::Lftp, 1.0),
+    ];
+    let _ = writeln!(out, "Round by round: in each round the clients run back to back, so a client's ratio to its reference *within* a round (a/c, b/c in-process; a*/d, a*/e whole processes) is less exposed to the machine's slow spells than the ratio of medians above. The median of those per-round ratios, a distribution-free interval for it (order statistics; its coverage depends on the number of rounds), and where the interval lies against the target: **below** means the client is slower in this run beyond the rounds' spread, **spans** that this run cannot tell it from the bound. (c)'s spread is its own slowest and fastest round, MB/s.\n");
     let _ = write!(out, "| server | direction |");
-    for (name, _, bound) in rules {
+    for (name, _, _, bound) in rules {
         let _ = write!(out, " {name} per round (interval, coverage) | vs {bound:.1} |");
     }
     let _ = writeln!(out, " (c) min–max |\n|---|---|{}---:|", "---:|---|".repeat(rules.len()));
@@ -307,8 +312,11 @@ fn paired_table(out: &mut String, r: &Results) {
         for direction in [Direction::Download, Direction::Upload] {
             let Some(native) = find(r, server, direction, Client::Native) else { continue };
             let _ = write!(out, "| {} | {} |", server.short(), direction.label());
-            for (_, client, bound) in rules {
-                let ratios = find(r, server, direction, client).map(|t| paired_ratios(t, native)).unwrap_or_default();
+            for (_, client, reference, bound) in rules {
+                let ratios = find(r, server, direction, client)
+                    .zip(find(r, server, direction, reference))
+                    .map(|(t, reference)| paired_ratios(t, reference))
+                    .unwrap_or_default();
                 match median_interval(&ratios) {
                     Some((lo, hi, coverage)) => {
                         let place = if lo >= bound {
@@ -496,6 +504,7 @@ pub fn render(r: &Results) -> String {
         m.steal_share * 100.0
     );
     let _ = writeln!(out, "| free-page reporting | {} |", m.page_reporting);
+    let _ = writeln!(out, "| CPU pinning | {} |", m.pinning);
     let _ = writeln!(out, "| toolchain | {} |", m.rustc);
     let _ = writeln!(
         out,

@@ -53,6 +53,7 @@ pub struct Plan {
     pub work_dir: PathBuf,
     pub keep: bool,
     pub keep_page_reporting: bool,
+    pub pin_server: Option<usize>,
     pub servers: Vec<ServerId>,
     pub clients: Vec<Client>,
     pub fleet: crate::fleet::FleetArgs,
@@ -120,6 +121,7 @@ impl Plan {
             work_dir: o.work_dir,
             keep: o.keep,
             keep_page_reporting: o.keep_page_reporting,
+            pin_server: o.pin_server,
             servers: if o.servers.is_empty() {
                 ServerId::ALL.to_vec()
             } else {
@@ -293,6 +295,8 @@ pub struct Machine {
     pub rustc: String,
     /// What the run did with the VM's free-page reporting.
     pub page_reporting: String,
+    /// Which CPUs servers and clients ran on (`--pin-server`); empty: shared.
+    pub pinning: String,
 }
 
 pub struct Results {
@@ -457,6 +461,7 @@ fn machine() -> Machine {
         ),
         rustc: command_output("rustc", &["--version"]),
         page_reporting: String::new(),
+        pinning: String::new(),
     }
 }
 
@@ -690,10 +695,16 @@ pub fn run(options: Options) -> Result<()> {
     let command =
         std::env::var("FTP_HOST_BENCH_COMMAND").unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" "));
     let plan = Plan::new(options);
+    // Before any thread is started: threads and child processes inherit it.
+    let pinning = plan.pin_server.map(crate::pinning::Pinning::start).transpose()?;
     // Held to the end of the run: dropping it restores the VM's setting.
     let page_reporting = crate::page_reporting::PageReporting::pause(plan.keep_page_reporting);
     let mut machine = machine();
     machine.page_reporting = page_reporting.describe();
+    machine.pinning = pinning.as_ref().map_or_else(
+        || "none: client and server share every core (in a deployment the server has a machine of its own; `--pin-server CPU` separates them)".into(),
+        crate::pinning::Pinning::describe,
+    );
     eprintln!(
         "ftp-host-bench: {} MiB files, {} run(s) per case, sections {:?}, report -> {}",
         plan.size / MIB,
@@ -783,6 +794,13 @@ pub fn run(options: Options) -> Result<()> {
         Target::embedded(&embedded),
     ];
     let embedded_target = &targets[4];
+    if let Some(pinning) = &pinning {
+        for server in [&proftpd_plain, &proftpd_ftps, &vsftpd_plain, &vsftpd_ftps] {
+            let pid = server.pid();
+            ensure!(pid != 0, "no PID for {:?}: it cannot be pinned", server.kind);
+            pinning.server(pid)?;
+        }
+    }
     for target in &targets {
         for src in sources {
             let dest = target.root.join(&src.name);
