@@ -233,6 +233,8 @@ fn target_matrix(out: &mut String, r: &Results) {
             for (_, rule) in TRANSFER_TARGETS {
                 let cell = match rule.value(r, server, direction) {
                     Some(v) if rule.passes(v) => format!("{v:.2}"),
+                    // A miss never reads as the bound (0.998 is not "1.00").
+                    Some(v) if rule.passes((v * 100.0).round() / 100.0) => format!("**{v:.3} ✗**"),
                     Some(v) => format!("**{v:.2} ✗**"),
                     None => "-".into(),
                 };

@@ -451,12 +451,17 @@ fn machine() -> Machine {
         steal_share: f64::NAN,
         date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         curl: command_output("curl", &["--version"]),
-        lftp: command_output("lftp", &["--version"]),
+        // "LFTP | Version 4.9.2 | Copyright ...": the bars would split the report's table.
+        lftp: command_output("lftp", &["--version"]).replace(" | ", ", "),
         proftpd: command_output(ftp_host_e2e::servers::PROFTPD_BIN, &["-v"]),
         vsftpd: format!(
             "vsftpd {}",
-            fs::read_to_string(Path::new(ftp_host_e2e::servers::VSFTPD_BIN).join("../../../VERSION"))
-                .unwrap_or_default()
+            // The package's version, beside its usr/ (`vsftpd -v` writes to its stdin).
+            Path::new(ftp_host_e2e::servers::VSFTPD_BIN)
+                .ancestors()
+                .nth(3)
+                .and_then(|root| fs::read_to_string(root.join("VERSION")).ok())
+                .unwrap_or_else(|| "?".into())
                 .trim()
         ),
         rustc: command_output("rustc", &["--version"]),
