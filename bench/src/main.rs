@@ -97,8 +97,9 @@ pub struct Options {
     pub keep_page_reporting: bool,
     /// Pin proftpd and vsftpd to this CPU and the benchmark with every client
     /// it starts to the others, so that neither side takes the other's
-    /// cores (as when the server runs on another machine). Default: no
-    /// pinning, client and server share the machine.
+    /// cores (as when the server runs on another machine). Meant for
+    /// `--only transfers`: the other sections then run on the remaining
+    /// CPUs. Default: no pinning, client and server share the machine.
     #[arg(long, value_name = "CPU")]
     pub pin_server: Option<usize>,
     #[command(flatten)]

@@ -295,7 +295,7 @@ pub struct Machine {
     pub rustc: String,
     /// What the run did with the VM's free-page reporting.
     pub page_reporting: String,
-    /// Which CPUs servers and clients ran on (`--pin-server`); empty: shared.
+    /// Which CPUs servers and clients ran on (`--pin-server`), or that they shared them.
     pub pinning: String,
 }
 
