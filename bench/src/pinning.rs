@@ -3,8 +3,9 @@
 //! On loopback, client and server share the machine's cores: a client that
 //! keeps more threads busy (the host's pump beside its file reads) takes
 //! CPU, cache and wake-ups from the single-threaded server session, and on
-//! 2 cores that moves the figures (`bench/ANALYSIS-2026-12-04-own-core.md`). In a deployment the server runs
-//! on another machine. Pinning the real servers to one CPU and this process
+//! 2 cores that moves the figures (`bench/ANALYSIS-2026-12-04-own-core.md`).
+//! In a deployment the server runs on another machine. Pinning the real
+//! servers to one CPU and this process
 //! (so every client it starts: in-process cases, curl, lftp, `ftp-host run`)
 //! to the others gives each side cores the other cannot take. The embedded
 //! server runs in this process and stays with the clients, and so does every

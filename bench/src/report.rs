@@ -499,11 +499,16 @@ pub fn render(r: &Results) -> String {
     let _ = writeln!(out, "| memory | {:.1} GiB |", m.mem_gib);
     let _ = writeln!(
         out,
-        "| machine load | load average {} at the start, {} at the end; during the run {:.0}% of all CPU time was busy (this benchmark, its servers and everything else), {:.1}% stolen by the hypervisor. Client and server share these cores, so absolute MB/s move between rounds (the min–max columns): compare ratios and CPU seconds |",
+        "| machine load | load average {} at the start, {} at the end; during the run {:.0}% of all CPU time was busy (this benchmark, its servers and everything else), {:.1}% stolen by the hypervisor. {}, so absolute MB/s move between rounds (the min–max columns): compare ratios and CPU seconds |",
         m.load_start,
         m.load_end,
         m.busy_share * 100.0,
-        m.steal_share * 100.0
+        m.steal_share * 100.0,
+        if p.pin_server.is_some() {
+            "Client and server each have their own cores (CPU pinning, below), on one VM"
+        } else {
+            "Client and server share these cores"
+        }
     );
     let _ = writeln!(out, "| free-page reporting | {} |", m.page_reporting);
     let _ = writeln!(out, "| CPU pinning | {} |", m.pinning);
