@@ -295,44 +295,86 @@ fn median_interval(v: &[f64]) -> Option<(f64, f64, f64)> {
     Some((sorted[k - 1], sorted[n - k], coverage(k)))
 }
 
+/// The speed ratios held round by round: name, client, reference, bound.
+const PAIRED_RULES: [(&str, Client, Client, f64); 4] = [
+    ("a/c", Client::GuestHost, Client::Native, 1.0),
+    ("b/c", Client::GuestMemory, Client::Native, 0.9),
+    ("a*/d", Client::Cli, Client::Curl, 1.0),
+    ("a*/e", Client::Cli, Client::Lftp, 1.0),
+];
+
+/// Where a round-by-round interval lies against its bound.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Place {
+    Above,
+    Spans,
+    Below,
+}
+
+impl Place {
+    fn label(self) -> &'static str {
+        match self {
+            Place::Above => "above",
+            Place::Spans => "spans",
+            Place::Below => "**below**",
+        }
+    }
+}
+
+/// `client`'s MB/s over `reference`'s, round by round: the median of the
+/// paired ratios, its interval and coverage, and where it lies against `bound`.
+struct Paired {
+    median: f64,
+    lo: f64,
+    hi: f64,
+    coverage: f64,
+    place: Place,
+}
+
+fn paired(
+    r: &Results,
+    server: ServerId,
+    direction: Direction,
+    client: Client,
+    reference: Client,
+    bound: f64,
+) -> Option<Paired> {
+    let ratios = paired_ratios(find(r, server, direction, client)?, find(r, server, direction, reference)?);
+    let (lo, hi, coverage) = median_interval(&ratios)?;
+    let place = if lo >= bound {
+        Place::Above
+    } else if hi < bound {
+        Place::Below
+    } else {
+        Place::Spans
+    };
+    Some(Paired { median: median(&ratios), lo, hi, coverage, place })
+}
+
 /// Whether a ratio target holds round by round: the paired ratios' median,
 /// its interval, and where the interval lies against the bound.
 fn paired_table(out: &mut String, r: &Results) {
-    let rules = [
-        ("a/c", Client::GuestHost, Client::Native, 1.0),
-        ("b/c", Client::GuestMemory, Client::Native, 0.9),
-        ("a*/d", Client::Cli, Client::Curl, 1.0),
-        ("a*/e", Client::Cli, Client::Lftp, 1.0),
-    ];
     let _ = writeln!(out, "Round by round: in each round the clients run back to back, so a client's ratio to its reference *within* a round (a/c, b/c in-process; a*/d, a*/e whole processes) is less exposed to the machine's slow spells than the ratio of medians above. The median of those per-round ratios, a distribution-free interval for it (order statistics; its coverage depends on the number of rounds), and where the interval lies against the target: **below** means the client is slower in this run beyond the rounds' spread, **spans** that this run cannot tell it from the bound. (c)'s spread is its own slowest and fastest round, MB/s.\n");
     let _ = write!(out, "| server | direction |");
-    for (name, _, _, bound) in rules {
+    for (name, _, _, bound) in PAIRED_RULES {
         let _ = write!(out, " {name} per round (interval, coverage) | vs {bound:.1} |");
     }
-    let _ = writeln!(out, " (c) min–max |\n|---|---|{}---:|", "---:|---|".repeat(rules.len()));
+    let _ = writeln!(out, " (c) min–max |\n|---|---|{}---:|", "---:|---|".repeat(PAIRED_RULES.len()));
     for server in ServerId::REAL {
         for direction in [Direction::Download, Direction::Upload] {
             let Some(native) = find(r, server, direction, Client::Native) else { continue };
             let _ = write!(out, "| {} | {} |", server.short(), direction.label());
-            for (_, client, reference, bound) in rules {
-                let ratios = find(r, server, direction, client)
-                    .zip(find(r, server, direction, reference))
-                    .map(|(t, reference)| paired_ratios(t, reference))
-                    .unwrap_or_default();
-                match median_interval(&ratios) {
-                    Some((lo, hi, coverage)) => {
-                        let place = if lo >= bound {
-                            "above"
-                        } else if hi < bound {
-                            "**below**"
-                        } else {
-                            "spans"
-                        };
+            for (_, client, reference, bound) in PAIRED_RULES {
+                match paired(r, server, direction, client, reference, bound) {
+                    Some(p) => {
                         let _ = write!(
                             out,
-                            " {:.2} ({lo:.2}–{hi:.2}, {:.0}%) | {place} |",
-                            median(&ratios),
-                            coverage * 100.0
+                            " {:.2} ({:.2}–{:.2}, {:.0}%) | {} |",
+                            p.median,
+                            p.lo,
+                            p.hi,
+                            p.coverage * 100.0,
+                            p.place.label()
                         );
                     }
                     None => {
@@ -348,6 +390,125 @@ fn paired_table(out: &mut String, r: &Results) {
                 _ => out.push_str(" - |\n"),
             }
         }
+    }
+    out.push('\n');
+}
+
+/// A server session at or above this share of a CPU sets the speed: one
+/// session is one single-threaded process.
+const SERVER_BOUND: f64 = 0.9;
+/// All cores at or above this share busy: client and server together use
+/// the whole machine.
+const MACHINE_BOUND: f64 = 0.85;
+
+/// What limited both clients of a ratio, from their medians (server busy,
+/// machine busy), each as (client, reference).
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Limit {
+    /// The server's session process, for both.
+    Server,
+    /// Every core of the machine, for both.
+    Machine,
+    /// Neither, for at least one of the two.
+    None,
+}
+
+fn limit(server_busy: (f64, f64), machine_busy: (f64, f64)) -> Limit {
+    if server_busy.0 >= SERVER_BOUND && server_busy.1 >= SERVER_BOUND {
+        Limit::Server
+    } else if machine_busy.0 >= MACHINE_BOUND && machine_busy.1 >= MACHINE_BOUND {
+        Limit::Machine
+    } else {
+        Limit::None
+    }
+}
+
+/// Each speed ratio that misses its bound (by the medians, or round by
+/// round), with the figures that say what limited it: the server's and the
+/// machine's busy shares, and the CPU per GiB each side spent.
+fn misses(out: &mut String, r: &Results) {
+    let per_gib = |t: &TransferStat, cpu: Vec<f64>| {
+        let gib = t.bytes as f64 / (1u64 << 30) as f64;
+        (!cpu.is_empty()).then(|| median(&cpu) / gib)
+    };
+    let mut lines = Vec::new();
+    let mut unbound = 0;
+    for server in ServerId::REAL {
+        for direction in [Direction::Download, Direction::Upload] {
+            for (name, client, reference, bound) in PAIRED_RULES {
+                let (Some(x), Some(y)) = (find(r, server, direction, client), find(r, server, direction, reference))
+                else {
+                    continue;
+                };
+                let (Some(mx), Some(my)) = (median_mbps(Some(x)), median_mbps(Some(y))) else { continue };
+                let ratio = mx / my;
+                let p = paired(r, server, direction, client, reference, bound);
+                if ratio >= bound && p.as_ref().is_none_or(|p| p.place != Place::Below) {
+                    continue;
+                }
+                let share = |v: Vec<f64>| if v.is_empty() { f64::NAN } else { median(&v) };
+                let servers = (share(server_busy(x)), share(server_busy(y)));
+                let machine = (share(x.machine_busy.clone()), share(y.machine_busy.clone()));
+                let server_cpu = per_gib(x, x.server_cpu.clone()).zip(per_gib(y, y.server_cpu.clone()));
+                let client_cpu = per_gib(x, x.costs.iter().map(|c| c.cpu_s()).collect())
+                    .zip(per_gib(y, y.costs.iter().map(|c| c.cpu_s()).collect()));
+                let what = match limit(servers, machine) {
+                    Limit::Server => format!(
+                        "server-bound: the {} session was ≥ {:.0}% busy for both",
+                        server.short(),
+                        SERVER_BOUND * 100.0
+                    ),
+                    Limit::Machine => format!("machine-bound: all cores ≥ {:.0}% busy for both", MACHINE_BOUND * 100.0),
+                    Limit::None => {
+                        unbound += 1;
+                        format!("**no measured limit**: neither the server (≥ {:.0}%) nor the machine (≥ {:.0}%) was saturated for both", SERVER_BOUND * 100.0, MACHINE_BOUND * 100.0)
+                    }
+                };
+                let round = p.map_or("-".to_string(), |p| {
+                    format!("{:.2}, {:.2}–{:.2}, {}", p.median, p.lo, p.hi, p.place.label())
+                });
+                let (x_label, y_label) = name.split_once('/').expect("a ratio's name is x/y");
+                let mut line = format!(
+                    "- {} {}, {name} {ratio:.2} (round by round {round}): {what}. Server busy {:.0}% / {:.0}%, machine busy {:.0}% / {:.0}%",
+                    server.short(),
+                    direction.label(),
+                    servers.0 * 100.0,
+                    servers.1 * 100.0,
+                    machine.0 * 100.0,
+                    machine.1 * 100.0,
+                );
+                if let Some((sx, sy)) = server_cpu {
+                    let _ = write!(line, "; server CPU s per GiB {sx:.2} / {sy:.2}");
+                }
+                if let Some((cx, cy)) = client_cpu {
+                    let _ = write!(line, "; client CPU s per GiB {cx:.2} / {cy:.2}");
+                }
+                let _ = write!(line, " (({x_label}) / ({y_label})).");
+                // Where the server sets the speed, a client is slower only by
+                // keeping it waiting (its busy share) or by making it work
+                // more per byte: say so where it did the latter.
+                if let Some((sx, sy)) = server_cpu.filter(|(sx, sy)| sx > &(sy * 1.05)) {
+                    let _ = write!(
+                        line,
+                        " The server spent {:.0}% more CPU per GiB on ({x_label})'s bytes.",
+                        (sx / sy - 1.0) * 100.0
+                    );
+                }
+                lines.push(line);
+            }
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "What limited each missed speed ratio ({} of them; {} with no measured limit outside the clients). A miss is a ratio of medians below its bound, or a round-by-round interval below it. Busy shares and CPU per GiB are the two clients' medians:\n",
+        lines.len(),
+        unbound
+    );
+    for line in lines {
+        let _ = writeln!(out, "{line}");
     }
     out.push('\n');
 }
@@ -547,6 +708,7 @@ pub fn render(r: &Results) -> String {
         let _ = writeln!(out, "Transfer targets, per case (ratios of medians; ✗ = missed). The last column is what limits a case: the server's CPU over the wall time (one single-threaded session process: near 100% the server sets the speed) and the share of all cores busy, for (a) and (c), medians:\n");
         target_matrix(&mut out, r);
         paired_table(&mut out, r);
+        misses(&mut out, r);
     }
     let _ = writeln!(out, "| target | measured | verdict |\n|---|---|---|");
     for t in targets(r).into_iter().filter(|t| !t.per_case) {
@@ -766,7 +928,15 @@ pub fn summary(r: &Results) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::median_interval;
+    use super::{limit, median_interval, Limit};
+
+    #[test]
+    fn a_miss_is_bound_by_the_server_or_the_machine_only_when_both_clients_were() {
+        assert_eq!(limit((0.92, 0.97), (0.5, 0.5)), Limit::Server);
+        assert_eq!(limit((0.92, 0.80), (0.90, 0.86)), Limit::Machine);
+        assert_eq!(limit((0.80, 0.83), (0.80, 0.87)), Limit::None);
+        assert_eq!(limit((0.95, f64::NAN), (f64::NAN, 0.9)), Limit::None);
+    }
 
     #[test]
     fn the_median_interval_is_the_narrowest_pair_of_order_statistics_that_keeps_95_percent() {
