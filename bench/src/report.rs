@@ -214,6 +214,12 @@ fn server_busy(t: &TransferStat) -> Vec<f64> {
     t.server_cpu.iter().zip(&t.costs).map(|(s, c)| s / c.wall_s).collect()
 }
 
+/// The server's wait for a CPU over the wall time, per measured case
+/// (empty where not measured).
+fn server_waiting(t: &TransferStat) -> Vec<f64> {
+    t.server_wait.iter().zip(&t.costs).map(|(w, c)| w / c.wall_s).collect()
+}
+
 fn median_cpu(t: Option<&TransferStat>) -> Option<f64> {
     let t = t.filter(|t| !t.costs.is_empty())?;
     Some(median(&t.costs.iter().map(|c| c.cpu_s()).collect::<Vec<_>>()))
@@ -394,18 +400,20 @@ fn paired_table(out: &mut String, r: &Results) {
     out.push('\n');
 }
 
-/// A server session at or above this share of a CPU sets the speed: one
-/// session is one single-threaded process.
+/// A server session running, or runnable and waiting for a CPU, at least
+/// this share of the time sets the speed: one session is one
+/// single-threaded process, and it (almost) never waited for its client.
 const SERVER_BOUND: f64 = 0.9;
 /// All cores at or above this share busy: client and server together use
 /// the whole machine.
 const MACHINE_BOUND: f64 = 0.85;
 
-/// What limited both clients of a ratio, from their medians (server busy,
-/// machine busy), each as (client, reference).
+/// What limited both clients of a ratio, from their medians (server
+/// running or waiting for a CPU, machine busy), each as (client, reference).
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Limit {
-    /// The server's session process, for both.
+    /// The server's session process, for both: it ran, or waited for a CPU
+    /// (cores it shares with the client), but did not wait for the client.
     Server,
     /// Every core of the machine, for both.
     Machine,
@@ -413,8 +421,8 @@ enum Limit {
     None,
 }
 
-fn limit(server_busy: (f64, f64), machine_busy: (f64, f64)) -> Limit {
-    if server_busy.0 >= SERVER_BOUND && server_busy.1 >= SERVER_BOUND {
+fn limit(server_runnable: (f64, f64), machine_busy: (f64, f64)) -> Limit {
+    if server_runnable.0 >= SERVER_BOUND && server_runnable.1 >= SERVER_BOUND {
         Limit::Server
     } else if machine_busy.0 >= MACHINE_BOUND && machine_busy.1 >= MACHINE_BOUND {
         Limit::Machine
@@ -423,9 +431,29 @@ fn limit(server_busy: (f64, f64), machine_busy: (f64, f64)) -> Limit {
     }
 }
 
+/// The median of shares, NaN for none.
+fn share(v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        median(&v)
+    }
+}
+
+/// The share of the time the server was running or waiting for a CPU, case
+/// by case (its busy share alone where the wait is not measured).
+fn server_runnable(t: &TransferStat) -> f64 {
+    let (busy, waiting) = (server_busy(t), server_waiting(t));
+    match waiting.len() == busy.len() {
+        true => share(busy.iter().zip(&waiting).map(|(b, w)| b + w).collect()),
+        false => share(busy),
+    }
+}
+
 /// Each speed ratio that misses its bound (by the medians, or round by
-/// round), with the figures that say what limited it: the server's and the
-/// machine's busy shares, and the CPU per GiB each side spent.
+/// round), with the figures that say what limited it: the server's busy
+/// share and its wait for a CPU, the machine's busy share, and the CPU per
+/// GiB each side spent.
 fn misses(out: &mut String, r: &Results) {
     let per_gib = |t: &TransferStat, cpu: Vec<f64>| {
         let gib = t.bytes as f64 / (1u64 << 30) as f64;
@@ -446,22 +474,26 @@ fn misses(out: &mut String, r: &Results) {
                 if ratio >= bound && p.as_ref().is_none_or(|p| p.place != Place::Below) {
                     continue;
                 }
-                let share = |v: Vec<f64>| if v.is_empty() { f64::NAN } else { median(&v) };
-                let servers = (share(server_busy(x)), share(server_busy(y)));
+                let busy = (share(server_busy(x)), share(server_busy(y)));
+                let waits = (share(server_waiting(x)), share(server_waiting(y)));
                 let machine = (share(x.machine_busy.clone()), share(y.machine_busy.clone()));
                 let server_cpu = per_gib(x, x.server_cpu.clone()).zip(per_gib(y, y.server_cpu.clone()));
                 let client_cpu = per_gib(x, x.costs.iter().map(|c| c.cpu_s()).collect())
                     .zip(per_gib(y, y.costs.iter().map(|c| c.cpu_s()).collect()));
-                let what = match limit(servers, machine) {
+                let what = match limit((server_runnable(x), server_runnable(y)), machine) {
                     Limit::Server => format!(
-                        "server-bound: the {} session was ≥ {:.0}% busy for both",
+                        "server-bound: the {} session was running or waiting for a CPU ≥ {:.0}% of the time for both",
                         server.short(),
                         SERVER_BOUND * 100.0
                     ),
                     Limit::Machine => format!("machine-bound: all cores ≥ {:.0}% busy for both", MACHINE_BOUND * 100.0),
                     Limit::None => {
                         unbound += 1;
-                        format!("**no measured limit**: neither the server (≥ {:.0}%) nor the machine (≥ {:.0}%) was saturated for both", SERVER_BOUND * 100.0, MACHINE_BOUND * 100.0)
+                        format!(
+                            "**no measured limit**: neither the server (running or waiting for a CPU ≥ {:.0}%) nor the machine (≥ {:.0}%) was saturated for both",
+                            SERVER_BOUND * 100.0,
+                            MACHINE_BOUND * 100.0
+                        )
                     }
                 };
                 let round = p.map_or("-".to_string(), |p| {
@@ -469,14 +501,16 @@ fn misses(out: &mut String, r: &Results) {
                 });
                 let (x_label, y_label) = name.split_once('/').expect("a ratio's name is x/y");
                 let mut line = format!(
-                    "- {} {}, {name} {ratio:.2} (round by round {round}): {what}. Server busy {:.0}% / {:.0}%, machine busy {:.0}% / {:.0}%",
+                    "- {} {}, {name} {ratio:.2} (round by round {round}): {what}. Server busy {:.0}% / {:.0}%",
                     server.short(),
                     direction.label(),
-                    servers.0 * 100.0,
-                    servers.1 * 100.0,
-                    machine.0 * 100.0,
-                    machine.1 * 100.0,
+                    busy.0 * 100.0,
+                    busy.1 * 100.0,
                 );
+                if !waits.0.is_nan() && !waits.1.is_nan() {
+                    let _ = write!(line, ", waiting for a CPU {:.0}% / {:.0}%", waits.0 * 100.0, waits.1 * 100.0);
+                }
+                let _ = write!(line, ", machine busy {:.0}% / {:.0}%", machine.0 * 100.0, machine.1 * 100.0);
                 if let Some((sx, sy)) = server_cpu {
                     let _ = write!(line, "; server CPU s per GiB {sx:.2} / {sy:.2}");
                 }
@@ -485,8 +519,8 @@ fn misses(out: &mut String, r: &Results) {
                 }
                 let _ = write!(line, " (({x_label}) / ({y_label})).");
                 // Where the server sets the speed, a client is slower only by
-                // keeping it waiting (its busy share) or by making it work
-                // more per byte: say so where it did the latter.
+                // keeping it waiting (for data or for a CPU) or by making it
+                // work more per byte: say so where it did the latter.
                 if let Some((sx, sy)) = server_cpu.filter(|(sx, sy)| sx > &(sy * 1.05)) {
                     let _ = write!(
                         line,
@@ -503,7 +537,7 @@ fn misses(out: &mut String, r: &Results) {
     }
     let _ = writeln!(
         out,
-        "What limited each missed speed ratio ({} of them; {} with no measured limit outside the clients). A miss is a ratio of medians below its bound, or a round-by-round interval below it. Busy shares and CPU per GiB are the two clients' medians:\n",
+        "What limited each missed speed ratio ({} of them; {} with no measured limit outside the clients). A miss is a ratio of medians below its bound, or a round-by-round interval below it. Busy shares and CPU per GiB are the two clients' medians; the server's wait for a CPU is the time its processes were runnable without one (`cpu.pressure` of its cgroup) over the case's wall time, and a server running or waiting for a CPU was not waiting for its client:\n",
         lines.len(),
         unbound
     );

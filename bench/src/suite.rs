@@ -226,6 +226,9 @@ pub struct TransferStat {
     pub rounds: Vec<usize>,
     /// The server's CPU seconds in each measured case (real servers only).
     pub server_cpu: Vec<f64>,
+    /// Seconds the server's processes were runnable without a CPU, per
+    /// measured case (empty where the kernel does not tell: no cgroup v2 PSI).
+    pub server_wait: Vec<f64>,
     /// The share of all cores busy while the client ran, per measured case.
     pub machine_busy: Vec<f64>,
     pub load_ms: Vec<f64>,
@@ -526,6 +529,11 @@ impl Target {
     /// CPU seconds of the server's processes so far.
     fn server_cpu(&self) -> Option<f64> {
         self.cpu.as_ref().and_then(CpuGroup::cpu_s)
+    }
+
+    /// Seconds the server's processes have waited for a CPU so far.
+    fn server_wait(&self) -> Option<f64> {
+        self.cpu.as_ref().and_then(CpuGroup::cpu_wait_s)
     }
 
     fn curl(&self, args: &[&str], remote: &str) -> Command {
@@ -881,22 +889,27 @@ pub fn run(options: Options) -> Result<()> {
                             costs: Vec::new(),
                             rounds: Vec::new(),
                             server_cpu: Vec::new(),
+                            server_wait: Vec::new(),
                             machine_busy: Vec::new(),
                             load_ms: Vec::new(),
                             errors: Vec::new(),
                         });
                         // The session has ended before `transfer` returns
                         // (it checks the file afterwards).
-                        let server_before = target.server_cpu();
+                        let (server_before, wait_before) = (target.server_cpu(), target.server_wait());
                         match env.transfer(target, direction, client, src, None) {
                             Ok((r, busy)) => {
-                                let server = match (server_before, target.server_cpu()) {
+                                let mut server = match (server_before, target.server_cpu()) {
                                     (Some(before), Some(after)) => {
                                         stat.server_cpu.push(after - before);
                                         format!(", server {:.2} s CPU", after - before)
                                     }
                                     _ => String::new(),
                                 };
+                                if let (Some(before), Some(after)) = (wait_before, target.server_wait()) {
+                                    stat.server_wait.push(after - before);
+                                    server.push_str(&format!(", {:.2} s waiting for a CPU", after - before));
+                                }
                                 stat.machine_busy.push(busy);
                                 eprintln!(
                                     "{} {} {} run {}: {:.0} MB/s, {:.2} s CPU, peak RSS {:.1} MiB{server}",
