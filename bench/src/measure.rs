@@ -272,16 +272,18 @@ impl CpuGroup {
         })
     }
 
-    /// Seconds in which a member of the group was runnable but had no CPU:
-    /// the `some` total of `cpu.pressure` (cgroup v2 with PSI; `None`
+    /// Seconds in which the group had runnable members and none of them had
+    /// a CPU: the `full` total of `cpu.pressure` (cgroup v2 with PSI; `None`
     /// elsewhere). A session waiting here is not waiting for its client.
+    /// Not `some`: vsftpd's two processes hand each record over, and one
+    /// waiting while the other runs is the server at work, not held back.
     pub fn cpu_wait_s(&self) -> Option<f64> {
         if !self.v2 {
             return None;
         }
         let pressure = std::fs::read_to_string(self.dir.join("cpu.pressure")).ok()?;
-        let some = pressure.lines().find(|l| l.starts_with("some "))?;
-        let usec = some.split_whitespace().find_map(|f| f.strip_prefix("total="))?;
+        let full = pressure.lines().find(|l| l.starts_with("full "))?;
+        let usec = full.split_whitespace().find_map(|f| f.strip_prefix("total="))?;
         Some(usec.parse::<f64>().ok()? / 1e6)
     }
 

@@ -537,7 +537,7 @@ fn misses(out: &mut String, r: &Results) {
     }
     let _ = writeln!(
         out,
-        "What limited each missed speed ratio ({} of them; {} with no measured limit outside the clients). A miss is a ratio of medians below its bound, or a round-by-round interval below it. Busy shares and CPU per GiB are the two clients' medians; the server's wait for a CPU is the time its processes were runnable without one (`cpu.pressure` of its cgroup) over the case's wall time, and a server running or waiting for a CPU was not waiting for its client:\n",
+        "What limited each missed speed ratio ({} of them; {} with no measured limit outside the clients). A miss is a ratio of medians below its bound, or a round-by-round interval below it. Busy shares and CPU per GiB are the two clients' medians; the server's wait for a CPU is the time it had runnable processes and none of them running (`full` in the `cpu.pressure` of its cgroup) over the case's wall time, and a server running or waiting for a CPU was not waiting for its client:\n",
         lines.len(),
         unbound
     );
