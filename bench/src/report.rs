@@ -468,8 +468,7 @@ fn misses(out: &mut String, r: &Results) {
                 else {
                     continue;
                 };
-                let (Some(mx), Some(my)) = (median_mbps(Some(x)), median_mbps(Some(y))) else { continue };
-                let ratio = mx / my;
+                let Some(ratio) = Rule::Faster(client, reference, bound).value(r, server, direction) else { continue };
                 let p = paired(r, server, direction, client, reference, bound);
                 if ratio >= bound && p.as_ref().is_none_or(|p| p.place != Place::Below) {
                     continue;
@@ -478,8 +477,8 @@ fn misses(out: &mut String, r: &Results) {
                 let waits = (share(server_waiting(x)), share(server_waiting(y)));
                 let machine = (share(x.machine_busy.clone()), share(y.machine_busy.clone()));
                 let server_cpu = per_gib(x, x.server_cpu.clone()).zip(per_gib(y, y.server_cpu.clone()));
-                let client_cpu = per_gib(x, x.costs.iter().map(|c| c.cpu_s()).collect())
-                    .zip(per_gib(y, y.costs.iter().map(|c| c.cpu_s()).collect()));
+                let gib = |t: &TransferStat| t.bytes as f64 / (1u64 << 30) as f64;
+                let client_cpu = median_cpu(Some(x)).map(|c| c / gib(x)).zip(median_cpu(Some(y)).map(|c| c / gib(y)));
                 let what = match limit((server_runnable(x), server_runnable(y)), machine) {
                     Limit::Server => format!(
                         "server-bound: the {} session was running or waiting for a CPU ≥ {:.0}% of the time for both",
