@@ -63,7 +63,8 @@ fn targets(r: &Results) -> Vec<Target> {
         out.push(Target { what, measured, pass, per_case: false });
     }
     if r.plan.has(Section::Transfers) {
-        for (what, rule) in TRANSFER_TARGETS {
+        for (name, what, rule) in TRANSFER_TARGETS {
+            let what = target_name(name, what, rule);
             for server in ServerId::REAL {
                 for direction in [Direction::Download, Direction::Upload] {
                     let Some(v) = rule.value(r, server, direction) else { continue };
@@ -180,24 +181,32 @@ enum Rule {
     Cpu(Client, Client, f64),
 }
 
-/// The targets every (server, direction) case is held to.
-const TRANSFER_TARGETS: [(&str, Rule); 5] = [
-    ("a/c (guest, host moves the file / native) >= 1.0", Rule::Faster(Client::GuestHost, Client::Native, 1.0)),
-    ("a*/d (`ftp-host run` / curl, whole processes) >= 1.0", Rule::Faster(Client::Cli, Client::Curl, 1.0)),
-    ("a*/e (`ftp-host run` / lftp, whole processes) >= 1.0", Rule::Faster(Client::Cli, Client::Lftp, 1.0)),
-    ("b/c (guest via memory / native) >= 0.9", Rule::Faster(Client::GuestMemory, Client::Native, 0.9)),
-    ("CPU s a/c <= 1.2", Rule::Cpu(Client::GuestHost, Client::Native, 1.2)),
+/// The targets every (server, direction) case is held to: a short name
+/// (the round-by-round table's), what it compares, and the rule.
+const TRANSFER_TARGETS: [(&str, &str, Rule); 5] = [
+    ("a/c", "guest, host moves the file / native", Rule::Faster(Client::GuestHost, Client::Native, 1.0)),
+    ("a*/d", "`ftp-host run` / curl, whole processes", Rule::Faster(Client::Cli, Client::Curl, 1.0)),
+    ("a*/e", "`ftp-host run` / lftp, whole processes", Rule::Faster(Client::Cli, Client::Lftp, 1.0)),
+    ("b/c", "guest via memory / native", Rule::Faster(Client::GuestMemory, Client::Native, 0.9)),
+    ("CPU s a/c", "guest, host moves the file / native", Rule::Cpu(Client::GuestHost, Client::Native, 1.2)),
 ];
+
+/// "a/c (what it compares) >= 1.0": a target's full name.
+fn target_name(name: &str, what: &str, rule: Rule) -> String {
+    let op = match rule {
+        Rule::Faster(..) => ">=",
+        Rule::Cpu(..) => "<=",
+    };
+    format!("{name} ({what}) {op} {:.1}", rule.bound())
+}
 
 impl Rule {
     fn value(self, r: &Results, server: ServerId, direction: Direction) -> Option<f64> {
+        let (a, b) = self.clients();
+        let of = |client| find(r, server, direction, client);
         match self {
-            Rule::Faster(a, b, _) => {
-                Some(median_mbps(find(r, server, direction, a))? / median_mbps(find(r, server, direction, b))?)
-            }
-            Rule::Cpu(a, b, _) => {
-                Some(median_cpu(find(r, server, direction, a))? / median_cpu(find(r, server, direction, b))?)
-            }
+            Rule::Faster(..) => Some(median_mbps(of(a))? / median_mbps(of(b))?),
+            Rule::Cpu(..) => Some(median_cpu(of(a))? / median_cpu(of(b))?),
         }
     }
 
@@ -205,6 +214,49 @@ impl Rule {
         match self {
             Rule::Faster(_, _, bound) => v >= bound,
             Rule::Cpu(_, _, bound) => v <= bound,
+        }
+    }
+
+    /// The client held to the bound, and its reference.
+    fn clients(self) -> (Client, Client) {
+        match self {
+            Rule::Faster(a, b, _) | Rule::Cpu(a, b, _) => (a, b),
+        }
+    }
+
+    fn bound(self) -> f64 {
+        match self {
+            Rule::Faster(_, _, bound) | Rule::Cpu(_, _, bound) => bound,
+        }
+    }
+
+    /// The ratio round by round: the two clients ran back to back in the
+    /// same round, so a slow spell of the machine hits both.
+    fn per_round(self, a: &TransferStat, b: &TransferStat) -> Vec<f64> {
+        let metric = |t: &TransferStat| match self {
+            Rule::Faster(..) => t.mbps(),
+            Rule::Cpu(..) => t.costs.iter().map(|c| c.cpu_s()).collect(),
+        };
+        let (ma, mb) = (metric(a), metric(b));
+        a.rounds
+            .iter()
+            .zip(&ma)
+            .filter_map(|(round, x)| b.rounds.iter().position(|r| r == round).map(|j| x / mb[j]))
+            .collect()
+    }
+
+    /// Where an interval of this ratio lies against the bound.
+    fn place(self, lo: f64, hi: f64) -> Place {
+        let (meets, misses) = match self {
+            Rule::Faster(_, _, bound) => (lo >= bound, hi < bound),
+            Rule::Cpu(_, _, bound) => (hi <= bound, lo > bound),
+        };
+        if meets {
+            Place::Meets
+        } else if misses {
+            Place::Misses
+        } else {
+            Place::Spans
         }
     }
 }
@@ -228,15 +280,15 @@ fn median_cpu(t: Option<&TransferStat>) -> Option<f64> {
 /// The transfer targets as one matrix: a row per case, a column per target.
 fn target_matrix(out: &mut String, r: &Results) {
     let _ = write!(out, "| server | direction |");
-    for (what, _) in TRANSFER_TARGETS {
-        let _ = write!(out, " {what} |");
+    for (name, what, rule) in TRANSFER_TARGETS {
+        let _ = write!(out, " {} |", target_name(name, what, rule));
     }
     let _ = write!(out, " busy, (a) / (c): server, machine |");
     let _ = writeln!(out, "\n|---|---|{}", "---:|".repeat(TRANSFER_TARGETS.len() + 1));
     for server in ServerId::REAL {
         for direction in [Direction::Download, Direction::Upload] {
             let _ = write!(out, "| {} | {} |", server.short(), direction.label());
-            for (_, rule) in TRANSFER_TARGETS {
+            for (_, _, rule) in TRANSFER_TARGETS {
                 let cell = match rule.value(r, server, direction) {
                     Some(v) if rule.passes(v) => format!("{v:.2}"),
                     // A miss never reads as the bound (0.998 is not "1.00").
@@ -266,17 +318,6 @@ fn target_matrix(out: &mut String, r: &Results) {
     out.push('\n');
 }
 
-/// MB/s of `a` over MB/s of `b`, round by round: the two ran back to back
-/// in the same round, so a slow spell of the machine hits both.
-fn paired_ratios(a: &TransferStat, b: &TransferStat) -> Vec<f64> {
-    let (ma, mb) = (a.mbps(), b.mbps());
-    a.rounds
-        .iter()
-        .zip(&ma)
-        .filter_map(|(round, x)| b.rounds.iter().position(|r| r == round).map(|j| x / mb[j]))
-        .collect()
-}
-
 /// A distribution-free interval for the median of `v`: the k-th smallest
 /// and k-th largest value, k as large as keeps the coverage at 95% or more
 /// (with few values only min–max is left, and its coverage is lower).
@@ -301,34 +342,32 @@ fn median_interval(v: &[f64]) -> Option<(f64, f64, f64)> {
     Some((sorted[k - 1], sorted[n - k], coverage(k)))
 }
 
-/// The speed ratios held round by round: name, client, reference, bound.
-const PAIRED_RULES: [(&str, Client, Client, f64); 4] = [
-    ("a/c", Client::GuestHost, Client::Native, 1.0),
-    ("b/c", Client::GuestMemory, Client::Native, 0.9),
-    ("a*/d", Client::Cli, Client::Curl, 1.0),
-    ("a*/e", Client::Cli, Client::Lftp, 1.0),
-];
-
 /// Where a round-by-round interval lies against its bound.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Place {
-    Above,
+    /// The whole interval meets the bound.
+    Meets,
+    /// This run cannot tell the ratio from its bound.
     Spans,
-    Below,
+    /// The whole interval misses the bound.
+    Misses,
 }
 
 impl Place {
-    fn label(self) -> &'static str {
-        match self {
-            Place::Above => "above",
-            Place::Spans => "spans",
-            Place::Below => "**below**",
+    /// "above"/"below" for speed, "under"/"over" for CPU.
+    fn label(self, rule: Rule) -> &'static str {
+        match (self, rule) {
+            (Place::Meets, Rule::Faster(..)) => "above",
+            (Place::Meets, Rule::Cpu(..)) => "under",
+            (Place::Spans, _) => "spans",
+            (Place::Misses, Rule::Faster(..)) => "**below**",
+            (Place::Misses, Rule::Cpu(..)) => "**over**",
         }
     }
 }
 
-/// `client`'s MB/s over `reference`'s, round by round: the median of the
-/// paired ratios, its interval and coverage, and where it lies against `bound`.
+/// A rule's ratio round by round: the median of the paired ratios, its
+/// interval and coverage, and where it lies against the bound.
 struct Paired {
     median: f64,
     lo: f64,
@@ -337,41 +376,28 @@ struct Paired {
     place: Place,
 }
 
-fn paired(
-    r: &Results,
-    server: ServerId,
-    direction: Direction,
-    client: Client,
-    reference: Client,
-    bound: f64,
-) -> Option<Paired> {
-    let ratios = paired_ratios(find(r, server, direction, client)?, find(r, server, direction, reference)?);
+fn paired(r: &Results, server: ServerId, direction: Direction, rule: Rule) -> Option<Paired> {
+    let (client, reference) = rule.clients();
+    let ratios = rule.per_round(find(r, server, direction, client)?, find(r, server, direction, reference)?);
     let (lo, hi, coverage) = median_interval(&ratios)?;
-    let place = if lo >= bound {
-        Place::Above
-    } else if hi < bound {
-        Place::Below
-    } else {
-        Place::Spans
-    };
-    Some(Paired { median: median(&ratios), lo, hi, coverage, place })
+    Some(Paired { median: median(&ratios), lo, hi, coverage, place: rule.place(lo, hi) })
 }
 
 /// Whether a ratio target holds round by round: the paired ratios' median,
 /// its interval, and where the interval lies against the bound.
 fn paired_table(out: &mut String, r: &Results) {
-    let _ = writeln!(out, "Round by round: in each round the clients run back to back, so a client's ratio to its reference *within* a round (a/c, b/c in-process; a*/d, a*/e whole processes) is less exposed to the machine's slow spells than the ratio of medians above. The median of those per-round ratios, a distribution-free interval for it (order statistics; its coverage depends on the number of rounds), and where the interval lies against the target: **below** means the client is slower in this run beyond the rounds' spread, **spans** that this run cannot tell it from the bound. (c)'s spread is its own slowest and fastest round, MB/s.\n");
+    let _ = writeln!(out, "Round by round: in each round the clients run back to back, so a client's ratio to its reference *within* a round (a/c, b/c, CPU s a/c in-process; a*/d, a*/e whole processes) is less exposed to the machine's slow spells than the ratio of medians above. The median of those per-round ratios, a distribution-free interval for it (order statistics; its coverage depends on the number of rounds), and where the interval lies against the target: **below** (speed) or **over** (CPU) means the client misses it in this run beyond the rounds' spread, **spans** that this run cannot tell it from the bound. (c)'s spread is its own slowest and fastest round, MB/s.\n");
     let _ = write!(out, "| server | direction |");
-    for (name, _, _, bound) in PAIRED_RULES {
-        let _ = write!(out, " {name} per round (interval, coverage) | vs {bound:.1} |");
+    for (name, _, rule) in TRANSFER_TARGETS {
+        let _ = write!(out, " {name} per round (interval, coverage) | vs {:.1} |", rule.bound());
     }
-    let _ = writeln!(out, " (c) min–max |\n|---|---|{}---:|", "---:|---|".repeat(PAIRED_RULES.len()));
+    let _ = writeln!(out, " (c) min–max |\n|---|---|{}---:|", "---:|---|".repeat(TRANSFER_TARGETS.len()));
     for server in ServerId::REAL {
         for direction in [Direction::Download, Direction::Upload] {
             let Some(native) = find(r, server, direction, Client::Native) else { continue };
             let _ = write!(out, "| {} | {} |", server.short(), direction.label());
-            for (_, client, reference, bound) in PAIRED_RULES {
-                match paired(r, server, direction, client, reference, bound) {
+            for (_, _, rule) in TRANSFER_TARGETS {
+                match paired(r, server, direction, rule) {
                     Some(p) => {
                         let _ = write!(
                             out,
@@ -380,7 +406,7 @@ fn paired_table(out: &mut String, r: &Results) {
                             p.lo,
                             p.hi,
                             p.coverage * 100.0,
-                            p.place.label()
+                            p.place.label(rule)
                         );
                     }
                     None => {
@@ -450,62 +476,81 @@ fn server_runnable(t: &TransferStat) -> f64 {
     }
 }
 
-/// Each speed ratio that misses its bound (by the medians, or round by
-/// round), with the figures that say what limited it: the server's busy
-/// share and its wait for a CPU, the machine's busy share, and the CPU per
-/// GiB each side spent.
+/// Each ratio that misses its bound (by the medians, or round by round).
+/// A speed ratio comes with the figures that say what limited it: the
+/// server's busy share and its wait for a CPU, the machine's busy share,
+/// and the CPU per GiB each side spent. A CPU ratio comes with each
+/// client's own spread over the rounds: nothing outside the client limits
+/// it, and what the run can tell is the round-by-round interval.
 fn misses(out: &mut String, r: &Results) {
-    let per_gib = |t: &TransferStat, cpu: Vec<f64>| {
-        let gib = t.bytes as f64 / (1u64 << 30) as f64;
-        (!cpu.is_empty()).then(|| median(&cpu) / gib)
-    };
-    let mut lines = Vec::new();
+    let gib = |t: &TransferStat| t.bytes as f64 / (1u64 << 30) as f64;
+    let per_gib = |t: &TransferStat, cpu: Vec<f64>| (!cpu.is_empty()).then(|| median(&cpu) / gib(t));
+    let (mut speed, mut cpu) = (Vec::new(), Vec::new());
     let mut unbound = 0;
     for server in ServerId::REAL {
         for direction in [Direction::Download, Direction::Upload] {
-            for (name, client, reference, bound) in PAIRED_RULES {
+            for (name, _, rule) in TRANSFER_TARGETS {
+                let (client, reference) = rule.clients();
                 let (Some(x), Some(y)) = (find(r, server, direction, client), find(r, server, direction, reference))
                 else {
                     continue;
                 };
-                let Some(ratio) = Rule::Faster(client, reference, bound).value(r, server, direction) else { continue };
-                let p = paired(r, server, direction, client, reference, bound);
-                if ratio >= bound && p.as_ref().is_none_or(|p| p.place != Place::Below) {
+                let Some(ratio) = rule.value(r, server, direction) else { continue };
+                let p = paired(r, server, direction, rule);
+                if rule.passes(ratio) && p.as_ref().is_none_or(|p| p.place != Place::Misses) {
+                    continue;
+                }
+                let round = p.map_or("-".to_string(), |p| {
+                    format!("{:.2}, {:.2}–{:.2}, {}", p.median, p.lo, p.hi, p.place.label(rule))
+                });
+                let server_cpu = per_gib(x, x.server_cpu.clone()).zip(per_gib(y, y.server_cpu.clone()));
+                let client_cpu = median_cpu(Some(x)).map(|c| c / gib(x)).zip(median_cpu(Some(y)).map(|c| c / gib(y)));
+                let (x_label, y_label) =
+                    name.trim_start_matches("CPU s ").split_once('/').expect("a ratio's name is x/y");
+                let mut line =
+                    format!("- {} {}, {name} {ratio:.2} (round by round {round}): ", server.short(), direction.label());
+                if let Rule::Cpu(..) = rule {
+                    let rounds = |t: &TransferStat| {
+                        let (lo, hi) = min_max(&t.costs.iter().map(|c| c.cpu_s() / gib(t)).collect::<Vec<_>>());
+                        format!("{lo:.2}–{hi:.2}")
+                    };
+                    if let Some((cx, cy)) = client_cpu {
+                        let _ = write!(line, "client CPU s per GiB {cx:.2} / {cy:.2}");
+                    }
+                    let _ = write!(line, ", each client's own rounds {} / {}", rounds(x), rounds(y));
+                    if let Some((sx, sy)) = server_cpu {
+                        let _ = write!(line, "; server CPU s per GiB {sx:.2} / {sy:.2}");
+                    }
+                    let _ = write!(line, " (({x_label}) / ({y_label})).");
+                    cpu.push(line);
                     continue;
                 }
                 let busy = (share(server_busy(x)), share(server_busy(y)));
                 let waits = (share(server_waiting(x)), share(server_waiting(y)));
                 let machine = (share(x.machine_busy.clone()), share(y.machine_busy.clone()));
-                let server_cpu = per_gib(x, x.server_cpu.clone()).zip(per_gib(y, y.server_cpu.clone()));
-                let gib = |t: &TransferStat| t.bytes as f64 / (1u64 << 30) as f64;
-                let client_cpu = median_cpu(Some(x)).map(|c| c / gib(x)).zip(median_cpu(Some(y)).map(|c| c / gib(y)));
-                let what = match limit((server_runnable(x), server_runnable(y)), machine) {
-                    Limit::Server => format!(
-                        "server-bound: the {} session was running or waiting for a CPU ≥ {:.0}% of the time for both",
-                        server.short(),
-                        SERVER_BOUND * 100.0
-                    ),
-                    Limit::Machine => format!("machine-bound: all cores ≥ {:.0}% busy for both", MACHINE_BOUND * 100.0),
+                match limit((server_runnable(x), server_runnable(y)), machine) {
+                    Limit::Server => {
+                        let _ = write!(
+                            line,
+                            "server-bound: the {} session was running or waiting for a CPU ≥ {:.0}% of the time for both",
+                            server.short(),
+                            SERVER_BOUND * 100.0
+                        );
+                    }
+                    Limit::Machine => {
+                        let _ = write!(line, "machine-bound: all cores ≥ {:.0}% busy for both", MACHINE_BOUND * 100.0);
+                    }
                     Limit::None => {
                         unbound += 1;
-                        format!(
+                        let _ = write!(
+                            line,
                             "**no measured limit**: neither the server (running or waiting for a CPU ≥ {:.0}%) nor the machine (≥ {:.0}%) was saturated for both",
                             SERVER_BOUND * 100.0,
                             MACHINE_BOUND * 100.0
-                        )
+                        );
                     }
-                };
-                let round = p.map_or("-".to_string(), |p| {
-                    format!("{:.2}, {:.2}–{:.2}, {}", p.median, p.lo, p.hi, p.place.label())
-                });
-                let (x_label, y_label) = name.split_once('/').expect("a ratio's name is x/y");
-                let mut line = format!(
-                    "- {} {}, {name} {ratio:.2} (round by round {round}): {what}. Server busy {:.0}% / {:.0}%",
-                    server.short(),
-                    direction.label(),
-                    busy.0 * 100.0,
-                    busy.1 * 100.0,
-                );
+                }
+                let _ = write!(line, ". Server busy {:.0}% / {:.0}%", busy.0 * 100.0, busy.1 * 100.0);
                 if !waits.0.is_nan() && !waits.1.is_nan() {
                     let _ = write!(line, ", waiting for a CPU {:.0}% / {:.0}%", waits.0 * 100.0, waits.1 * 100.0);
                 }
@@ -527,23 +572,33 @@ fn misses(out: &mut String, r: &Results) {
                         (sx / sy - 1.0) * 100.0
                     );
                 }
-                lines.push(line);
+                speed.push(line);
             }
         }
     }
-    if lines.is_empty() {
-        return;
+    if !speed.is_empty() {
+        let _ = writeln!(
+            out,
+            "What limited each missed speed ratio ({} of them; {} with no measured limit outside the clients). A miss is a ratio of medians below its bound, or a round-by-round interval below it. Busy shares and CPU per GiB are the two clients' medians; the server's wait for a CPU is the time it had runnable processes and none of them running (`full` in the `cpu.pressure` of its cgroup) over the case's wall time, and a server running or waiting for a CPU was not waiting for its client:\n",
+            speed.len(),
+            unbound
+        );
+        for line in speed {
+            let _ = writeln!(out, "{line}");
+        }
+        out.push('\n');
     }
-    let _ = writeln!(
-        out,
-        "What limited each missed speed ratio ({} of them; {} with no measured limit outside the clients). A miss is a ratio of medians below its bound, or a round-by-round interval below it. Busy shares and CPU per GiB are the two clients' medians; the server's wait for a CPU is the time it had runnable processes and none of them running (`full` in the `cpu.pressure` of its cgroup) over the case's wall time, and a server running or waiting for a CPU was not waiting for its client:\n",
-        lines.len(),
-        unbound
-    );
-    for line in lines {
-        let _ = writeln!(out, "{line}");
+    if !cpu.is_empty() {
+        let _ = writeln!(
+            out,
+            "Missed CPU ratios ({}): a ratio of medians over its bound, or a round-by-round interval over it. The clients' CPU per GiB are their medians, and each client's own rounds show how far the same work's cost moved in this run:\n",
+            cpu.len()
+        );
+        for line in cpu {
+            let _ = writeln!(out, "{line}");
+        }
+        out.push('\n');
     }
-    out.push('\n');
 }
 
 fn listing_median(r: &Results, client: Client) -> Option<f64> {
@@ -961,7 +1016,8 @@ pub fn summary(r: &Results) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{limit, median_interval, Limit};
+    use super::{limit, median_interval, Limit, Place, Rule};
+    use crate::cases::Client;
 
     #[test]
     fn a_miss_is_bound_by_the_server_or_the_machine_only_when_both_clients_were() {
@@ -969,6 +1025,18 @@ mod tests {
         assert_eq!(limit((0.92, 0.80), (0.90, 0.86)), Limit::Machine);
         assert_eq!(limit((0.80, 0.83), (0.80, 0.87)), Limit::None);
         assert_eq!(limit((0.95, f64::NAN), (f64::NAN, 0.9)), Limit::None);
+    }
+
+    #[test]
+    fn a_speed_interval_meets_above_its_bound_and_a_cpu_interval_under_it() {
+        let faster = Rule::Faster(Client::GuestHost, Client::Native, 1.0);
+        let cpu = Rule::Cpu(Client::GuestHost, Client::Native, 1.2);
+        assert_eq!(faster.place(1.0, 1.3), Place::Meets);
+        assert_eq!(faster.place(0.9, 1.1), Place::Spans);
+        assert_eq!(faster.place(0.8, 0.99), Place::Misses);
+        assert_eq!(cpu.place(0.8, 1.2), Place::Meets);
+        assert_eq!(cpu.place(1.04, 1.36), Place::Spans);
+        assert_eq!(cpu.place(1.21, 1.5), Place::Misses);
     }
 
     #[test]
