@@ -9,6 +9,7 @@
 
 mod cases;
 mod fleet;
+mod interrupt;
 mod measure;
 mod oplog;
 mod page_reporting;

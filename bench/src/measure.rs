@@ -266,6 +266,8 @@ impl CpuGroup {
             let home = root.join(own_path(v2)?);
             let dir = root.join(format!("ftp-host-bench-{}-{name}", std::process::id()));
             std::fs::create_dir(&dir).ok()?;
+            let removed = dir.clone();
+            crate::interrupt::on_interrupt(move || kill_and_remove(&removed));
             let group = CpuGroup { dir, v2, home };
             (std::fs::write(group.dir.join("cgroup.procs"), pid.to_string()).is_ok() && group.cpu_s().is_some())
                 .then_some(group)
@@ -308,5 +310,23 @@ impl Drop for CpuGroup {
             let _ = std::fs::write(self.home.join("cgroup.procs"), pid);
         }
         let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// An interrupted run: kill whatever is still in the group at `dir` (a
+/// server's session orphaned as its listener died) and remove the group.
+fn kill_and_remove(dir: &std::path::Path) {
+    // cgroup v2 (Linux 5.14 on) kills every member at once; else each PID listed.
+    if std::fs::write(dir.join("cgroup.kill"), "1").is_err() {
+        let members = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in members.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
+            // SAFETY: signalling a process by PID.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    // A group is removable once its members are gone.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while std::fs::remove_dir(dir).is_err() && dir.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
     }
 }

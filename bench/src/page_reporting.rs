@@ -8,7 +8,8 @@
 //! cost 2–5x its CPU: `bench/ANALYSIS-2026-12-04-page-reporting.md`.
 //! Raising `page_reporting_order` above the buddy allocator's largest order
 //! makes no free block qualify, so nothing is reported; the old order comes
-//! back when the guard is dropped, or on SIGINT/SIGTERM. Pausing it is like
+//! back when the guard is dropped, or when the run is interrupted
+//! (`crate::interrupt`). Pausing it is like
 //! fixing a CPU's frequency for a benchmark: every client gains alike, and
 //! the report says so.
 
@@ -43,7 +44,8 @@ impl PageReporting {
         if let Err(e) = fs::write(ORDER, OFF) {
             return PageReporting::Kept { order, why: format!("cannot write {ORDER}: {e}") };
         }
-        restore_on_signal(order.clone());
+        let restored = order.clone();
+        crate::interrupt::on_interrupt(move || restore(&restored));
         PageReporting::Paused { order }
     }
 
@@ -75,28 +77,5 @@ impl Drop for PageReporting {
 fn restore(order: &str) {
     if let Err(e) = fs::write(ORDER, order) {
         eprintln!("warning: could not restore {ORDER} to {order}: {e}");
-    }
-}
-
-/// An interrupted run restores the order too: Ctrl-C or SIGTERM would end
-/// the process without running the guard's `Drop`.
-fn restore_on_signal(order: String) {
-    let spawned = std::thread::Builder::new().name("page-reporting".into()).spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-        rt.block_on(async {
-            let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
-                return;
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            restore(&order);
-            eprintln!("interrupted: {ORDER} restored to {order}");
-            std::process::exit(130);
-        });
-    });
-    if let Err(e) = spawned {
-        eprintln!("warning: no thread to restore {ORDER} on Ctrl-C: {e}");
     }
 }

@@ -710,6 +710,7 @@ pub fn run(options: Options) -> Result<()> {
     let plan = Plan::new(options);
     // Before any thread is started: threads and child processes inherit it.
     let pinning = plan.pin_server.map(crate::pinning::Pinning::start).transpose()?;
+    crate::interrupt::install();
     // Held to the end of the run: dropping it restores the VM's setting.
     let page_reporting = crate::page_reporting::PageReporting::pause(plan.keep_page_reporting);
     let mut machine = machine();
@@ -729,6 +730,10 @@ pub fn run(options: Options) -> Result<()> {
     // Everything on a tmpfs, traversable by the servers' unprivileged users.
     fs::create_dir_all(&plan.work_dir)?;
     let work = tempfile::Builder::new().prefix("ftp-host-bench-").tempdir_in(&plan.work_dir)?;
+    if !plan.keep {
+        let dir = work.path().to_path_buf();
+        crate::interrupt::on_interrupt(move || drop(fs::remove_dir_all(dir)));
+    }
     set_mode(work.path(), 0o755)?;
     let tmp = work.path().join("tmp");
     fs::create_dir(&tmp)?;
