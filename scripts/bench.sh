@@ -18,8 +18,11 @@
 # target/bench/BENCHMARKS.partial.md unless --out says otherwise.
 #
 # On a VM whose balloon reports free pages to the hypervisor, the run pauses that
-# reporting (/sys/module/page_reporting, restored at the end or on Ctrl-C): otherwise a
-# random round pays the hypervisor's page faults. --keep-page-reporting leaves it on.
+# reporting (/sys/module/page_reporting, restored at the end): otherwise a random round
+# pays the hypervisor's page faults. --keep-page-reporting leaves it on.
+#
+# Ctrl-C (or SIGTERM) stops the run cleanly: it kills the FTP servers and every other
+# process the run started, removes its files from the tmpfs and restores page reporting.
 #
 # Client and server share the cores by default. To give the FTP servers a CPU of their own,
 # as when they run on another machine (bench/ANALYSIS-2026-12-04-own-core.md):
