@@ -520,6 +520,12 @@ fn misses(out: &mut String, r: &Results) {
                     let _ = write!(line, ", each client's own rounds {} / {}", rounds(x), rounds(y));
                     if let Some((sx, sy)) = server_cpu {
                         let _ = write!(line, "; server CPU s per GiB {sx:.2} / {sy:.2}");
+                        // A client's TCP work can land on either side of a
+                        // loopback connection: the two together say whether
+                        // it costs the machine more or moved.
+                        if let Some((cx, cy)) = client_cpu {
+                            let _ = write!(line, "; client and server together {:.2} / {:.2}", cx + sx, cy + sy);
+                        }
                     }
                     let _ = write!(line, " (({x_label}) / ({y_label})).");
                     cpu.push(line);
