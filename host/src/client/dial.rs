@@ -192,9 +192,10 @@ type DataDial = Pin<Box<dyn Future<Output = FtpResult<TcpStream>> + Send + Sync>
 /// Unbounded, the kernel queues megabytes beyond the peer's window, and each
 /// ACK that opens the window sends queued bytes from whichever context
 /// processes the ACK. On loopback that is the server's, so the server pays
-/// for our transmits. Bounded, our own thread sends them. The server's CPU
-/// per GiB fell 25–30% and plain uploads ran 25–30% faster with 16 or 32 KiB;
-/// 512 KiB changed nothing (bench/ANALYSIS-2026-12-04-cpu-ratio.md, section 7).
+/// for our transmits. Bounded, our own thread sends them. With 16 or 32 KiB
+/// the server's CPU per GiB fell 25–30%, and in the full benchmark plain
+/// uploads ran 24–37% faster; 512 KiB changed nothing
+/// (bench/ANALYSIS-2026-12-04-cpu-ratio.md, sections 7–8).
 /// In-flight bytes do not count, so the window of a long, fat network is not
 /// limited by this; a download sends nothing on its data connection.
 const DATA_NOTSENT_LOWAT: u32 = 32 * 1024;
