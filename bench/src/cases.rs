@@ -86,6 +86,19 @@ impl Client {
         }
     }
 
+    /// The letter that names this client in the report's ratios ("a*/d").
+    pub fn letter(self) -> &'static str {
+        match self {
+            Client::GuestHost => "a",
+            Client::GuestMemory => "b",
+            Client::GuestSplice => "f",
+            Client::Native => "c",
+            Client::Curl => "d",
+            Client::Lftp => "e",
+            Client::Cli => "a*",
+        }
+    }
+
     /// Measured as a whole process (start to exit), not inside this one.
     pub fn is_process(self) -> bool {
         matches!(self, Client::Curl | Client::Lftp | Client::Cli)
@@ -547,4 +560,16 @@ async fn ops(
         samples = ops.iter().filter(|o| o.op == "download").map(|o| o.ms as f64).collect();
     }
     Ok(CaseResult { cost, samples_ms: samples, ops, load_ms, ..Default::default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Client;
+
+    #[test]
+    fn each_clients_label_opens_with_its_letter() {
+        for client in Client::ALL {
+            assert!(client.label().starts_with(&format!("({}) ", client.letter())), "{}", client.label());
+        }
+    }
 }

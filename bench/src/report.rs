@@ -483,103 +483,16 @@ fn server_runnable(t: &TransferStat) -> f64 {
 /// client's own spread over the rounds: nothing outside the client limits
 /// it, and what the run can tell is the round-by-round interval.
 fn misses(out: &mut String, r: &Results) {
-    let gib = |t: &TransferStat| t.bytes as f64 / (1u64 << 30) as f64;
-    let per_gib = |t: &TransferStat, cpu: Vec<f64>| (!cpu.is_empty()).then(|| median(&cpu) / gib(t));
     let (mut speed, mut cpu) = (Vec::new(), Vec::new());
     let mut unbound = 0;
-    for server in ServerId::REAL {
-        for direction in [Direction::Download, Direction::Upload] {
-            for (name, _, rule) in TRANSFER_TARGETS {
-                let (client, reference) = rule.clients();
-                let (Some(x), Some(y)) = (find(r, server, direction, client), find(r, server, direction, reference))
-                else {
-                    continue;
-                };
-                let Some(ratio) = rule.value(r, server, direction) else { continue };
-                let p = paired(r, server, direction, rule);
-                if rule.passes(ratio) && p.as_ref().is_none_or(|p| p.place != Place::Misses) {
-                    continue;
-                }
-                let round = p.map_or("-".to_string(), |p| {
-                    format!("{:.2}, {:.2}–{:.2}, {}", p.median, p.lo, p.hi, p.place.label(rule))
-                });
-                let server_cpu = per_gib(x, x.server_cpu.clone()).zip(per_gib(y, y.server_cpu.clone()));
-                let client_cpu = median_cpu(Some(x)).map(|c| c / gib(x)).zip(median_cpu(Some(y)).map(|c| c / gib(y)));
-                let (x_label, y_label) =
-                    name.trim_start_matches("CPU s ").split_once('/').expect("a ratio's name is x/y");
-                let mut line =
-                    format!("- {} {}, {name} {ratio:.2} (round by round {round}): ", server.short(), direction.label());
-                if let Rule::Cpu(..) = rule {
-                    let rounds = |t: &TransferStat| {
-                        let (lo, hi) = min_max(&t.costs.iter().map(|c| c.cpu_s() / gib(t)).collect::<Vec<_>>());
-                        format!("{lo:.2}–{hi:.2}")
-                    };
-                    if let Some((cx, cy)) = client_cpu {
-                        let _ = write!(line, "client CPU s per GiB {cx:.2} / {cy:.2}");
-                    }
-                    let _ = write!(line, ", each client's own rounds {} / {}", rounds(x), rounds(y));
-                    if let Some((sx, sy)) = server_cpu {
-                        let _ = write!(line, "; server CPU s per GiB {sx:.2} / {sy:.2}");
-                        // A client's TCP work can land on either side of a
-                        // loopback connection: the two together say whether
-                        // it costs the machine more or moved.
-                        if let Some((cx, cy)) = client_cpu {
-                            let _ = write!(line, "; client and server together {:.2} / {:.2}", cx + sx, cy + sy);
-                        }
-                    }
-                    let _ = write!(line, " (({x_label}) / ({y_label})).");
-                    cpu.push(line);
-                    continue;
-                }
-                let busy = (share(server_busy(x)), share(server_busy(y)));
-                let waits = (share(server_waiting(x)), share(server_waiting(y)));
-                let machine = (share(x.machine_busy.clone()), share(y.machine_busy.clone()));
-                match limit((server_runnable(x), server_runnable(y)), machine) {
-                    Limit::Server => {
-                        let _ = write!(
-                            line,
-                            "server-bound: the {} session was running or waiting for a CPU ≥ {:.0}% of the time for both",
-                            server.short(),
-                            SERVER_BOUND * 100.0
-                        );
-                    }
-                    Limit::Machine => {
-                        let _ = write!(line, "machine-bound: all cores ≥ {:.0}% busy for both", MACHINE_BOUND * 100.0);
-                    }
-                    Limit::None => {
-                        unbound += 1;
-                        let _ = write!(
-                            line,
-                            "**no measured limit**: neither the server (running or waiting for a CPU ≥ {:.0}%) nor the machine (≥ {:.0}%) was saturated for both",
-                            SERVER_BOUND * 100.0,
-                            MACHINE_BOUND * 100.0
-                        );
-                    }
-                }
-                let _ = write!(line, ". Server busy {:.0}% / {:.0}%", busy.0 * 100.0, busy.1 * 100.0);
-                if !waits.0.is_nan() && !waits.1.is_nan() {
-                    let _ = write!(line, ", waiting for a CPU {:.0}% / {:.0}%", waits.0 * 100.0, waits.1 * 100.0);
-                }
-                let _ = write!(line, ", machine busy {:.0}% / {:.0}%", machine.0 * 100.0, machine.1 * 100.0);
-                if let Some((sx, sy)) = server_cpu {
-                    let _ = write!(line, "; server CPU s per GiB {sx:.2} / {sy:.2}");
-                }
-                if let Some((cx, cy)) = client_cpu {
-                    let _ = write!(line, "; client CPU s per GiB {cx:.2} / {cy:.2}");
-                }
-                let _ = write!(line, " (({x_label}) / ({y_label})).");
-                // Where the server sets the speed, a client is slower only by
-                // keeping it waiting (for data or for a CPU) or by making it
-                // work more per byte: say so where it did the latter.
-                if let Some((sx, sy)) = server_cpu.filter(|(sx, sy)| sx > &(sy * 1.05)) {
-                    let _ = write!(
-                        line,
-                        " The server spent {:.0}% more CPU per GiB on ({x_label})'s bytes.",
-                        (sx / sy - 1.0) * 100.0
-                    );
-                }
+    for miss in missed(r) {
+        match miss.rule {
+            Rule::Faster(..) => {
+                let (line, limit) = speed_line(&miss);
+                unbound += usize::from(limit == Limit::None);
                 speed.push(line);
             }
+            Rule::Cpu(..) => cpu.push(cpu_line(&miss)),
         }
     }
     if !speed.is_empty() {
@@ -605,6 +518,162 @@ fn misses(out: &mut String, r: &Results) {
         }
         out.push('\n');
     }
+}
+
+/// A transfer target one case missed: by its ratio of medians, or round by
+/// round. `x` is the client the rule holds to its bound, `y` its reference.
+struct Miss<'a> {
+    server: ServerId,
+    direction: Direction,
+    name: &'static str,
+    rule: Rule,
+    ratio: f64,
+    paired: Option<Paired>,
+    x: &'a TransferStat,
+    y: &'a TransferStat,
+}
+
+/// Every missed transfer target, by server, direction and target.
+fn missed(r: &Results) -> Vec<Miss<'_>> {
+    let mut found = Vec::new();
+    for server in ServerId::REAL {
+        for direction in [Direction::Download, Direction::Upload] {
+            for (name, _, rule) in TRANSFER_TARGETS {
+                let (client, reference) = rule.clients();
+                let (Some(x), Some(y)) = (find(r, server, direction, client), find(r, server, direction, reference))
+                else {
+                    continue;
+                };
+                let Some(ratio) = rule.value(r, server, direction) else { continue };
+                let paired = paired(r, server, direction, rule);
+                if rule.passes(ratio) && paired.as_ref().is_none_or(|p| p.place != Place::Misses) {
+                    continue;
+                }
+                found.push(Miss { server, direction, name, rule, ratio, paired, x, y });
+            }
+        }
+    }
+    found
+}
+
+fn gib(t: &TransferStat) -> f64 {
+    t.bytes as f64 / (1u64 << 30) as f64
+}
+
+impl Miss<'_> {
+    /// "- proftpd FTPS download, a/c 0.95 (round by round 0.98, 0.89–1.04, spans): "
+    fn opening(&self) -> String {
+        let round = self.paired.as_ref().map_or("-".to_string(), |p| {
+            format!("{:.2}, {:.2}–{:.2}, {}", p.median, p.lo, p.hi, p.place.label(self.rule))
+        });
+        format!(
+            "- {} {}, {} {:.2} (round by round {round}): ",
+            self.server.short(),
+            self.direction.label(),
+            self.name,
+            self.ratio
+        )
+    }
+
+    /// "((a) / (c))": whose figures the line's pairs are.
+    fn whose(&self) -> String {
+        format!("(({}) / ({}))", self.x.client.letter(), self.y.client.letter())
+    }
+
+    /// The two clients' median CPU s per GiB.
+    fn client_cpu(&self) -> Option<(f64, f64)> {
+        let per_gib = |t: &TransferStat| median_cpu(Some(t)).map(|c| c / gib(t));
+        per_gib(self.x).zip(per_gib(self.y))
+    }
+
+    /// The server's median CPU s per GiB with each client.
+    fn server_cpu(&self) -> Option<(f64, f64)> {
+        let per_gib = |t: &TransferStat| (!t.server_cpu.is_empty()).then(|| median(&t.server_cpu) / gib(t));
+        per_gib(self.x).zip(per_gib(self.y))
+    }
+}
+
+/// A missed speed ratio: what limited it (the server, the machine or
+/// nothing measured), the busy shares that say so, and the CPU per GiB.
+fn speed_line(m: &Miss) -> (String, Limit) {
+    let (x, y) = (m.x, m.y);
+    let busy = (share(server_busy(x)), share(server_busy(y)));
+    let waits = (share(server_waiting(x)), share(server_waiting(y)));
+    let machine = (share(x.machine_busy.clone()), share(y.machine_busy.clone()));
+    let limit = limit((server_runnable(x), server_runnable(y)), machine);
+    let mut line = m.opening();
+    match limit {
+        Limit::Server => {
+            let _ = write!(
+                line,
+                "server-bound: the {} session was running or waiting for a CPU ≥ {:.0}% of the time for both",
+                m.server.short(),
+                SERVER_BOUND * 100.0
+            );
+        }
+        Limit::Machine => {
+            let _ = write!(line, "machine-bound: all cores ≥ {:.0}% busy for both", MACHINE_BOUND * 100.0);
+        }
+        Limit::None => {
+            let _ = write!(
+                line,
+                "**no measured limit**: neither the server (running or waiting for a CPU ≥ {:.0}%) nor the machine (≥ {:.0}%) was saturated for both",
+                SERVER_BOUND * 100.0,
+                MACHINE_BOUND * 100.0
+            );
+        }
+    }
+    let _ = write!(line, ". Server busy {:.0}% / {:.0}%", busy.0 * 100.0, busy.1 * 100.0);
+    if !waits.0.is_nan() && !waits.1.is_nan() {
+        let _ = write!(line, ", waiting for a CPU {:.0}% / {:.0}%", waits.0 * 100.0, waits.1 * 100.0);
+    }
+    let _ = write!(line, ", machine busy {:.0}% / {:.0}%", machine.0 * 100.0, machine.1 * 100.0);
+    let server_cpu = m.server_cpu();
+    if let Some((sx, sy)) = server_cpu {
+        let _ = write!(line, "; server CPU s per GiB {sx:.2} / {sy:.2}");
+    }
+    if let Some((cx, cy)) = m.client_cpu() {
+        let _ = write!(line, "; client CPU s per GiB {cx:.2} / {cy:.2}");
+    }
+    let _ = write!(line, " {}.", m.whose());
+    // Where the server sets the speed, a client is slower only by keeping it
+    // waiting (for data or for a CPU) or by making it work more per byte:
+    // say so where it did the latter.
+    if let Some((sx, sy)) = server_cpu.filter(|(sx, sy)| sx > &(sy * 1.05)) {
+        let _ = write!(
+            line,
+            " The server spent {:.0}% more CPU per GiB on ({})'s bytes.",
+            (sx / sy - 1.0) * 100.0,
+            x.client.letter()
+        );
+    }
+    (line, limit)
+}
+
+/// A missed CPU ratio: each client's CPU per GiB and its spread over the
+/// rounds, and the server's beside it.
+fn cpu_line(m: &Miss) -> String {
+    let rounds = |t: &TransferStat| {
+        let (lo, hi) = min_max(&t.costs.iter().map(|c| c.cpu_s() / gib(t)).collect::<Vec<_>>());
+        format!("{lo:.2}–{hi:.2}")
+    };
+    let mut line = m.opening();
+    let client_cpu = m.client_cpu();
+    if let Some((cx, cy)) = client_cpu {
+        let _ = write!(line, "client CPU s per GiB {cx:.2} / {cy:.2}, ");
+    }
+    let _ = write!(line, "each client's own rounds {} / {}", rounds(m.x), rounds(m.y));
+    if let Some((sx, sy)) = m.server_cpu() {
+        let _ = write!(line, "; server CPU s per GiB {sx:.2} / {sy:.2}");
+        // A client's TCP work can land on either side of a loopback
+        // connection: the two together say whether it costs the machine
+        // more or moved.
+        if let Some((cx, cy)) = client_cpu {
+            let _ = write!(line, "; client and server together {:.2} / {:.2}", cx + sx, cy + sy);
+        }
+    }
+    let _ = write!(line, " {}.", m.whose());
+    line
 }
 
 fn listing_median(r: &Results, client: Client) -> Option<f64> {
