@@ -78,14 +78,8 @@ pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) -> wasmtime:
     Ok(())
 }
 
-/// A `write-via-stream` over `file` from `offset` on, for the host's own
-/// copies (`download.save-to` under TLS).
-pub(crate) fn output(file: Arc<std::fs::File>, offset: u64) -> FileOut {
-    FileOut::new(file, offset)
-}
-
 /// A `read-via-stream` over `file` from `offset` on, for the host's own
-/// copies (`upload.send-from` under TLS).
+/// copies (`upload.send-from`).
 pub(crate) fn input(file: Arc<std::fs::File>, offset: u64) -> FileIn {
     FileIn::new(file, offset)
 }
@@ -108,7 +102,7 @@ pub const FILE_QUEUE: usize = 4 * FILE_CHUNK;
 /// `write-via-stream`: positional writes from the stream's offset on, written behind
 /// the guest: a write queues its bytes and returns; one trip to the
 /// blocking pool at a time writes what is queued.
-pub(crate) struct FileOut {
+struct FileOut {
     file: Arc<std::fs::File>,
     /// Bytes accepted, not yet handed to a trip.
     queued: Vec<Bytes>,

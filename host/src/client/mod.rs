@@ -10,7 +10,9 @@
 //! * [`session`]: the `session` resource, one short method per WIT call;
 //! * [`ops`]: the FTP protocol steps those methods run, as free functions;
 //! * [`transfer`]: streaming `download` and `upload` and their streams;
-//! * [`pump`]: read-ahead and write-behind on their data connections.
+//! * [`pump`]: read-ahead and write-behind on their data connections;
+//! * [`kernel_copy`] and [`tls_save`]: `save-to` of a plain and of a TLS
+//!   download, each on one blocking-pool thread.
 
 mod connect;
 mod dial;
@@ -18,6 +20,7 @@ mod kernel_copy;
 mod ops;
 mod pump;
 mod session;
+mod tls_save;
 mod transfer;
 
 use std::future::Future;

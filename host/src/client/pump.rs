@@ -71,11 +71,11 @@ pub struct Ended<S, E> {
     pub result: Result<(), Stopped<E>>,
 }
 
-type Task<S, E> = JoinHandle<(S, Result<(), Stopped<E>>)>;
+pub(super) type Task<S, E> = JoinHandle<(S, Result<(), Stopped<E>>)>;
 
 /// Take the result of a finished task, or wait for it. Cancel-safe: the
 /// handle stays in place until it yields.
-async fn join<S, E>(task: &mut Option<Task<S, E>>) -> Ended<S, E> {
+pub(super) async fn join<S, E>(task: &mut Option<Task<S, E>>) -> Ended<S, E> {
     let Some(handle) = task.as_mut() else {
         return Ended { stream: None, result: Ok(()) };
     };

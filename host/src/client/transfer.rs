@@ -13,9 +13,10 @@
 //!
 //! `save-to` and `send-from` move the whole rest of a transfer between its
 //! data connection and a granted file in one call, instead of the body: the
-//! kernel moves a plain download ([`super::kernel_copy`]); the pump and the
-//! file streams of [`crate::file_streams`] move the rest, as a guest's
-//! `splice` loop would.
+//! kernel moves a plain download ([`super::kernel_copy`]), one thread reads
+//! and saves a TLS download ([`super::tls_save`]), and the pump and a file
+//! stream of [`crate::file_streams`] move an upload, as a guest's `splice`
+//! loop would.
 
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use super::kernel_copy;
 use super::ops::{commit, staging_name};
 use super::pump::{self, Next, Stopped};
 use super::session::{Session, SharedControl};
+use super::tls_save::Saver;
 use super::{Conn, FtpView};
 use crate::bindings::client::{HostDownload, HostUpload, SendMode};
 use crate::error::{self, describe, Action, Error, HostResult, Op};
@@ -46,6 +48,10 @@ use crate::usage::Usage;
 /// can end normally rather than be cut (see `Transfer::abort`). They count
 /// against the run's byte quota like any other.
 pub const ABANDON_DRAIN_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How often a transfer moved by a thread of its own (`save-to` of a TLS
+/// download) reports its progress.
+const PROGRESS_TICK: Duration = Duration::from_millis(100);
 
 type DataStream = FtpTransfer<AsyncRustlsStream>;
 
@@ -179,7 +185,8 @@ struct Transfer {
     policy: Arc<Policy>,
     staged: Option<Staged>,
     /// The task moving the data connection's bytes, from when the guest
-    /// takes the body until the transfer ends or the pump stops on its own.
+    /// takes the body (or calls `save-to` on a TLS download) until the
+    /// transfer ends or the pump stops on its own.
     pump: Pump,
     /// The data connection while no pump has it (before the body is taken,
     /// or once the pump gave it back), for `save-to`/`send-from` and the
@@ -212,6 +219,8 @@ enum Pump {
     Idle,
     Download(Option<pump::Reader<DataStream, Error>>),
     Upload(Option<pump::Writer<DataStream, Error>>),
+    /// A TLS download's `save-to`: one thread reads and writes the file.
+    Save(Option<Saver<DataStream, Error>>),
 }
 
 impl Pump {
@@ -228,19 +237,26 @@ impl Pump {
     fn reader(&mut self) -> Option<&mut pump::Reader<DataStream, Error>> {
         match self {
             Pump::Download(reader) => reader.as_mut(),
-            Pump::Idle | Pump::Upload(_) => None,
+            Pump::Idle | Pump::Upload(_) | Pump::Save(_) => None,
         }
     }
 
     fn writer(&mut self) -> Option<&mut pump::Writer<DataStream, Error>> {
         match self {
             Pump::Upload(writer) => writer.as_mut(),
-            Pump::Idle | Pump::Download(_) => None,
+            Pump::Idle | Pump::Download(_) | Pump::Save(_) => None,
+        }
+    }
+
+    fn saver(&mut self) -> Option<&mut Saver<DataStream, Error>> {
+        match self {
+            Pump::Save(saver) => saver.as_mut(),
+            Pump::Idle | Pump::Download(_) | Pump::Upload(_) => None,
         }
     }
 
     fn running(&self) -> bool {
-        matches!(self, Pump::Download(Some(_)) | Pump::Upload(Some(_)))
+        matches!(self, Pump::Download(Some(_)) | Pump::Upload(Some(_)) | Pump::Save(Some(_)))
     }
 
     /// Forget the pump once it has ended.
@@ -249,6 +265,7 @@ impl Pump {
             Pump::Idle => {}
             Pump::Download(reader) => *reader = None,
             Pump::Upload(writer) => *writer = None,
+            Pump::Save(saver) => *saver = None,
         }
     }
 }
@@ -289,6 +306,9 @@ impl Transfer {
 
     /// The pump ended: take the stream back, and its failure, if any.
     fn pump_ended(&mut self, ended: pump::Ended<DataStream, Error>) {
+        if let Some(saved) = self.pump.saver().map(Saver::progress) {
+            self.count(saved as usize);
+        }
         self.pump.ended();
         self.stream = ended.stream;
         if let Err(stopped) = ended.result {
@@ -340,7 +360,8 @@ impl Transfer {
         let ended = match &mut self.pump {
             Pump::Download(Some(reader)) => reader.stop().await,
             Pump::Upload(Some(writer)) => writer.close().await,
-            Pump::Idle | Pump::Download(None) | Pump::Upload(None) => return,
+            Pump::Save(Some(saver)) => saver.stop().await,
+            Pump::Idle | Pump::Download(None) | Pump::Upload(None) | Pump::Save(None) => return,
         };
         self.pump_ended(ended);
     }
@@ -410,7 +431,7 @@ impl Transfer {
         match (kernel_socket, self.info.direction) {
             (Some(Ok(socket)), _) => self.kernel_copy(socket, file, offset).await,
             (Some(Err(e)), _) => self.stopped(Stopped::Io(e)),
-            (None, Direction::Download) => self.stream_into(file, offset).await,
+            (None, Direction::Download) => self.save_tls(file, offset).await,
             (None, Direction::Upload) => self.stream_from(file, offset).await,
         }
         match &self.failed {
@@ -433,31 +454,26 @@ impl Transfer {
         }
     }
 
-    /// TLS download: the pump reads ahead, a file stream writes behind.
-    async fn stream_into(&mut self, file: Arc<std::fs::File>, offset: u64) {
-        self.start_pump();
-        let mut out = crate::file_streams::output(file, offset);
-        let written = async {
-            loop {
-                self.fill().await;
-                let mut chunk = std::mem::take(&mut self.buf);
-                if chunk.is_empty() {
-                    break;
-                }
-                while !chunk.is_empty() {
-                    out.ready().await;
-                    let permit = out.check_write()?;
-                    out.write(chunk.split_to(permit.min(chunk.len())))?;
+    /// TLS download: one thread reads and saves it. Cancel-safe: the
+    /// saver is the transfer's until it ends.
+    async fn save_tls(&mut self, file: Arc<std::fs::File>, offset: u64) {
+        if let (Pump::Idle, Some(stream)) = (&self.pump, self.stream.take()) {
+            let meter = meter(&self.usage, &self.info);
+            self.pump = Pump::Save(Some(Saver::spawn(stream, file, offset, self.timeout, meter)));
+        }
+        let mut tick = tokio::time::interval(PROGRESS_TICK);
+        let ended = loop {
+            let Some(saver) = self.pump.saver() else { return };
+            tokio::select! {
+                ended = saver.join() => break ended,
+                _ = tick.tick() => {
+                    let saved = saver.progress();
+                    self.count(saved as usize);
                 }
             }
-            out.flush()?;
-            out.ready().await;
-            out.check_write().map(drop)
-        }
-        .await;
-        if let Err(e) = written {
-            self.file_stream_failed(e);
-        }
+        };
+        self.eof = ended.result.is_ok();
+        self.pump_ended(ended);
     }
 
     /// Upload, plain or TLS: a file stream reads ahead, the pump writes
