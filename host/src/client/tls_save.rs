@@ -2,20 +2,20 @@
 //! blocking-pool thread: it reads from the data connection (rustls decrypts
 //! as it reads) up to [`CHUNK`], writes that at its offset, and reads again.
 //!
-//! The pump and a file stream (a guest's `splice` loop) do the same on two
-//! threads, the pump reading ahead while the blocking pool writes. Where the
-//! server shares the client's cores, that second busy thread takes CPU time
-//! from the server: measured against the two-thread path on proftpd, the
-//! server waited for a CPU ~4x less per GiB, (a)'s speed over native went
-//! from 0.94 to 1.11 (median of 10 rounds each), and the host spent 10-25%
-//! less CPU per byte without the hand-offs between threads
+//! The pump with a file stream (what a guest's `splice` loop uses) keeps two
+//! threads busy: the pump reads ahead while the blocking pool writes. Where
+//! the server shares the client's cores, that second thread takes CPU time
+//! from the server, which then waits for a CPU instead of sending. One
+//! thread left the server waiting about a quarter as long, was faster
+//! against native suppaftp on proftpd, and spent less CPU per byte
 //! (bench/ANALYSIS-2026-12-05-tls-save.md).
 //!
-//! The thread owns the stream until the download ends, then [`Saver::join`]
+//! The thread owns the stream until the download ends; [`Saver::join`] then
 //! gives it back for the final reply. Its reads run on the runtime's I/O
-//! driver through `Handle::block_on`, each bounded by the transfer's timeout
-//! and cut into [`STOP_CHECK`] slices, so a saver that is stopped or dropped
-//! (with its transfer) ends soon; a dropped saver's thread closes the
+//! driver through `Handle::block_on` (on a current-thread runtime, the
+//! thread awaiting the saver drives it), each wait bounded by the
+//! transfer's timeout and cut into [`STOP_CHECK`] slices, so a saver that is
+//! stopped or dropped ends soon; a dropped saver's thread closes the
 //! connection. Every byte is counted by the caller's meter as it crosses,
 //! before it reaches the file. Plain downloads never come here: the kernel
 //! moves them ([`super::kernel_copy`]).
@@ -74,7 +74,9 @@ where
     /// Bytes saved since the last call.
     pub fn progress(&mut self) -> u64 {
         let saved = self.shared.saved.load(Ordering::Relaxed);
-        std::mem::replace(&mut self.reported, saved).abs_diff(saved)
+        let new = saved - self.reported;
+        self.reported = saved;
+        new
     }
 
     /// Wait until the download is saved, or stopped. Cancel-safe.
@@ -200,7 +202,9 @@ mod tests {
 
     const WAIT: Duration = Duration::from_secs(10);
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    // A current-thread runtime, as an embedder may run the host: its one
+    // thread drives the connection's I/O while it awaits the saver.
+    #[tokio::test]
     async fn every_byte_lands_at_its_offset_is_counted_and_the_stream_comes_back() {
         let (mut server, client) = connection().await;
         let sent = data(3 * CHUNK + 4321);

@@ -299,8 +299,12 @@ impl Transfer {
 
     /// Give the data connection to a pump, unless one has it already.
     fn start_pump(&mut self) {
-        if let (Pump::Idle, Some(stream)) = (&self.pump, self.stream.take()) {
-            self.pump = Pump::start(stream, &self.info, &self.usage, self.timeout);
+        // The stream is taken only for a pump that starts: one that ended
+        // gave it back for the final reply.
+        if matches!(self.pump, Pump::Idle) {
+            if let Some(stream) = self.stream.take() {
+                self.pump = Pump::start(stream, &self.info, &self.usage, self.timeout);
+            }
         }
     }
 
@@ -457,9 +461,11 @@ impl Transfer {
     /// TLS download: one thread reads and saves it. Cancel-safe: the
     /// saver is the transfer's until it ends.
     async fn save_tls(&mut self, file: Arc<std::fs::File>, offset: u64) {
-        if let (Pump::Idle, Some(stream)) = (&self.pump, self.stream.take()) {
-            let meter = meter(&self.usage, &self.info);
-            self.pump = Pump::Save(Some(Saver::spawn(stream, file, offset, self.timeout, meter)));
+        if matches!(self.pump, Pump::Idle) {
+            if let Some(stream) = self.stream.take() {
+                let meter = meter(&self.usage, &self.info);
+                self.pump = Pump::Save(Some(Saver::spawn(stream, file, offset, self.timeout, meter)));
+            }
         }
         let mut tick = tokio::time::interval(PROGRESS_TICK);
         let ended = loop {
