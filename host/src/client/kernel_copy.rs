@@ -156,60 +156,36 @@ fn io_error<E>(e: rustix::io::Errno) -> Stopped<E> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{assert_saved, counting_meter, data, file_with_prefix, serve, KEEP};
     use super::*;
-    use std::io::Read;
-    use std::sync::Mutex;
     use tokio::io::AsyncWriteExt;
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::net::TcpStream;
 
-    /// A loopback connection: the server side to write to, and a duplicate
-    /// of the client side's descriptor, as a transfer hands it over.
+    /// A loopback connection and a duplicate of the client side's
+    /// descriptor, as a transfer hands it over.
     async fn connection() -> (TcpStream, TcpStream, OwnedFd) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-        let (server, _) = listener.accept().await.unwrap();
+        let (server, client) = super::super::test_support::connection().await;
         let fd = client.as_fd().try_clone_to_owned().unwrap();
         (server, client, fd)
-    }
-
-    fn data(n: usize) -> Vec<u8> {
-        (0..n).map(|i| (i * 13 + i / 4099) as u8).collect()
     }
 
     const WAIT: Duration = Duration::from_secs(10);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_byte_lands_at_its_offset_and_is_counted() {
-        let (mut server, _client, fd) = connection().await;
+        let (server, _client, fd) = connection().await;
         let sent = data(5 * CHUNK + 4321);
-        let writer = {
-            let sent = sent.clone();
-            tokio::spawn(async move {
-                server.write_all(&sent).await.unwrap();
-                // The end of the download: the server closes the connection.
-            })
-        };
-        let mut file = tempfile::tempfile().unwrap();
-        std::io::Write::write_all(&mut file, b"keep").unwrap();
-        let counted = Arc::new(Mutex::new(0usize));
-        let meter = {
-            let counted = counted.clone();
-            move |n: usize| -> Result<(), String> {
-                *counted.lock().unwrap() += n;
-                Ok(())
-            }
-        };
+        let writer = serve(server, sent.clone());
+        let file = file_with_prefix();
+        let (counted, meter) = counting_meter();
         let mut last = 0;
-        let moved = socket_to_file(fd, Arc::new(file.try_clone().unwrap()), 4, WAIT, meter, |n| last = n).await;
+        let at = KEEP.len() as u64;
+        let moved = socket_to_file(fd, Arc::new(file.try_clone().unwrap()), at, WAIT, meter, |n| last = n).await;
         writer.await.unwrap();
         assert!(matches!(moved, Ok(n) if n == sent.len() as u64), "{:?}", moved.err().map(|_| ()));
         assert_eq!(last, sent.len() as u64, "progress saw every byte");
         assert_eq!(*counted.lock().unwrap(), sent.len());
-        let mut got = Vec::new();
-        std::io::Seek::rewind(&mut file).unwrap();
-        file.read_to_end(&mut got).unwrap();
-        assert_eq!(&got[..4], b"keep");
-        assert_eq!(&got[4..], &sent[..]);
+        assert_saved(&file, &sent);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,6 +20,8 @@ mod kernel_copy;
 mod ops;
 mod pump;
 mod session;
+#[cfg(test)]
+mod test_support;
 mod tls_save;
 mod transfer;
 

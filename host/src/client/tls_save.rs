@@ -184,21 +184,9 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{assert_saved, connection, counting_meter, data, file_with_prefix, serve, KEEP};
     use super::*;
-    use std::sync::Mutex;
     use tokio::io::AsyncWriteExt;
-    use tokio::net::{TcpListener, TcpStream};
-
-    async fn connection() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        (server, client)
-    }
-
-    fn data(n: usize) -> Vec<u8> {
-        (0..n).map(|i| (i * 13 + i / 4099) as u8).collect()
-    }
 
     const WAIT: Duration = Duration::from_secs(10);
 
@@ -206,27 +194,12 @@ mod tests {
     // thread drives the connection's I/O while it awaits the saver.
     #[tokio::test]
     async fn every_byte_lands_at_its_offset_is_counted_and_the_stream_comes_back() {
-        let (mut server, client) = connection().await;
+        let (server, client) = connection().await;
         let sent = data(3 * CHUNK + 4321);
-        let writer = {
-            let sent = sent.clone();
-            tokio::spawn(async move {
-                server.write_all(&sent).await.unwrap();
-                // The end of the download: the server closes the connection.
-            })
-        };
-        let mut file = tempfile::tempfile().unwrap();
-        std::io::Write::write_all(&mut file, b"keep").unwrap();
-        let counted = Arc::new(Mutex::new(0usize));
-        let meter = {
-            let counted = counted.clone();
-            move |n: usize| -> Result<(), String> {
-                *counted.lock().unwrap() += n;
-                Ok(())
-            }
-        };
-        let file = Arc::new(file);
-        let mut saver = Saver::spawn(client, file.clone(), 4, WAIT, meter);
+        let writer = serve(server, sent.clone());
+        let (counted, meter) = counting_meter();
+        let file = Arc::new(file_with_prefix());
+        let mut saver = Saver::spawn(client, file.clone(), KEEP.len() as u64, WAIT, meter);
         let ended = saver.join().await;
         writer.await.unwrap();
         assert!(ended.result.is_ok());
@@ -234,11 +207,7 @@ mod tests {
         assert_eq!(saver.progress(), sent.len() as u64);
         assert_eq!(saver.progress(), 0, "progress reports each byte once");
         assert_eq!(*counted.lock().unwrap(), sent.len());
-        let mut got = vec![0; 4 + sent.len()];
-        file.read_exact_at(&mut got, 0).unwrap();
-        assert_eq!(file.metadata().unwrap().len(), got.len() as u64);
-        assert_eq!(&got[..4], b"keep");
-        assert!(got[4..] == sent[..], "the file holds the download after the offset");
+        assert_saved(&file, &sent);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
