@@ -556,6 +556,7 @@ fn missed(r: &Results) -> Vec<Miss<'_>> {
     found
 }
 
+/// The size of the case's file, in GiB.
 fn gib(t: &TransferStat) -> f64 {
     t.bytes as f64 / (1u64 << 30) as f64
 }
@@ -729,7 +730,7 @@ fn transfer_table(out: &mut String, r: &Results, server: ServerId) {
             format!("{:.1}", mib(t.costs.iter().map(|c| c.growth_kib()).max().unwrap_or(0)))
         };
         let (min, max) = min_max(&mbps);
-        let gib = t.bytes as f64 / (1u64 << 30) as f64;
+        let gib = gib(t);
         let failed = if t.errors.is_empty() { String::new() } else { format!(" ({} failed)", t.errors.len()) };
         let (server_cpu, server_busy) = match t.server_cpu.is_empty() {
             true => ("n/a".to_string(), "n/a".to_string()),
