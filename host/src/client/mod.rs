@@ -11,13 +11,14 @@
 //! * [`ops`]: the FTP protocol steps those methods run, as free functions;
 //! * [`transfer`]: streaming `download` and `upload` and their streams;
 //! * [`pump`]: read-ahead and write-behind on their data connections;
-//! * [`kernel_copy`] and [`tls_save`]: `save-to` of a plain and of a TLS
-//!   download, each on one blocking-pool thread.
+//! * [`plain_copy`]: `save-to` and `send-from` of a plain transfer, and
+//!   [`tls_save`]: `save-to` of a TLS download, each on one blocking-pool
+//!   thread.
 
 mod connect;
 mod dial;
-mod kernel_copy;
 mod ops;
+mod plain_copy;
 mod pump;
 mod session;
 #[cfg(test)]

@@ -57,7 +57,7 @@ pub enum Stopped<E> {
     TimedOut(Duration),
     /// The meter refused the bytes (e.g. the run's byte budget ran out).
     Counted(E),
-    /// The local file failed (a [`super::kernel_copy`], never a pump).
+    /// The local file failed (a [`super::plain_copy`], never a pump).
     Local(io::Error),
 }
 

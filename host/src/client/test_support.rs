@@ -1,7 +1,8 @@
-//! What the tests of the threads that save a download into a file share
-//! ([`super::kernel_copy`], [`super::tls_save`]): a loopback connection, a
-//! server that sends a download and ends it, a meter that counts, and a
-//! file that already holds a few bytes before the download's offset.
+//! What the tests of the threads that move a transfer between its data
+//! connection and a file share ([`super::plain_copy`],
+//! [`super::tls_save`]): a loopback connection, a server that sends a
+//! download and ends it, a meter that counts, and a file that already holds
+//! a few bytes before the transfer's offset.
 
 use std::sync::{Arc, Mutex};
 
@@ -40,7 +41,7 @@ pub fn counting_meter() -> (Arc<Mutex<usize>>, impl FnMut(usize) -> Result<(), S
     (counted, meter)
 }
 
-/// The bytes a file holds before a download's offset.
+/// The bytes a file holds before a transfer's offset.
 pub const KEEP: &[u8] = b"keep";
 
 /// A temporary file holding [`KEEP`].

@@ -18,7 +18,7 @@
 //! stopped or dropped ends soon; a dropped saver's thread closes the
 //! connection. Every byte is counted by the caller's meter as it crosses,
 //! before it reaches the file. Plain downloads never come here: the kernel
-//! moves them ([`super::kernel_copy`]).
+//! moves them ([`super::plain_copy`]).
 
 use std::io;
 use std::os::unix::fs::FileExt;

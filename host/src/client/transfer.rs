@@ -12,11 +12,11 @@
 //! an upload, counting every byte against the run's budget as it crosses.
 //!
 //! `save-to` and `send-from` move the whole rest of a transfer between its
-//! data connection and a granted file in one call, instead of the body: the
-//! kernel moves a plain download ([`super::kernel_copy`]), one thread reads
-//! and saves a TLS download ([`super::tls_save`]), and the pump and a file
-//! stream of [`crate::file_streams`] move an upload, as a guest's `splice`
-//! loop would.
+//! data connection and a granted file in one call, instead of the body: one
+//! thread moves a plain download or upload ([`super::plain_copy`]), one
+//! thread reads and saves a TLS download ([`super::tls_save`]), and the pump
+//! and a file stream of [`crate::file_streams`] move a TLS upload, as a
+//! guest's `splice` loop would.
 
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -32,8 +32,8 @@ use wasmtime_wasi::p2::{
     DynInputStream, DynOutputStream, InputStream, OutputStream, Pollable, StreamError, StreamResult,
 };
 
-use super::kernel_copy;
 use super::ops::{commit, staging_name};
+use super::plain_copy;
 use super::pump::{self, Next, Stopped};
 use super::session::{Session, SharedControl};
 use super::tls_save::Saver;
@@ -423,17 +423,13 @@ impl Transfer {
     async fn move_file(&mut self, file: Arc<std::fs::File>, offset: u64) -> Result<u64, Error> {
         let before = self.moved;
         let _waiting = self.usage.waiting();
-        // The kernel moves plain downloads. Uploads copy through a buffer,
-        // plain or not: `sendfile` made the receiving server spend more CPU
-        // per byte, and uploads are bound by the server's CPU
-        // (bench/ANALYSIS-2026-12-03-host-moves.md).
-        let kernel_socket = match (self.info.direction, self.stream.as_ref().map(|s| s.get_ref())) {
-            (_, None) => return Err(Error::InvalidInput(format!("{}: the transfer is already finished", self.op()))),
-            (Direction::Download, Some(FtpData::Tcp(tcp))) => Some(tcp.as_fd().try_clone_to_owned()),
-            _ => None,
+        let plain_socket = match self.stream.as_ref().map(|s| s.get_ref()) {
+            None => return Err(Error::InvalidInput(format!("{}: the transfer is already finished", self.op()))),
+            Some(FtpData::Tcp(tcp)) => Some(tcp.as_fd().try_clone_to_owned()),
+            Some(_) => None,
         };
-        match (kernel_socket, self.info.direction) {
-            (Some(Ok(socket)), _) => self.kernel_copy(socket, file, offset).await,
+        match (plain_socket, self.info.direction) {
+            (Some(Ok(socket)), direction) => self.plain_copy(direction, socket, file, offset).await,
             (Some(Err(e)), _) => self.stopped(Stopped::Io(e)),
             (None, Direction::Download) => self.save_tls(file, offset).await,
             (None, Direction::Upload) => self.stream_from(file, offset).await,
@@ -444,16 +440,27 @@ impl Transfer {
         }
     }
 
-    /// Plain FTP download: the kernel moves the bytes.
-    async fn kernel_copy(&mut self, socket: std::os::fd::OwnedFd, file: Arc<std::fs::File>, offset: u64) {
+    /// Plain FTP: one thread moves the bytes, on a duplicate of the data
+    /// connection's descriptor.
+    async fn plain_copy(
+        &mut self,
+        direction: Direction,
+        socket: std::os::fd::OwnedFd,
+        file: Arc<std::fs::File>,
+        offset: u64,
+    ) {
         let (meter, timeout) = (meter(&self.usage, &self.info), self.timeout);
         let mut counted = 0;
         let progress = |moved: u64| {
             self.count((moved - counted) as usize);
             counted = moved;
         };
-        match kernel_copy::socket_to_file(socket, file, offset, timeout, meter, progress).await {
-            Ok(_) => self.eof = true,
+        let copied = match direction {
+            Direction::Download => plain_copy::socket_to_file(socket, file, offset, timeout, meter, progress).await,
+            Direction::Upload => plain_copy::file_to_socket(socket, file, offset, timeout, meter, progress).await,
+        };
+        match copied {
+            Ok(_) => self.eof = direction == Direction::Download,
             Err(stopped) => self.stopped(stopped),
         }
     }
@@ -482,8 +489,8 @@ impl Transfer {
         self.pump_ended(ended);
     }
 
-    /// Upload, plain or TLS: a file stream reads ahead, the pump writes
-    /// behind.
+    /// TLS upload: a file stream reads ahead, the pump writes behind
+    /// (rustls encrypts on the runtime).
     async fn stream_from(&mut self, file: Arc<std::fs::File>, offset: u64) {
         self.start_pump();
         let mut input = crate::file_streams::input(file, offset);

@@ -1,0 +1,429 @@
+//! A plain FTP transfer moved between its data connection and a granted
+//! file (`download.save-to`, `upload.send-from`) by one blocking-pool
+//! thread, on a duplicate of the socket's descriptor:
+//!
+//! * a download with `splice(2)` from the socket into a pipe (the socket's
+//!   pages, not a copy), then from the pipe into the file. Through a
+//!   user-space buffer every byte is copied twice on this side; here once;
+//! * an upload read from the file a [`CHUNK`] at a time and sent with
+//!   blocking `send`s. A blocking send waits in the kernel, woken as the
+//!   server acknowledges, where the pump waited for readiness and wrote
+//!   again for each few KiB the socket takes (`DATA_NOTSENT_LOWAT` of
+//!   `dial.rs` keeps that small): the host spent 9–15% less CPU per GiB
+//!   and uploads ran 4–14% faster. `sendfile(2)` spent half the CPU but
+//!   made the server spend a quarter more and ran slower
+//!   (bench/ANALYSIS-2026-12-05-plain-send.md).
+//!
+//! Only plain connections: under TLS the bytes must pass through rustls.
+//!
+//! Each wait is bounded by the transfer's timeout and cut into
+//! [`STOP_CHECK`] slices, so a dropped call stops its thread soon. Every
+//! byte is counted by the caller's meter before it reaches the file or the
+//! connection. The transfer keeps its stream for the final reply: the
+//! thread's duplicate descriptor is never one closed under it.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::net::sockopt::{set_socket_timeout, Timeout};
+use rustix::net::{send, SendFlags};
+use rustix::pipe::{fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};
+
+use super::pump::{Stopped, CHUNK};
+
+/// How often a copy waiting on its socket checks whether its caller is gone.
+const STOP_CHECK: Duration = Duration::from_millis(100);
+
+/// What a copy's thread and its caller share: the bytes moved so far, and
+/// whether the caller is gone.
+#[derive(Default)]
+struct Shared {
+    moved: AtomicU64,
+    stop: AtomicBool,
+}
+
+/// Sets the stop flag when the caller's future is dropped.
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Move a download from `socket` into `file` from `offset` on, until the
+/// server closes the connection; `progress` is called with the bytes moved
+/// so far while it runs. Returns the bytes moved.
+pub async fn socket_to_file<E, M>(
+    socket: OwnedFd,
+    file: Arc<std::fs::File>,
+    offset: u64,
+    timeout: Duration,
+    meter: M,
+    progress: impl FnMut(u64),
+) -> Result<u64, Stopped<E>>
+where
+    E: Send + 'static,
+    M: FnMut(usize) -> Result<(), E> + Send + 'static,
+{
+    on_thread(socket, timeout, meter, progress, move |copy| copy.download(&file, offset)).await
+}
+
+/// Send `file` from `offset` to its end into `socket`; `progress` is
+/// called with the bytes sent so far while it runs. Returns the bytes sent.
+pub async fn file_to_socket<E, M>(
+    socket: OwnedFd,
+    file: Arc<std::fs::File>,
+    offset: u64,
+    timeout: Duration,
+    meter: M,
+    progress: impl FnMut(u64),
+) -> Result<u64, Stopped<E>>
+where
+    E: Send + 'static,
+    M: FnMut(usize) -> Result<(), E> + Send + 'static,
+{
+    on_thread(socket, timeout, meter, progress, move |copy| copy.upload(&file, offset)).await
+}
+
+/// Run `work` on a blocking-pool thread, reporting its progress every
+/// [`STOP_CHECK`] until it ends; dropping the future stops it.
+async fn on_thread<E, M>(
+    socket: OwnedFd,
+    timeout: Duration,
+    meter: M,
+    mut progress: impl FnMut(u64),
+    work: impl FnOnce(Copy<M>) -> Result<u64, Stopped<E>> + Send + 'static,
+) -> Result<u64, Stopped<E>>
+where
+    E: Send + 'static,
+    M: FnMut(usize) -> Result<(), E> + Send + 'static,
+{
+    let shared = Arc::new(Shared::default());
+    let _stop = StopOnDrop(shared.clone());
+    let copy = Copy { socket, shared: shared.clone(), timeout, meter };
+    let mut task = tokio::task::spawn_blocking(move || work(copy));
+    let mut tick = tokio::time::interval(STOP_CHECK);
+    let moved = || shared.moved.load(Ordering::Relaxed);
+    loop {
+        tokio::select! {
+            joined = &mut task => {
+                progress(moved());
+                return joined.unwrap_or_else(|e| Err(Stopped::Io(io::Error::other(e))));
+            }
+            _ = tick.tick() => progress(moved()),
+        }
+    }
+}
+
+/// A copy on its thread.
+struct Copy<M> {
+    socket: OwnedFd,
+    shared: Arc<Shared>,
+    timeout: Duration,
+    meter: M,
+}
+
+impl<M, E> Copy<M>
+where
+    M: FnMut(usize) -> Result<(), E>,
+{
+    /// Splice the socket's bytes into `file` until the server closes.
+    fn download(mut self, file: &std::fs::File, mut offset: u64) -> Result<u64, Stopped<E>> {
+        let (pipe_out, pipe_in) = pipe_with(PipeFlags::CLOEXEC).map_err(io_error)?;
+        // A pipe holds 64 KiB unless asked for more; one chunk per trip.
+        let room = fcntl_setpipe_size(&pipe_in, CHUNK).unwrap_or(64 * 1024);
+        let start = offset;
+        loop {
+            self.go_on()?;
+            let read = splice(&self.socket, None, &pipe_in, None, room, SpliceFlags::MOVE | SpliceFlags::NONBLOCK);
+            let n = match read {
+                Ok(0) => return Ok(offset - start),
+                Ok(n) => n,
+                Err(rustix::io::Errno::AGAIN) => {
+                    self.wait_readable()?;
+                    continue;
+                }
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(io_error(e)),
+            };
+            (self.meter)(n).map_err(Stopped::Counted)?;
+            let mut left = n;
+            while left > 0 {
+                match splice(&pipe_out, None, file, Some(&mut offset), left, SpliceFlags::MOVE) {
+                    Ok(0) => return Err(Stopped::Local(io::ErrorKind::WriteZero.into())),
+                    Ok(m) => left -= m,
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(Stopped::Local(e.into())),
+                }
+            }
+            self.shared.moved.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Send `file` from `offset` on, the socket blocking meanwhile.
+    fn upload(mut self, file: &std::fs::File, offset: u64) -> Result<u64, Stopped<E>> {
+        // The descriptor's file description is the transfer's stream's too:
+        // blocking only while this thread has it, with each send's wait cut
+        // into STOP_CHECK slices, and non-blocking again before it goes.
+        rustix::io::ioctl_fionbio(&self.socket, false).map_err(io_error)?;
+        let sent = set_socket_timeout(&self.socket, Timeout::Send, Some(STOP_CHECK))
+            .map_err(io_error)
+            .and_then(|()| self.send_file(file, offset));
+        let restored = set_socket_timeout(&self.socket, Timeout::Send, None)
+            .and_then(|()| rustix::io::ioctl_fionbio(&self.socket, true));
+        match (sent, restored) {
+            (Ok(_), Err(e)) => Err(io_error(e)),
+            (sent, _) => sent,
+        }
+    }
+
+    /// Read a chunk, count it, send all of it; again until the file ends.
+    fn send_file(&mut self, file: &std::fs::File, mut offset: u64) -> Result<u64, Stopped<E>> {
+        let mut buf = vec![0u8; CHUNK];
+        let start = offset;
+        loop {
+            self.go_on()?;
+            let n = loop {
+                match file.read_at(&mut buf, offset) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    read => break read.map_err(Stopped::Local)?,
+                }
+            };
+            if n == 0 {
+                return Ok(offset - start);
+            }
+            (self.meter)(n).map_err(Stopped::Counted)?;
+            let mut sent = 0;
+            let mut since = Instant::now();
+            while sent < n {
+                // NOSIGNAL: a closed connection is an error, not a SIGPIPE
+                // for a process that did not ignore it.
+                match send(&self.socket, &buf[sent..n], SendFlags::NOSIGNAL) {
+                    Ok(m) => {
+                        sent += m;
+                        since = Instant::now();
+                        self.shared.moved.fetch_add(m as u64, Ordering::Relaxed);
+                    }
+                    // A slice passed with nothing sent.
+                    Err(rustix::io::Errno::AGAIN) => _ = self.keep_waiting(since)?,
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(io_error(e)),
+                }
+            }
+            offset += n as u64;
+        }
+    }
+
+    /// Wait until the socket has bytes (or an end, or an error): at most the
+    /// transfer's timeout, and only while the caller is there.
+    fn wait_readable(&self) -> Result<(), Stopped<E>> {
+        let since = Instant::now();
+        loop {
+            let left = self.keep_waiting(since)?;
+            let slice = Timespec::try_from(left.min(STOP_CHECK)).expect("a slice of at most STOP_CHECK");
+            let mut fds = [PollFd::from_borrowed_fd(self.socket.as_fd(), PollFlags::IN)];
+            match poll(&mut fds, Some(&slice)) {
+                // Readiness, a hang-up or an error: the next call says which.
+                Ok(n) if n > 0 => return Ok(()),
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(io_error(e)),
+            }
+        }
+    }
+
+    /// Whether the caller is still there: a copy whose call was dropped
+    /// stops at its next chunk or wait slice.
+    fn go_on(&self) -> Result<(), Stopped<E>> {
+        match self.shared.stop.load(Ordering::Relaxed) {
+            true => Err(Stopped::Io(io::Error::other("the call was abandoned"))),
+            false => Ok(()),
+        }
+    }
+
+    /// Whether a wait that began at `since` may go on: the time it has
+    /// left, or why it ends.
+    fn keep_waiting(&self, since: Instant) -> Result<Duration, Stopped<E>> {
+        self.go_on()?;
+        match self.timeout.saturating_sub(since.elapsed()) {
+            left if left.is_zero() => Err(Stopped::TimedOut(self.timeout)),
+            left => Ok(left),
+        }
+    }
+}
+
+fn io_error<E>(e: rustix::io::Errno) -> Stopped<E> {
+    Stopped::Io(e.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{assert_saved, counting_meter, data, file_with_prefix, serve, KEEP};
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+
+    /// A loopback connection and a duplicate of the client side's
+    /// descriptor, as a transfer hands it over.
+    async fn connection() -> (TcpStream, TcpStream, OwnedFd) {
+        let (server, client) = super::super::test_support::connection().await;
+        let fd = client.as_fd().try_clone_to_owned().unwrap();
+        (server, client, fd)
+    }
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_byte_lands_at_its_offset_and_is_counted() {
+        let (server, _client, fd) = connection().await;
+        let sent = data(5 * CHUNK + 4321);
+        let writer = serve(server, sent.clone());
+        let file = file_with_prefix();
+        let (counted, meter) = counting_meter();
+        let mut last = 0;
+        let at = KEEP.len() as u64;
+        let moved = socket_to_file(fd, Arc::new(file.try_clone().unwrap()), at, WAIT, meter, |n| last = n).await;
+        writer.await.unwrap();
+        assert!(matches!(moved, Ok(n) if n == sent.len() as u64), "{:?}", moved.err().map(|_| ()));
+        assert_eq!(last, sent.len() as u64, "progress saw every byte");
+        assert_eq!(*counted.lock().unwrap(), sent.len());
+        assert_saved(&file, &sent);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_meter_stops_the_copy_as_bytes_arrive() {
+        let (mut server, _client, fd) = connection().await;
+        tokio::spawn(async move {
+            let block = vec![1u8; CHUNK];
+            while server.write_all(&block).await.is_ok() {}
+        });
+        let mut left = 2 * CHUNK;
+        let meter = move |n: usize| -> Result<(), String> {
+            left = left.checked_sub(n).ok_or_else(|| "over budget".to_string())?;
+            Ok(())
+        };
+        let file = Arc::new(tempfile::tempfile().unwrap());
+        let moved = socket_to_file(fd, file.clone(), 0, WAIT, meter, |_| {}).await;
+        assert!(matches!(moved, Err(Stopped::Counted(ref e)) if e == "over budget"));
+        // Refused bytes never reach the file: at most the budget is written.
+        assert!(file.metadata().unwrap().len() <= 2 * CHUNK as u64);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_connection_times_out() {
+        let (_server, _client, fd) = connection().await;
+        let file = Arc::new(tempfile::tempfile().unwrap());
+        let started = Instant::now();
+        let moved = socket_to_file(fd, file, 0, Duration::from_millis(300), |_| Ok::<_, String>(()), |_| {}).await;
+        assert!(matches!(moved, Err(Stopped::TimedOut(_))));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_call_stops_its_thread() {
+        let (mut server, client, fd) = connection().await;
+        let file = Arc::new(tempfile::tempfile().unwrap());
+        let copy = socket_to_file(fd, file, 0, WAIT, |_| Ok::<_, String>(()), |_| {});
+        // Dropped while it waits on a silent connection.
+        assert!(tokio::time::timeout(Duration::from_millis(200), copy).await.is_err());
+        // The thread closes its duplicate within a STOP_CHECK: then only the
+        // client's own descriptor holds the socket, and dropping it closes
+        // the connection (the server reads the end).
+        tokio::time::sleep(STOP_CHECK * 3).await;
+        drop(client);
+        let mut rest = Vec::new();
+        // Well before the copy's own timeout (WAIT) would close it.
+        let read =
+            tokio::time::timeout(Duration::from_secs(2), tokio::io::AsyncReadExt::read_to_end(&mut server, &mut rest))
+                .await;
+        assert!(matches!(read, Ok(Ok(0))), "the connection closed once the thread let go");
+    }
+
+    /// Whether the descriptor's file description is non-blocking, as tokio
+    /// needs its stream.
+    fn non_blocking(fd: &impl AsFd) -> bool {
+        let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()), libc::F_GETFL) };
+        flags & libc::O_NONBLOCK != 0
+    }
+
+    /// Read what the client sends until it closes the connection.
+    fn receive(mut server: TcpStream) -> tokio::task::JoinHandle<Vec<u8>> {
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut server, &mut got).await.unwrap();
+            got
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_sends_the_file_from_its_offset_and_counts_every_byte() {
+        let (server, client, fd) = connection().await;
+        let received = receive(server);
+        let sent = data(5 * CHUNK + 4321);
+        let mut file = file_with_prefix();
+        std::io::Write::write_all(&mut file, &sent).unwrap();
+        let (counted, meter) = counting_meter();
+        let mut last = 0;
+        let at = KEEP.len() as u64;
+        let moved = file_to_socket(fd, Arc::new(file), at, WAIT, meter, |n| last = n).await;
+        assert!(matches!(moved, Ok(n) if n == sent.len() as u64), "{:?}", moved.err().map(|_| ()));
+        assert!(non_blocking(&client), "the stream is non-blocking again");
+        drop(client);
+        assert!(received.await.unwrap() == sent, "the server got the file after the offset");
+        assert_eq!(last, sent.len() as u64, "progress saw every byte");
+        assert_eq!(*counted.lock().unwrap(), sent.len());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_meter_stops_an_upload_before_refused_bytes_are_sent() {
+        let (server, client, fd) = connection().await;
+        let received = receive(server);
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(5 * CHUNK as u64).unwrap();
+        let mut left = 2 * CHUNK;
+        let meter = move |n: usize| -> Result<(), String> {
+            left = left.checked_sub(n).ok_or_else(|| "over budget".to_string())?;
+            Ok(())
+        };
+        let moved = file_to_socket(fd, Arc::new(file), 0, WAIT, meter, |_| {}).await;
+        assert!(matches!(moved, Err(Stopped::Counted(ref e)) if e == "over budget"));
+        drop(client);
+        assert_eq!(received.await.unwrap().len(), 2 * CHUNK, "the budget's bytes and no more");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_nobody_reads_times_out_and_leaves_the_stream_non_blocking() {
+        let (_server, client, fd) = connection().await;
+        // More than loopback's socket buffers hold.
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(256 * CHUNK as u64).unwrap();
+        let started = Instant::now();
+        let moved =
+            file_to_socket(fd, Arc::new(file), 0, Duration::from_millis(300), |_| Ok::<_, String>(()), |_| {}).await;
+        assert!(matches!(moved, Err(Stopped::TimedOut(_))));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(non_blocking(&client));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_upload_stops_its_thread() {
+        let (server, client, fd) = connection().await;
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(256 * CHUNK as u64).unwrap();
+        let copy = file_to_socket(fd, Arc::new(file), 0, WAIT, |_| Ok::<_, String>(()), |_| {});
+        // Dropped while the server reads nothing.
+        assert!(tokio::time::timeout(Duration::from_millis(200), copy).await.is_err());
+        tokio::time::sleep(STOP_CHECK * 3).await;
+        assert!(non_blocking(&client), "the thread gave the stream back as it found it");
+        drop(client);
+        // The connection closes once the thread let go: the server reads
+        // what was sent, then the end, well before WAIT.
+        let read = tokio::time::timeout(Duration::from_secs(2), receive(server)).await;
+        assert!(matches!(read, Ok(Ok(got)) if got.len() < 256 * CHUNK));
+    }
+}
