@@ -13,10 +13,11 @@
 //! * [`pump`]: read-ahead and write-behind on their data connections;
 //! * [`plain_copy`]: `save-to` and `send-from` of a plain transfer, and
 //!   [`tls_save`]: `save-to` of a TLS download, each on one blocking-pool
-//!   thread.
+//!   thread; [`mover`]: what such a thread shares with its caller.
 
 mod connect;
 mod dial;
+mod mover;
 mod ops;
 mod plain_copy;
 mod pump;

@@ -17,7 +17,8 @@
 //! Only plain connections: under TLS the bytes must pass through rustls.
 //!
 //! Each wait is bounded by the transfer's timeout and cut into
-//! [`STOP_CHECK`] slices, so a dropped call stops its thread soon. Every
+//! [`STOP_CHECK`] slices ([`super::mover`]), so a dropped call stops its
+//! thread soon. Every
 //! byte is counted by the caller's meter before it reaches the file or the
 //! connection. The transfer keeps its stream for the final reply: the
 //! thread's duplicate descriptor is never one closed under it.
@@ -25,7 +26,6 @@
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,71 +34,31 @@ use rustix::net::sockopt::{set_socket_timeout, Timeout};
 use rustix::net::{send, SendFlags};
 use rustix::pipe::{fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};
 
+use super::mover::{Shared, STOP_CHECK};
 use super::pump::{Stopped, CHUNK};
+use crate::observe::Direction;
 
-/// How often a copy waiting on its socket checks whether its caller is gone.
-const STOP_CHECK: Duration = Duration::from_millis(100);
-
-/// What a copy's thread and its caller share: the bytes moved so far, and
-/// whether the caller is gone.
-#[derive(Default)]
-struct Shared {
-    moved: AtomicU64,
-    stop: AtomicBool,
-}
-
-/// Sets the stop flag when the caller's future is dropped.
+/// Asks the thread to stop when the caller's future is dropped.
 struct StopOnDrop(Arc<Shared>);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        self.0.stop.store(true, Ordering::Relaxed);
+        self.0.stop();
     }
 }
 
-/// Move a download from `socket` into `file` from `offset` on, until the
-/// server closes the connection; `progress` is called with the bytes moved
-/// so far while it runs. Returns the bytes moved.
-pub async fn socket_to_file<E, M>(
+/// Move a transfer between `socket` and `file`, from `offset` on: a
+/// download until the server closes the connection, an upload until the
+/// file ends. `progress` is called with the bytes moved so far while it
+/// runs; dropping the future stops the thread. Returns the bytes moved.
+pub async fn copy<E, M>(
+    direction: Direction,
     socket: OwnedFd,
     file: Arc<std::fs::File>,
     offset: u64,
-    timeout: Duration,
-    meter: M,
-    progress: impl FnMut(u64),
-) -> Result<u64, Stopped<E>>
-where
-    E: Send + 'static,
-    M: FnMut(usize) -> Result<(), E> + Send + 'static,
-{
-    on_thread(socket, timeout, meter, progress, move |copy| copy.download(&file, offset)).await
-}
-
-/// Send `file` from `offset` to its end into `socket`; `progress` is
-/// called with the bytes sent so far while it runs. Returns the bytes sent.
-pub async fn file_to_socket<E, M>(
-    socket: OwnedFd,
-    file: Arc<std::fs::File>,
-    offset: u64,
-    timeout: Duration,
-    meter: M,
-    progress: impl FnMut(u64),
-) -> Result<u64, Stopped<E>>
-where
-    E: Send + 'static,
-    M: FnMut(usize) -> Result<(), E> + Send + 'static,
-{
-    on_thread(socket, timeout, meter, progress, move |copy| copy.upload(&file, offset)).await
-}
-
-/// Run `work` on a blocking-pool thread, reporting its progress every
-/// [`STOP_CHECK`] until it ends; dropping the future stops it.
-async fn on_thread<E, M>(
-    socket: OwnedFd,
     timeout: Duration,
     meter: M,
     mut progress: impl FnMut(u64),
-    work: impl FnOnce(Copy<M>) -> Result<u64, Stopped<E>> + Send + 'static,
 ) -> Result<u64, Stopped<E>>
 where
     E: Send + 'static,
@@ -107,9 +67,12 @@ where
     let shared = Arc::new(Shared::default());
     let _stop = StopOnDrop(shared.clone());
     let copy = Copy { socket, shared: shared.clone(), timeout, meter };
-    let mut task = tokio::task::spawn_blocking(move || work(copy));
+    let mut task = tokio::task::spawn_blocking(move || match direction {
+        Direction::Download => copy.download(&file, offset),
+        Direction::Upload => copy.upload(&file, offset),
+    });
     let mut tick = tokio::time::interval(STOP_CHECK);
-    let moved = || shared.moved.load(Ordering::Relaxed);
+    let moved = || shared.moved();
     loop {
         tokio::select! {
             joined = &mut task => {
@@ -140,7 +103,7 @@ where
         let room = fcntl_setpipe_size(&pipe_in, CHUNK).unwrap_or(64 * 1024);
         let start = offset;
         loop {
-            self.go_on()?;
+            self.shared.go_on()?;
             let read = splice(&self.socket, None, &pipe_in, None, room, SpliceFlags::MOVE | SpliceFlags::NONBLOCK);
             let n = match read {
                 Ok(0) => return Ok(offset - start),
@@ -162,7 +125,7 @@ where
                     Err(e) => return Err(Stopped::Local(e.into())),
                 }
             }
-            self.shared.moved.fetch_add(n as u64, Ordering::Relaxed);
+            self.shared.add(n);
         }
     }
 
@@ -188,7 +151,7 @@ where
         let mut buf = vec![0u8; CHUNK];
         let start = offset;
         loop {
-            self.go_on()?;
+            self.shared.go_on()?;
             let n = loop {
                 match file.read_at(&mut buf, offset) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -208,10 +171,10 @@ where
                     Ok(m) => {
                         sent += m;
                         since = Instant::now();
-                        self.shared.moved.fetch_add(m as u64, Ordering::Relaxed);
+                        self.shared.add(m);
                     }
                     // A slice passed with nothing sent.
-                    Err(rustix::io::Errno::AGAIN) => _ = self.keep_waiting(since)?,
+                    Err(rustix::io::Errno::AGAIN) => _ = self.shared.keep_waiting(since, self.timeout)?,
                     Err(rustix::io::Errno::INTR) => {}
                     Err(e) => return Err(io_error(e)),
                 }
@@ -225,7 +188,7 @@ where
     fn wait_readable(&self) -> Result<(), Stopped<E>> {
         let since = Instant::now();
         loop {
-            let left = self.keep_waiting(since)?;
+            let left = self.shared.keep_waiting(since, self.timeout)?;
             let slice = Timespec::try_from(left.min(STOP_CHECK)).expect("a slice of at most STOP_CHECK");
             let mut fds = [PollFd::from_borrowed_fd(self.socket.as_fd(), PollFlags::IN)];
             match poll(&mut fds, Some(&slice)) {
@@ -234,25 +197,6 @@ where
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(io_error(e)),
             }
-        }
-    }
-
-    /// Whether the caller is still there: a copy whose call was dropped
-    /// stops at its next chunk or wait slice.
-    fn go_on(&self) -> Result<(), Stopped<E>> {
-        match self.shared.stop.load(Ordering::Relaxed) {
-            true => Err(Stopped::Io(io::Error::other("the call was abandoned"))),
-            false => Ok(()),
-        }
-    }
-
-    /// Whether a wait that began at `since` may go on: the time it has
-    /// left, or why it ends.
-    fn keep_waiting(&self, since: Instant) -> Result<Duration, Stopped<E>> {
-        self.go_on()?;
-        match self.timeout.saturating_sub(since.elapsed()) {
-            left if left.is_zero() => Err(Stopped::TimedOut(self.timeout)),
-            left => Ok(left),
         }
     }
 }
@@ -287,7 +231,8 @@ mod tests {
         let (counted, meter) = counting_meter();
         let mut last = 0;
         let at = KEEP.len() as u64;
-        let moved = socket_to_file(fd, Arc::new(file.try_clone().unwrap()), at, WAIT, meter, |n| last = n).await;
+        let moved =
+            copy(Direction::Download, fd, Arc::new(file.try_clone().unwrap()), at, WAIT, meter, |n| last = n).await;
         writer.await.unwrap();
         assert!(matches!(moved, Ok(n) if n == sent.len() as u64), "{:?}", moved.err().map(|_| ()));
         assert_eq!(last, sent.len() as u64, "progress saw every byte");
@@ -308,7 +253,7 @@ mod tests {
             Ok(())
         };
         let file = Arc::new(tempfile::tempfile().unwrap());
-        let moved = socket_to_file(fd, file.clone(), 0, WAIT, meter, |_| {}).await;
+        let moved = copy(Direction::Download, fd, file.clone(), 0, WAIT, meter, |_| {}).await;
         assert!(matches!(moved, Err(Stopped::Counted(ref e)) if e == "over budget"));
         // Refused bytes never reach the file: at most the budget is written.
         assert!(file.metadata().unwrap().len() <= 2 * CHUNK as u64);
@@ -319,7 +264,8 @@ mod tests {
         let (_server, _client, fd) = connection().await;
         let file = Arc::new(tempfile::tempfile().unwrap());
         let started = Instant::now();
-        let moved = socket_to_file(fd, file, 0, Duration::from_millis(300), |_| Ok::<_, String>(()), |_| {}).await;
+        let moved =
+            copy(Direction::Download, fd, file, 0, Duration::from_millis(300), |_| Ok::<_, String>(()), |_| {}).await;
         assert!(matches!(moved, Err(Stopped::TimedOut(_))));
         assert!(started.elapsed() < Duration::from_secs(5));
     }
@@ -328,7 +274,7 @@ mod tests {
     async fn a_dropped_call_stops_its_thread() {
         let (mut server, client, fd) = connection().await;
         let file = Arc::new(tempfile::tempfile().unwrap());
-        let copy = socket_to_file(fd, file, 0, WAIT, |_| Ok::<_, String>(()), |_| {});
+        let copy = copy(Direction::Download, fd, file, 0, WAIT, |_| Ok::<_, String>(()), |_| {});
         // Dropped while it waits on a silent connection.
         assert!(tokio::time::timeout(Duration::from_millis(200), copy).await.is_err());
         // The thread closes its duplicate within a STOP_CHECK: then only the
@@ -370,7 +316,7 @@ mod tests {
         let (counted, meter) = counting_meter();
         let mut last = 0;
         let at = KEEP.len() as u64;
-        let moved = file_to_socket(fd, Arc::new(file), at, WAIT, meter, |n| last = n).await;
+        let moved = copy(Direction::Upload, fd, Arc::new(file), at, WAIT, meter, |n| last = n).await;
         assert!(matches!(moved, Ok(n) if n == sent.len() as u64), "{:?}", moved.err().map(|_| ()));
         assert!(non_blocking(&client), "the stream is non-blocking again");
         drop(client);
@@ -390,7 +336,7 @@ mod tests {
             left = left.checked_sub(n).ok_or_else(|| "over budget".to_string())?;
             Ok(())
         };
-        let moved = file_to_socket(fd, Arc::new(file), 0, WAIT, meter, |_| {}).await;
+        let moved = copy(Direction::Upload, fd, Arc::new(file), 0, WAIT, meter, |_| {}).await;
         assert!(matches!(moved, Err(Stopped::Counted(ref e)) if e == "over budget"));
         drop(client);
         assert_eq!(received.await.unwrap().len(), 2 * CHUNK, "the budget's bytes and no more");
@@ -404,7 +350,8 @@ mod tests {
         file.set_len(256 * CHUNK as u64).unwrap();
         let started = Instant::now();
         let moved =
-            file_to_socket(fd, Arc::new(file), 0, Duration::from_millis(300), |_| Ok::<_, String>(()), |_| {}).await;
+            copy(Direction::Upload, fd, Arc::new(file), 0, Duration::from_millis(300), |_| Ok::<_, String>(()), |_| {})
+                .await;
         assert!(matches!(moved, Err(Stopped::TimedOut(_))));
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(non_blocking(&client));
@@ -415,7 +362,7 @@ mod tests {
         let (server, client, fd) = connection().await;
         let file = tempfile::tempfile().unwrap();
         file.set_len(256 * CHUNK as u64).unwrap();
-        let copy = file_to_socket(fd, Arc::new(file), 0, WAIT, |_| Ok::<_, String>(()), |_| {});
+        let copy = copy(Direction::Upload, fd, Arc::new(file), 0, WAIT, |_| Ok::<_, String>(()), |_| {});
         // Dropped while the server reads nothing.
         assert!(tokio::time::timeout(Duration::from_millis(200), copy).await.is_err());
         tokio::time::sleep(STOP_CHECK * 3).await;

@@ -22,7 +22,6 @@
 
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,19 +30,8 @@ use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::runtime::Handle;
 
+use super::mover::{Shared, STOP_CHECK};
 use super::pump::{join, Ended, Stopped, Task, CHUNK};
-
-/// How often a saver waiting on its connection checks whether it was
-/// stopped.
-const STOP_CHECK: Duration = Duration::from_millis(100);
-
-/// What the thread and its [`Saver`] share.
-#[derive(Default)]
-struct Shared {
-    /// Bytes written to the file so far.
-    saved: AtomicU64,
-    stop: AtomicBool,
-}
 
 /// A TLS download being saved into a file by its thread.
 pub struct Saver<S, E> {
@@ -73,7 +61,7 @@ where
 
     /// Bytes saved since the last call.
     pub fn progress(&mut self) -> u64 {
-        let saved = self.shared.saved.load(Ordering::Relaxed);
+        let saved = self.shared.moved();
         let new = saved - self.reported;
         self.reported = saved;
         new
@@ -87,14 +75,14 @@ where
     /// Stop at the next read or wait slice and take the stream back. Bytes
     /// already read are in the file. Cancel-safe.
     pub async fn stop(&mut self) -> Ended<S, E> {
-        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.stop();
         join(&mut self.task).await
     }
 }
 
 impl<S, E> Drop for Saver<S, E> {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.stop();
     }
 }
 
@@ -133,7 +121,7 @@ where
             (self.meter)(buf.len()).map_err(Stopped::Counted)?;
             file.write_all_at(&buf, offset).map_err(Stopped::Local)?;
             offset += buf.len() as u64;
-            self.shared.saved.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            self.shared.add(buf.len());
             match failed {
                 Some(e) => return Err(Stopped::Io(e)),
                 None if at_end => return Ok(()),
@@ -152,14 +140,7 @@ where
     ) -> Result<(bool, Option<io::Error>), Stopped<E>> {
         let since = Instant::now();
         let first = loop {
-            if self.shared.stop.load(Ordering::Relaxed) {
-                return Err(Stopped::Io(io::Error::other("the download was stopped")));
-            }
-            let left = self.timeout.saturating_sub(since.elapsed());
-            if left.is_zero() {
-                return Err(Stopped::TimedOut(self.timeout));
-            }
-            let slice = left.min(STOP_CHECK);
+            let slice = self.shared.keep_waiting(since, self.timeout)?.min(STOP_CHECK);
             if let Ok(read) = self.runtime.block_on(tokio::time::timeout(slice, stream.read_buf(buf))) {
                 break read;
             }

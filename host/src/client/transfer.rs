@@ -455,11 +455,7 @@ impl Transfer {
             self.count((moved - counted) as usize);
             counted = moved;
         };
-        let copied = match direction {
-            Direction::Download => plain_copy::socket_to_file(socket, file, offset, timeout, meter, progress).await,
-            Direction::Upload => plain_copy::file_to_socket(socket, file, offset, timeout, meter, progress).await,
-        };
-        match copied {
+        match plain_copy::copy(direction, socket, file, offset, timeout, meter, progress).await {
             Ok(_) => self.eof = direction == Direction::Download,
             Err(stopped) => self.stopped(stopped),
         }
