@@ -11,16 +11,15 @@
 //!   again for each few KiB the socket takes (`DATA_NOTSENT_LOWAT` of
 //!   `dial.rs` keeps that small): the host spent 9–15% less CPU per GiB
 //!   and uploads ran 4–14% faster. `sendfile(2)` spent half the CPU but
-//!   made the server spend a quarter more and ran slower
+//!   made the server spend a quarter to a third more, and ran slower
 //!   (bench/ANALYSIS-2026-12-05-plain-send.md).
 //!
 //! Only plain connections: under TLS the bytes must pass through rustls.
 //!
 //! Each wait is bounded by the transfer's timeout and cut into
 //! [`STOP_CHECK`] slices ([`super::mover`]), so a dropped call stops its
-//! thread soon. Every
-//! byte is counted by the caller's meter before it reaches the file or the
-//! connection. The transfer keeps its stream for the final reply: the
+//! thread soon. Every byte is counted by the caller's meter before it
+//! reaches the file or the connection. The transfer keeps its stream for the final reply: the
 //! thread's duplicate descriptor is never one closed under it.
 
 use std::io;
