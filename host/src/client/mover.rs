@@ -2,13 +2,14 @@
 //! a granted file ([`super::plain_copy`], [`super::tls_save`]) shares with
 //! its caller, and how it waits.
 //!
-//! The caller reads the bytes moved so far (for progress) and can ask the
-//! thread to stop; a dropped caller does. A thread's waits on its
+//! The caller ([`Caller`]) reads the thread's progress and can ask it to
+//! stop; a dropped caller does. A thread's waits on its
 //! connection are bounded by the transfer's timeout and cut into
 //! [`STOP_CHECK`] slices, so a stop is seen within one.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::pump::Stopped;
@@ -56,5 +57,40 @@ impl Shared {
             left if left.is_zero() => Err(Stopped::TimedOut(timeout)),
             left => Ok(left),
         }
+    }
+}
+
+/// The caller's side of a thread's [`Shared`]: it reports the thread's
+/// progress, and dropping it asks the thread to stop.
+pub struct Caller {
+    shared: Arc<Shared>,
+    /// The bytes [`progress`](Self::progress) has reported.
+    reported: u64,
+}
+
+impl Caller {
+    /// A caller, and the state to hand its thread.
+    pub fn new() -> (Caller, Arc<Shared>) {
+        let shared = Arc::new(Shared::default());
+        (Caller { shared: shared.clone(), reported: 0 }, shared)
+    }
+
+    /// Bytes the thread moved since the last call.
+    pub fn progress(&mut self) -> u64 {
+        let moved = self.shared.moved();
+        let new = moved - self.reported;
+        self.reported = moved;
+        new
+    }
+
+    /// Ask the thread to stop at its next chunk or wait slice.
+    pub fn stop(&self) {
+        self.shared.stop();
+    }
+}
+
+impl Drop for Caller {
+    fn drop(&mut self) {
+        self.shared.stop();
     }
 }

@@ -19,8 +19,9 @@
 //! Each wait is bounded by the transfer's timeout and cut into
 //! [`STOP_CHECK`] slices ([`super::mover`]), so a dropped call stops its
 //! thread soon. Every byte is counted by the caller's meter before it
-//! reaches the file or the connection. The transfer keeps its stream for the final reply: the
-//! thread's duplicate descriptor is never one closed under it.
+//! reaches the file or the connection. The transfer keeps its stream for
+//! the final reply: the thread's duplicate descriptor is never one closed
+//! under it.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -33,23 +34,15 @@ use rustix::net::sockopt::{set_socket_timeout, Timeout};
 use rustix::net::{send, SendFlags};
 use rustix::pipe::{fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};
 
-use super::mover::{Shared, STOP_CHECK};
+use super::mover::{Caller, Shared, STOP_CHECK};
 use super::pump::{Stopped, CHUNK};
 use crate::observe::Direction;
 
-/// Asks the thread to stop when the caller's future is dropped.
-struct StopOnDrop(Arc<Shared>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.stop();
-    }
-}
-
 /// Move a transfer between `socket` and `file`, from `offset` on: a
 /// download until the server closes the connection, an upload until the
-/// file ends. `progress` is called with the bytes moved so far while it
-/// runs; dropping the future stops the thread. Returns the bytes moved.
+/// file ends. `progress` is called with the bytes moved since its last
+/// call while it runs; dropping the future stops the thread. Returns the
+/// bytes moved.
 pub async fn copy<E, M>(
     direction: Direction,
     socket: OwnedFd,
@@ -63,22 +56,20 @@ where
     E: Send + 'static,
     M: FnMut(usize) -> Result<(), E> + Send + 'static,
 {
-    let shared = Arc::new(Shared::default());
-    let _stop = StopOnDrop(shared.clone());
-    let copy = Copy { socket, shared: shared.clone(), timeout, meter };
+    let (mut caller, shared) = Caller::new();
+    let copy = Copy { socket, shared, timeout, meter };
     let mut task = tokio::task::spawn_blocking(move || match direction {
         Direction::Download => copy.download(&file, offset),
         Direction::Upload => copy.upload(&file, offset),
     });
     let mut tick = tokio::time::interval(STOP_CHECK);
-    let moved = || shared.moved();
     loop {
         tokio::select! {
             joined = &mut task => {
-                progress(moved());
+                progress(caller.progress());
                 return joined.unwrap_or_else(|e| Err(Stopped::Io(io::Error::other(e))));
             }
-            _ = tick.tick() => progress(moved()),
+            _ = tick.tick() => progress(caller.progress()),
         }
     }
 }
@@ -228,13 +219,14 @@ mod tests {
         let writer = serve(server, sent.clone());
         let file = file_with_prefix();
         let (counted, meter) = counting_meter();
-        let mut last = 0;
+        let mut reported = 0;
         let at = KEEP.len() as u64;
         let moved =
-            copy(Direction::Download, fd, Arc::new(file.try_clone().unwrap()), at, WAIT, meter, |n| last = n).await;
+            copy(Direction::Download, fd, Arc::new(file.try_clone().unwrap()), at, WAIT, meter, |n| reported += n)
+                .await;
         writer.await.unwrap();
         assert!(matches!(moved, Ok(n) if n == sent.len() as u64), "{:?}", moved.err().map(|_| ()));
-        assert_eq!(last, sent.len() as u64, "progress saw every byte");
+        assert_eq!(reported, sent.len() as u64, "progress saw every byte");
         assert_eq!(*counted.lock().unwrap(), sent.len());
         assert_saved(&file, &sent);
     }
@@ -313,14 +305,14 @@ mod tests {
         let mut file = file_with_prefix();
         std::io::Write::write_all(&mut file, &sent).unwrap();
         let (counted, meter) = counting_meter();
-        let mut last = 0;
+        let mut reported = 0;
         let at = KEEP.len() as u64;
-        let moved = copy(Direction::Upload, fd, Arc::new(file), at, WAIT, meter, |n| last = n).await;
+        let moved = copy(Direction::Upload, fd, Arc::new(file), at, WAIT, meter, |n| reported += n).await;
         assert!(matches!(moved, Ok(n) if n == sent.len() as u64), "{:?}", moved.err().map(|_| ()));
         assert!(non_blocking(&client), "the stream is non-blocking again");
         drop(client);
         assert!(received.await.unwrap() == sent, "the server got the file after the offset");
-        assert_eq!(last, sent.len() as u64, "progress saw every byte");
+        assert_eq!(reported, sent.len() as u64, "progress saw every byte");
         assert_eq!(*counted.lock().unwrap(), sent.len());
     }
 

@@ -30,15 +30,14 @@ use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::runtime::Handle;
 
-use super::mover::{Shared, STOP_CHECK};
+use super::mover::{Caller, Shared, STOP_CHECK};
 use super::pump::{join, Ended, Stopped, Task, CHUNK};
 
 /// A TLS download being saved into a file by its thread.
 pub struct Saver<S, E> {
     task: Option<Task<S, E>>,
-    shared: Arc<Shared>,
-    /// The bytes [`progress`](Self::progress) has reported.
-    reported: u64,
+    /// Dropped with the saver, it stops the thread.
+    caller: Caller,
 }
 
 impl<S, E> Saver<S, E>
@@ -53,18 +52,15 @@ where
     where
         M: FnMut(usize) -> Result<(), E> + Send + 'static,
     {
-        let shared = Arc::new(Shared::default());
-        let thread = Thread { shared: shared.clone(), runtime: Handle::current(), timeout, meter };
+        let (caller, shared) = Caller::new();
+        let thread = Thread { shared, runtime: Handle::current(), timeout, meter };
         let task = tokio::task::spawn_blocking(move || thread.save(stream, &file, offset));
-        Saver { task: Some(task), shared, reported: 0 }
+        Saver { task: Some(task), caller }
     }
 
     /// Bytes saved since the last call.
     pub fn progress(&mut self) -> u64 {
-        let saved = self.shared.moved();
-        let new = saved - self.reported;
-        self.reported = saved;
-        new
+        self.caller.progress()
     }
 
     /// Wait until the download is saved, or stopped. Cancel-safe.
@@ -75,14 +71,8 @@ where
     /// Stop at the next read or wait slice and take the stream back. Bytes
     /// already read are in the file. Cancel-safe.
     pub async fn stop(&mut self) -> Ended<S, E> {
-        self.shared.stop();
+        self.caller.stop();
         join(&mut self.task).await
-    }
-}
-
-impl<S, E> Drop for Saver<S, E> {
-    fn drop(&mut self) {
-        self.shared.stop();
     }
 }
 

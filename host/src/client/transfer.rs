@@ -429,7 +429,7 @@ impl Transfer {
             Some(_) => None,
         };
         match (plain_socket, self.info.direction) {
-            (Some(Ok(socket)), direction) => self.plain_copy(direction, socket, file, offset).await,
+            (Some(Ok(socket)), _) => self.plain_copy(socket, file, offset).await,
             (Some(Err(e)), _) => self.stopped(Stopped::Io(e)),
             (None, Direction::Download) => self.save_tls(file, offset).await,
             (None, Direction::Upload) => self.stream_from(file, offset).await,
@@ -442,19 +442,9 @@ impl Transfer {
 
     /// Plain FTP: one thread moves the bytes, on a duplicate of the data
     /// connection's descriptor.
-    async fn plain_copy(
-        &mut self,
-        direction: Direction,
-        socket: std::os::fd::OwnedFd,
-        file: Arc<std::fs::File>,
-        offset: u64,
-    ) {
-        let (meter, timeout) = (meter(&self.usage, &self.info), self.timeout);
-        let mut counted = 0;
-        let progress = |moved: u64| {
-            self.count((moved - counted) as usize);
-            counted = moved;
-        };
+    async fn plain_copy(&mut self, socket: std::os::fd::OwnedFd, file: Arc<std::fs::File>, offset: u64) {
+        let (direction, meter, timeout) = (self.info.direction, meter(&self.usage, &self.info), self.timeout);
+        let progress = |n: u64| self.count(n as usize);
         match plain_copy::copy(direction, socket, file, offset, timeout, meter, progress).await {
             Ok(_) => self.eof = direction == Direction::Download,
             Err(stopped) => self.stopped(stopped),
