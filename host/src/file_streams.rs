@@ -78,12 +78,6 @@ pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) -> wasmtime:
     Ok(())
 }
 
-/// A `read-via-stream` over `file` from `offset` on, for the host's own
-/// copies (`upload.send-from`).
-pub(crate) fn input(file: Arc<std::fs::File>, offset: u64) -> FileIn {
-    FileIn::new(file, offset)
-}
-
 fn failed(e: io::Error) -> StreamError {
     StreamError::LastOperationFailed(e.into())
 }
@@ -265,7 +259,7 @@ impl Pollable for FileOut {
 // ---- input --------------------------------------------------------------------
 
 /// `read-via-stream`: positional reads from `offset` on, one chunk ahead.
-pub(crate) struct FileIn {
+struct FileIn {
     file: Arc<std::fs::File>,
     /// Where the next read starts.
     next: u64,

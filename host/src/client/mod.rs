@@ -11,9 +11,9 @@
 //! * [`ops`]: the FTP protocol steps those methods run, as free functions;
 //! * [`transfer`]: streaming `download` and `upload` and their streams;
 //! * [`pump`]: read-ahead and write-behind on their data connections;
-//! * [`plain_copy`]: `save-to` and `send-from` of a plain transfer, and
-//!   [`tls_save`]: `save-to` of a TLS download, each on one blocking-pool
-//!   thread; [`mover`]: what such a thread shares with its caller.
+//! * [`plain_copy`] and [`tls_copy`]: `save-to` and `send-from` of a plain
+//!   and of a TLS transfer, each on one blocking-pool thread; [`mover`]:
+//!   what such a thread shares with its caller, and its blocking sends.
 
 mod connect;
 mod dial;
@@ -24,7 +24,7 @@ mod pump;
 mod session;
 #[cfg(test)]
 mod test_support;
-mod tls_save;
+mod tls_copy;
 mod transfer;
 
 use std::future::Future;

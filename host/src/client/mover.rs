@@ -1,18 +1,27 @@
 //! What a thread moving a transfer's bytes between its data connection and
-//! a granted file ([`super::plain_copy`], [`super::tls_save`]) shares with
-//! its caller, and how it waits.
+//! a granted file ([`super::plain_copy`], [`super::tls_copy`]) shares with
+//! its caller, how it waits, and how an upload's thread sends.
 //!
 //! The caller ([`Caller`]) reads the thread's progress and can ask it to
-//! stop; a dropped caller does. A thread's waits on its
-//! connection are bounded by the transfer's timeout and cut into
-//! [`STOP_CHECK`] slices, so a stop is seen within one.
+//! stop; a dropped caller does. A thread's waits on its connection are
+//! bounded by the transfer's timeout and cut into [`STOP_CHECK`] slices,
+//! so a stop is seen within one. An upload sends with blocking `send`s
+//! ([`blocking_sends`]): each waits in the kernel, woken as the server
+//! acknowledges, where a wait for readiness on the runtime paid a wake-up
+//! and two writes for each few KiB the socket took
+//! (bench/ANALYSIS-2026-12-05-plain-send.md).
 
-use std::io;
+use std::io::{self, IoSlice};
+use std::os::fd::BorrowedFd;
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::pump::Stopped;
+use rustix::net::sockopt::{set_socket_timeout, Timeout};
+use rustix::net::{send, sendmsg, SendAncillaryBuffer, SendFlags};
+
+use super::pump::{Stopped, CHUNK};
 
 /// How often a thread waiting on its connection checks whether it was
 /// asked to stop.
@@ -58,6 +67,17 @@ impl Shared {
             left => Ok(left),
         }
     }
+
+    /// A blocking send (of [`blocking_sends`]) failed: whether to send
+    /// again (a slice passed with nothing sent, or a signal came, while the
+    /// wait that began at `since` may go on) or to end the transfer.
+    pub fn send_failed<E>(&self, e: io::Error, since: Instant, timeout: Duration) -> Result<(), Stopped<E>> {
+        match e.kind() {
+            io::ErrorKind::WouldBlock => self.keep_waiting(since, timeout).map(drop),
+            io::ErrorKind::Interrupted => Ok(()),
+            _ => Err(Stopped::Io(e)),
+        }
+    }
 }
 
 /// The caller's side of a thread's [`Shared`]: it reports the thread's
@@ -93,4 +113,76 @@ impl Drop for Caller {
     fn drop(&mut self) {
         self.shared.stop();
     }
+}
+
+/// Run `sends` with `socket` blocking, each send's wait cut into
+/// [`STOP_CHECK`] slices (a slice that passes with nothing sent fails with
+/// `WouldBlock`). The descriptor's file description is the transfer's
+/// stream's too, which the runtime drives: it is non-blocking again before
+/// this returns.
+pub fn blocking_sends<T, E>(
+    socket: BorrowedFd<'_>,
+    sends: impl FnOnce() -> Result<T, Stopped<E>>,
+) -> Result<T, Stopped<E>> {
+    rustix::io::ioctl_fionbio(socket, false).map_err(io_error)?;
+    let sent = set_socket_timeout(socket, Timeout::Send, Some(STOP_CHECK)).map_err(io_error).and_then(|()| sends());
+    let restored =
+        set_socket_timeout(socket, Timeout::Send, None).and_then(|()| rustix::io::ioctl_fionbio(socket, true));
+    match (sent, restored) {
+        (Ok(_), Err(e)) => Err(io_error(e)),
+        (sent, _) => sent,
+    }
+}
+
+/// An upload's loop: read `file` from `offset` on a [`CHUNK`] at a time,
+/// count each chunk with `meter`, `send` all of it and note it moved, until
+/// the file ends. Returns the bytes sent.
+pub fn send_file<E>(
+    shared: &Shared,
+    file: &std::fs::File,
+    mut offset: u64,
+    meter: &mut impl FnMut(usize) -> Result<(), E>,
+    mut send: impl FnMut(&[u8]) -> Result<(), Stopped<E>>,
+) -> Result<u64, Stopped<E>> {
+    let mut buf = vec![0u8; CHUNK];
+    let start = offset;
+    loop {
+        shared.go_on()?;
+        let n = loop {
+            match file.read_at(&mut buf, offset) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                read => break read.map_err(Stopped::Local)?,
+            }
+        };
+        if n == 0 {
+            return Ok(offset - start);
+        }
+        meter(n).map_err(Stopped::Counted)?;
+        send(&buf[..n])?;
+        offset += n as u64;
+        shared.add(n);
+    }
+}
+
+/// A socket written with `send`/`sendmsg` and `MSG_NOSIGNAL`: a closed
+/// connection is an error, never a SIGPIPE for a process that did not
+/// ignore it.
+pub struct SendTo<'a>(pub BorrowedFd<'a>);
+
+impl io::Write for SendTo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(send(self.0, buf, SendFlags::NOSIGNAL)?)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        Ok(sendmsg(self.0, bufs, &mut SendAncillaryBuffer::default(), SendFlags::NOSIGNAL)?)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn io_error<E>(e: rustix::io::Errno) -> Stopped<E> {
+    Stopped::Io(e.into())
 }

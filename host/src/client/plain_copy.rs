@@ -24,17 +24,16 @@
 //! under it.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::FileExt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::io::Write;
+
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
-use rustix::net::sockopt::{set_socket_timeout, Timeout};
-use rustix::net::{send, SendFlags};
 use rustix::pipe::{fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};
 
-use super::mover::{Caller, Shared, STOP_CHECK};
+use super::mover::{blocking_sends, io_error, send_file, Caller, SendTo, Shared, STOP_CHECK};
 use super::pump::{Stopped, CHUNK};
 use crate::observe::Direction;
 
@@ -57,10 +56,10 @@ where
     M: FnMut(usize) -> Result<(), E> + Send + 'static,
 {
     let (mut caller, shared) = Caller::new();
-    let copy = Copy { socket, shared, timeout, meter };
+    let copy = Copy { shared, timeout, meter };
     let mut task = tokio::task::spawn_blocking(move || match direction {
-        Direction::Download => copy.download(&file, offset),
-        Direction::Upload => copy.upload(&file, offset),
+        Direction::Download => copy.download(socket.as_fd(), &file, offset),
+        Direction::Upload => copy.upload(socket.as_fd(), &file, offset),
     });
     let mut tick = tokio::time::interval(STOP_CHECK);
     loop {
@@ -76,7 +75,6 @@ where
 
 /// A copy on its thread.
 struct Copy<M> {
-    socket: OwnedFd,
     shared: Arc<Shared>,
     timeout: Duration,
     meter: M,
@@ -87,19 +85,19 @@ where
     M: FnMut(usize) -> Result<(), E>,
 {
     /// Splice the socket's bytes into `file` until the server closes.
-    fn download(mut self, file: &std::fs::File, mut offset: u64) -> Result<u64, Stopped<E>> {
+    fn download(mut self, socket: BorrowedFd<'_>, file: &std::fs::File, mut offset: u64) -> Result<u64, Stopped<E>> {
         let (pipe_out, pipe_in) = pipe_with(PipeFlags::CLOEXEC).map_err(io_error)?;
         // A pipe holds 64 KiB unless asked for more; one chunk per trip.
         let room = fcntl_setpipe_size(&pipe_in, CHUNK).unwrap_or(64 * 1024);
         let start = offset;
         loop {
             self.shared.go_on()?;
-            let read = splice(&self.socket, None, &pipe_in, None, room, SpliceFlags::MOVE | SpliceFlags::NONBLOCK);
+            let read = splice(socket, None, &pipe_in, None, room, SpliceFlags::MOVE | SpliceFlags::NONBLOCK);
             let n = match read {
                 Ok(0) => return Ok(offset - start),
                 Ok(n) => n,
                 Err(rustix::io::Errno::AGAIN) => {
-                    self.wait_readable()?;
+                    self.wait_readable(socket)?;
                     continue;
                 }
                 Err(rustix::io::Errno::INTR) => continue,
@@ -120,67 +118,31 @@ where
     }
 
     /// Send `file` from `offset` on, the socket blocking meanwhile.
-    fn upload(mut self, file: &std::fs::File, offset: u64) -> Result<u64, Stopped<E>> {
-        // The descriptor's file description is the transfer's stream's too:
-        // blocking only while this thread has it, with each send's wait cut
-        // into STOP_CHECK slices, and non-blocking again before it goes.
-        rustix::io::ioctl_fionbio(&self.socket, false).map_err(io_error)?;
-        let sent = set_socket_timeout(&self.socket, Timeout::Send, Some(STOP_CHECK))
-            .map_err(io_error)
-            .and_then(|()| self.send_file(file, offset));
-        let restored = set_socket_timeout(&self.socket, Timeout::Send, None)
-            .and_then(|()| rustix::io::ioctl_fionbio(&self.socket, true));
-        match (sent, restored) {
-            (Ok(_), Err(e)) => Err(io_error(e)),
-            (sent, _) => sent,
-        }
-    }
-
-    /// Read a chunk, count it, send all of it; again until the file ends.
-    fn send_file(&mut self, file: &std::fs::File, mut offset: u64) -> Result<u64, Stopped<E>> {
-        let mut buf = vec![0u8; CHUNK];
-        let start = offset;
-        loop {
-            self.shared.go_on()?;
-            let n = loop {
-                match file.read_at(&mut buf, offset) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    read => break read.map_err(Stopped::Local)?,
-                }
-            };
-            if n == 0 {
-                return Ok(offset - start);
-            }
-            (self.meter)(n).map_err(Stopped::Counted)?;
-            let mut sent = 0;
-            let mut since = Instant::now();
-            while sent < n {
-                // NOSIGNAL: a closed connection is an error, not a SIGPIPE
-                // for a process that did not ignore it.
-                match send(&self.socket, &buf[sent..n], SendFlags::NOSIGNAL) {
-                    Ok(m) => {
-                        sent += m;
-                        since = Instant::now();
-                        self.shared.add(m);
+    fn upload(self, socket: BorrowedFd<'_>, file: &std::fs::File, offset: u64) -> Result<u64, Stopped<E>> {
+        let Copy { shared, timeout, mut meter } = self;
+        let mut to = SendTo(socket);
+        blocking_sends(socket, || {
+            send_file(&shared, file, offset, &mut meter, |chunk| {
+                let (mut sent, mut since) = (0, Instant::now());
+                while sent < chunk.len() {
+                    match to.write(&chunk[sent..]) {
+                        Ok(m) => (sent, since) = (sent + m, Instant::now()),
+                        Err(e) => shared.send_failed(e, since, timeout)?,
                     }
-                    // A slice passed with nothing sent.
-                    Err(rustix::io::Errno::AGAIN) => _ = self.shared.keep_waiting(since, self.timeout)?,
-                    Err(rustix::io::Errno::INTR) => {}
-                    Err(e) => return Err(io_error(e)),
                 }
-            }
-            offset += n as u64;
-        }
+                Ok(())
+            })
+        })
     }
 
     /// Wait until the socket has bytes (or an end, or an error): at most the
     /// transfer's timeout, and only while the caller is there.
-    fn wait_readable(&self) -> Result<(), Stopped<E>> {
+    fn wait_readable(&self, socket: BorrowedFd<'_>) -> Result<(), Stopped<E>> {
         let since = Instant::now();
         loop {
             let left = self.shared.keep_waiting(since, self.timeout)?;
             let slice = Timespec::try_from(left.min(STOP_CHECK)).expect("a slice of at most STOP_CHECK");
-            let mut fds = [PollFd::from_borrowed_fd(self.socket.as_fd(), PollFlags::IN)];
+            let mut fds = [PollFd::from_borrowed_fd(socket, PollFlags::IN)];
             match poll(&mut fds, Some(&slice)) {
                 // Readiness, a hang-up or an error: the next call says which.
                 Ok(n) if n > 0 => return Ok(()),
@@ -191,13 +153,9 @@ where
     }
 }
 
-fn io_error<E>(e: rustix::io::Errno) -> Stopped<E> {
-    Stopped::Io(e.into())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{assert_saved, counting_meter, data, file_with_prefix, serve, KEEP};
+    use super::super::test_support::{assert_saved, counting_meter, data, file_with_prefix, non_blocking, serve, KEEP};
     use super::*;
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpStream;
@@ -279,13 +237,6 @@ mod tests {
             tokio::time::timeout(Duration::from_secs(2), tokio::io::AsyncReadExt::read_to_end(&mut server, &mut rest))
                 .await;
         assert!(matches!(read, Ok(Ok(0))), "the connection closed once the thread let go");
-    }
-
-    /// Whether the descriptor's file description is non-blocking, as tokio
-    /// needs its stream.
-    fn non_blocking(fd: &impl AsFd) -> bool {
-        let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()), libc::F_GETFL) };
-        flags & libc::O_NONBLOCK != 0
     }
 
     /// Read what the client sends until it closes the connection.

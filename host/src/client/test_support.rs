@@ -1,8 +1,8 @@
 //! What the tests of the threads that move a transfer between its data
 //! connection and a file share ([`super::plain_copy`],
-//! [`super::tls_save`]): a loopback connection, a server that sends a
-//! download and ends it, a meter that counts, and a file that already holds
-//! a few bytes before the transfer's offset.
+//! [`super::tls_copy`]): a loopback connection, plain or TLS, a server that
+//! sends a download and ends it, a meter that counts, and a file that
+//! already holds a few bytes before the transfer's offset.
 
 use std::sync::{Arc, Mutex};
 
@@ -59,4 +59,65 @@ pub fn assert_saved(file: &std::fs::File, sent: &[u8]) {
     assert_eq!(file.metadata().unwrap().len(), got.len() as u64);
     assert_eq!(&got[..KEEP.len()], KEEP);
     assert!(got[KEEP.len()..] == sent[..], "the file holds the download after the offset");
+}
+
+/// Whether the descriptor's file description is non-blocking, as tokio
+/// needs its stream.
+pub fn non_blocking(fd: &impl std::os::fd::AsFd) -> bool {
+    let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()), libc::F_GETFL) };
+    flags & libc::O_NONBLOCK != 0
+}
+
+/// The server's side of a TLS connection.
+pub type TlsServer = rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>;
+
+/// A TLS connection over loopback with its handshake done: the server's
+/// side runs `serve` on a thread of its own; the client's side is
+/// non-blocking, as the runtime keeps a data connection.
+pub fn tls_connection<T: Send + 'static>(
+    serve: impl FnOnce(TlsServer) -> T + Send + 'static,
+) -> (std::thread::JoinHandle<T>, std::net::TcpStream, rustls::ClientConnection) {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server_config = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![key.cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
+        )
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(key.cert.der().clone()).unwrap();
+    let client_config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut socket = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut conn = rustls::ServerConnection::new(Arc::new(server_config)).unwrap();
+        while conn.is_handshaking() {
+            conn.complete_io(&mut socket).unwrap();
+        }
+        serve(rustls::StreamOwned::new(conn, socket))
+    });
+    let mut conn = rustls::ClientConnection::new(Arc::new(client_config), "localhost".try_into().unwrap()).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut socket).unwrap();
+    }
+    socket.set_nonblocking(true).unwrap();
+    (server, socket, conn)
+}
+
+/// Read what the client sends until it ends the connection.
+pub fn receive_all(mut server: TlsServer) -> Vec<u8> {
+    let mut got = Vec::new();
+    // An end without close_notify is an error; what came before it counts.
+    let _ = std::io::Read::read_to_end(&mut server, &mut got);
+    got
 }

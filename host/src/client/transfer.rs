@@ -13,10 +13,8 @@
 //!
 //! `save-to` and `send-from` move the whole rest of a transfer between its
 //! data connection and a granted file in one call, instead of the body: one
-//! thread moves a plain download or upload ([`super::plain_copy`]), one
-//! thread reads and saves a TLS download ([`super::tls_save`]), and the pump
-//! and a file stream of [`crate::file_streams`] move a TLS upload, as a
-//! guest's `splice` loop would.
+//! blocking-pool thread moves it, a plain one ([`super::plain_copy`]) or a
+//! TLS one ([`super::tls_copy`]).
 
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -36,7 +34,7 @@ use super::ops::{commit, staging_name};
 use super::plain_copy;
 use super::pump::{self, Next, Stopped};
 use super::session::{Session, SharedControl};
-use super::tls_save::Saver;
+use super::tls_copy::TlsCopy;
 use super::{Conn, FtpView};
 use crate::bindings::client::{HostDownload, HostUpload, SendMode};
 use crate::error::{self, describe, Action, Error, HostResult, Op};
@@ -49,8 +47,8 @@ use crate::usage::Usage;
 /// against the run's byte quota like any other.
 pub const ABANDON_DRAIN_BYTES: u64 = 16 * 1024 * 1024;
 
-/// How often a transfer moved by a thread of its own (`save-to` of a TLS
-/// download) reports its progress.
+/// How often a TLS transfer moved by a thread of its own (`save-to`,
+/// `send-from`) reports its progress.
 const PROGRESS_TICK: Duration = Duration::from_millis(100);
 
 type DataStream = FtpTransfer<AsyncRustlsStream>;
@@ -220,7 +218,7 @@ enum Pump {
     Download(Option<pump::Reader<DataStream, Error>>),
     Upload(Option<pump::Writer<DataStream, Error>>),
     /// A TLS download's `save-to`: one thread reads and writes the file.
-    Save(Option<Saver<DataStream, Error>>),
+    Tls(Option<TlsCopy<DataStream, Error>>),
 }
 
 impl Pump {
@@ -237,26 +235,26 @@ impl Pump {
     fn reader(&mut self) -> Option<&mut pump::Reader<DataStream, Error>> {
         match self {
             Pump::Download(reader) => reader.as_mut(),
-            Pump::Idle | Pump::Upload(_) | Pump::Save(_) => None,
+            Pump::Idle | Pump::Upload(_) | Pump::Tls(_) => None,
         }
     }
 
     fn writer(&mut self) -> Option<&mut pump::Writer<DataStream, Error>> {
         match self {
             Pump::Upload(writer) => writer.as_mut(),
-            Pump::Idle | Pump::Download(_) | Pump::Save(_) => None,
+            Pump::Idle | Pump::Download(_) | Pump::Tls(_) => None,
         }
     }
 
-    fn saver(&mut self) -> Option<&mut Saver<DataStream, Error>> {
+    fn tls_copy(&mut self) -> Option<&mut TlsCopy<DataStream, Error>> {
         match self {
-            Pump::Save(saver) => saver.as_mut(),
+            Pump::Tls(copy) => copy.as_mut(),
             Pump::Idle | Pump::Download(_) | Pump::Upload(_) => None,
         }
     }
 
     fn running(&self) -> bool {
-        matches!(self, Pump::Download(Some(_)) | Pump::Upload(Some(_)) | Pump::Save(Some(_)))
+        matches!(self, Pump::Download(Some(_)) | Pump::Upload(Some(_)) | Pump::Tls(Some(_)))
     }
 
     /// Forget the pump once it has ended.
@@ -265,7 +263,7 @@ impl Pump {
             Pump::Idle => {}
             Pump::Download(reader) => *reader = None,
             Pump::Upload(writer) => *writer = None,
-            Pump::Save(saver) => *saver = None,
+            Pump::Tls(copy) => *copy = None,
         }
     }
 }
@@ -310,8 +308,8 @@ impl Transfer {
 
     /// The pump ended: take the stream back, and its failure, if any.
     fn pump_ended(&mut self, ended: pump::Ended<DataStream, Error>) {
-        if let Some(saved) = self.pump.saver().map(Saver::progress) {
-            self.count(saved as usize);
+        if let Some(moved) = self.pump.tls_copy().map(TlsCopy::progress) {
+            self.count(moved as usize);
         }
         self.pump.ended();
         self.stream = ended.stream;
@@ -328,16 +326,6 @@ impl Transfer {
             Stopped::Counted(e) => e,
             Stopped::Local(e) => self.local_failed(e),
         };
-        self.fail(error);
-    }
-
-    /// The file stream of a `save-to` or `send-from` failed.
-    fn file_stream_failed(&mut self, e: StreamError) {
-        let message = match e {
-            StreamError::Closed => "the file stream closed".to_string(),
-            StreamError::LastOperationFailed(e) | StreamError::Trap(e) => format!("{e:#}"),
-        };
-        let error = self.local_failed(message);
         self.fail(error);
     }
 
@@ -364,8 +352,8 @@ impl Transfer {
         let ended = match &mut self.pump {
             Pump::Download(Some(reader)) => reader.stop().await,
             Pump::Upload(Some(writer)) => writer.close().await,
-            Pump::Save(Some(saver)) => saver.stop().await,
-            Pump::Idle | Pump::Download(None) | Pump::Upload(None) | Pump::Save(None) => return,
+            Pump::Tls(Some(copy)) => copy.stop().await,
+            Pump::Idle | Pump::Download(None) | Pump::Upload(None) | Pump::Tls(None) => return,
         };
         self.pump_ended(ended);
     }
@@ -428,11 +416,10 @@ impl Transfer {
             Some(FtpData::Tcp(tcp)) => Some(tcp.as_fd().try_clone_to_owned()),
             Some(_) => None,
         };
-        match (plain_socket, self.info.direction) {
-            (Some(Ok(socket)), _) => self.plain_copy(socket, file, offset).await,
-            (Some(Err(e)), _) => self.stopped(Stopped::Io(e)),
-            (None, Direction::Download) => self.save_tls(file, offset).await,
-            (None, Direction::Upload) => self.stream_from(file, offset).await,
+        match plain_socket {
+            Some(Ok(socket)) => self.plain_copy(socket, file, offset).await,
+            Some(Err(e)) => self.stopped(Stopped::Io(e)),
+            None => self.tls_copy(file, offset).await,
         }
         match &self.failed {
             Some(e) => Err(e.clone()),
@@ -451,68 +438,31 @@ impl Transfer {
         }
     }
 
-    /// TLS download: one thread reads and saves it. Cancel-safe: the
-    /// saver is the transfer's until it ends.
-    async fn save_tls(&mut self, file: Arc<std::fs::File>, offset: u64) {
+    /// TLS: one thread moves the bytes, rustls encrypting or decrypting on
+    /// it. Cancel-safe: the copy is the transfer's until it ends.
+    async fn tls_copy(&mut self, file: Arc<std::fs::File>, offset: u64) {
         if matches!(self.pump, Pump::Idle) {
             if let Some(stream) = self.stream.take() {
-                let meter = meter(&self.usage, &self.info);
-                self.pump = Pump::Save(Some(Saver::spawn(stream, file, offset, self.timeout, meter)));
+                let (meter, timeout) = (meter(&self.usage, &self.info), self.timeout);
+                self.pump = Pump::Tls(Some(match self.info.direction {
+                    Direction::Download => TlsCopy::save(stream, file, offset, timeout, meter),
+                    Direction::Upload => TlsCopy::send(stream, file, offset, timeout, meter),
+                }));
             }
         }
         let mut tick = tokio::time::interval(PROGRESS_TICK);
         let ended = loop {
-            let Some(saver) = self.pump.saver() else { return };
+            let Some(copy) = self.pump.tls_copy() else { return };
             tokio::select! {
-                ended = saver.join() => break ended,
+                ended = copy.join() => break ended,
                 _ = tick.tick() => {
-                    let saved = saver.progress();
-                    self.count(saved as usize);
+                    let moved = copy.progress();
+                    self.count(moved as usize);
                 }
             }
         };
-        self.eof = ended.result.is_ok();
+        self.eof = ended.result.is_ok() && self.info.direction == Direction::Download;
         self.pump_ended(ended);
-    }
-
-    /// TLS upload: a file stream reads ahead, the pump writes behind
-    /// (rustls encrypts on the runtime).
-    async fn stream_from(&mut self, file: Arc<std::fs::File>, offset: u64) {
-        self.start_pump();
-        let mut input = crate::file_streams::input(file, offset);
-        let read = async {
-            loop {
-                // Room for a chunk in the pump's queue, or it ended.
-                self.drain().await;
-                if self.failed.is_some() {
-                    break;
-                }
-                let Some(writer) = self.pump.writer() else { break };
-                let permit = writer.permit();
-                if permit == 0 {
-                    break;
-                }
-                input.ready().await;
-                let bytes = match input.read(permit) {
-                    Err(StreamError::Closed) => break,
-                    other => other?,
-                };
-                let n = bytes.len();
-                // Within its permit, a push fails only when the writer ended.
-                if writer.push(bytes).is_err() {
-                    break;
-                }
-                self.count(n);
-            }
-            Ok::<(), StreamError>(())
-        }
-        .await;
-        if let Err(e) = read {
-            self.file_stream_failed(e);
-        }
-        // Everything queued is on the wire before `send-from` returns.
-        self.flushing = true;
-        self.drain().await;
     }
 
     /// Complete the transfer with the server: its final reply decides; a
