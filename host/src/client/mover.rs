@@ -183,6 +183,7 @@ impl io::Write for SendTo<'_> {
     }
 }
 
+/// A system call on the connection failed: the transfer ends with it.
 pub fn io_error<E>(e: rustix::io::Errno) -> Stopped<E> {
     Stopped::Io(e.into())
 }

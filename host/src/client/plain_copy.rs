@@ -23,12 +23,10 @@
 //! the final reply: the thread's duplicate descriptor is never one closed
 //! under it.
 
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use std::io::Write;
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::pipe::{fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};

@@ -121,9 +121,10 @@ where
         join(&mut self.task).await
     }
 
-    /// Stop at the next chunk or wait slice and take the stream back. Bytes
-    /// already read are in the file; bytes already encrypted were sent.
-    /// Cancel-safe.
+    /// Stop at the next chunk or wait slice and take the stream back. A
+    /// download's bytes already read are in the file; an upload's records
+    /// not yet sent stay with rustls, which sends them before its
+    /// close_notify. Cancel-safe.
     pub async fn stop(&mut self) -> Ended<S, E> {
         self.caller.stop();
         join(&mut self.task).await

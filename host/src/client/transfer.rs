@@ -217,7 +217,7 @@ enum Pump {
     Idle,
     Download(Option<pump::Reader<DataStream, Error>>),
     Upload(Option<pump::Writer<DataStream, Error>>),
-    /// A TLS download's `save-to`: one thread reads and writes the file.
+    /// A TLS `save-to` or `send-from`: one thread moves the bytes.
     Tls(Option<TlsCopy<DataStream, Error>>),
 }
 
