@@ -336,3 +336,64 @@ async fn a_failed_replacement_leaves_the_old_file_and_no_temporary() {
     assert!(report.result.is_ok(), "{:?}", report.result);
     assert_eq!(std::fs::read(server.path("target.bin")).unwrap(), blob());
 }
+
+/// What an observer was told of one transfer: its direction, each total it
+/// advanced to, and the bytes it finished with (if it succeeded).
+type Told = (ftp_host::Direction, Vec<u64>, Option<u64>);
+
+/// Records what an observer is told about each transfer.
+#[derive(Default)]
+struct Seen(std::sync::Mutex<Vec<Told>>);
+
+struct Observer(std::sync::Arc<Seen>);
+
+/// One transfer's place in [`Seen`].
+struct Follow(std::sync::Arc<Seen>, usize);
+
+impl ftp_host::TransferObserver for Observer {
+    fn started(&self, info: &ftp_host::TransferInfo) -> Box<dyn ftp_host::TransferProgress> {
+        let mut seen = self.0 .0.lock().unwrap();
+        seen.push((info.direction, Vec::new(), None));
+        Box::new(Follow(self.0.clone(), seen.len() - 1))
+    }
+}
+
+impl ftp_host::TransferProgress for Follow {
+    fn advanced(&self, total: u64) {
+        self.0 .0.lock().unwrap()[self.1].1.push(total);
+    }
+
+    fn finished(&self, outcome: Result<u64, &ftp_host::GuestError>, _: std::time::Duration) {
+        self.0 .0.lock().unwrap()[self.1].2 = outcome.ok();
+    }
+}
+
+/// `save-to` and `send-from` move the file on a thread of the host's; the
+/// observer (the CLI's progress bars) still sees every byte, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_follows_a_file_the_host_moves() {
+    const SIZE: usize = 24 * 1024 * 1024 + 123;
+    for (tls, security) in [(Tls::None, "none"), (Tls::Explicit, "explicit")] {
+        let server = FtpServer::start(ServerKind::Proftpd, ServerOptions::new(tls)).unwrap();
+        let local = tempfile::tempdir().unwrap();
+        server.put_file("in.bin", &vec![7u8; SIZE]).unwrap();
+        let t = Target::of(&server, security);
+        let seen = std::sync::Arc::new(Seen::default());
+        let host = ftp_host::Host::new(with_dir(policy_for(&server, &t), local.path()))
+            .unwrap()
+            .with_observer(std::sync::Arc::new(Observer(seen.clone())));
+        let plugin = host.load(rust_guest()).unwrap();
+        for command in [["download", "in.bin", "/local/in.bin"], ["upload", "/local/in.bin", "out.bin"]] {
+            let report = plugin.run(&t.args(&command), ftp_host::Output::Capture).await.unwrap();
+            assert!(report.result.is_ok(), "{security} {command:?}: {:?}\n{}", report.result, server.log());
+        }
+        let seen = seen.0.lock().unwrap();
+        let moved: Vec<_> = seen.iter().filter(|(_, totals, _)| !totals.is_empty()).collect();
+        assert_eq!(moved.len(), 2, "{security}: one download and one upload followed: {:?}", seen.len());
+        for (direction, totals, finished) in moved {
+            assert!(totals.windows(2).all(|w| w[0] <= w[1]), "{security} {direction:?}: totals only grow");
+            assert_eq!(totals.last(), Some(&(SIZE as u64)), "{security} {direction:?}: every byte reported");
+            assert_eq!(*finished, Some(SIZE as u64), "{security} {direction:?}: finished with the size");
+        }
+    }
+}

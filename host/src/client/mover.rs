@@ -11,6 +11,7 @@
 //! and two writes for each few KiB the socket took
 //! (bench/ANALYSIS-2026-12-05-plain-send.md).
 
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
 use std::os::unix::fs::FileExt;
@@ -26,6 +27,9 @@ use super::pump::{Stopped, CHUNK};
 /// How often a thread waiting on its connection checks whether it was
 /// asked to stop.
 pub const STOP_CHECK: Duration = Duration::from_millis(100);
+
+/// How often a caller reports its thread's progress while it waits for it.
+pub const PROGRESS_TICK: Duration = Duration::from_millis(100);
 
 /// The state a thread and its caller share.
 #[derive(Default)]
@@ -106,6 +110,24 @@ impl Caller {
     /// Ask the thread to stop at its next chunk or wait slice.
     pub fn stop(&self) {
         self.shared.stop();
+    }
+
+    /// Wait for `done` (the thread's end), calling `progress` with the
+    /// bytes moved every [`PROGRESS_TICK`] and once more at the end.
+    /// Cancel-safe when `done` is: what a dropped wait did not report,
+    /// the next [`progress`](Self::progress) does.
+    pub async fn follow<T>(&mut self, done: impl Future<Output = T>, mut progress: impl FnMut(u64)) -> T {
+        let mut done = std::pin::pin!(done);
+        let mut tick = tokio::time::interval(PROGRESS_TICK);
+        loop {
+            tokio::select! {
+                out = &mut done => {
+                    progress(self.progress());
+                    return out;
+                }
+                _ = tick.tick() => progress(self.progress()),
+            }
+        }
     }
 }
 

@@ -47,7 +47,7 @@ pub async fn copy<E, M>(
     offset: u64,
     timeout: Duration,
     meter: M,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<u64, Stopped<E>>
 where
     E: Send + 'static,
@@ -55,20 +55,12 @@ where
 {
     let (mut caller, shared) = Caller::new();
     let copy = Copy { shared, timeout, meter };
-    let mut task = tokio::task::spawn_blocking(move || match direction {
+    let task = tokio::task::spawn_blocking(move || match direction {
         Direction::Download => copy.download(socket.as_fd(), &file, offset),
         Direction::Upload => copy.upload(socket.as_fd(), &file, offset),
     });
-    let mut tick = tokio::time::interval(STOP_CHECK);
-    loop {
-        tokio::select! {
-            joined = &mut task => {
-                progress(caller.progress());
-                return joined.unwrap_or_else(|e| Err(Stopped::Io(io::Error::other(e))));
-            }
-            _ = tick.tick() => progress(caller.progress()),
-        }
-    }
+    let joined = caller.follow(task, progress).await;
+    joined.unwrap_or_else(|e| Err(Stopped::Io(io::Error::other(e))))
 }
 
 /// A copy on its thread.

@@ -116,9 +116,10 @@ where
         self.caller.progress()
     }
 
-    /// Wait until the transfer is moved, or stopped. Cancel-safe.
-    pub async fn join(&mut self) -> Ended<S, E> {
-        join(&mut self.task).await
+    /// Wait until the transfer is moved, or stopped, calling `progress`
+    /// with the bytes moved as they go. Cancel-safe.
+    pub async fn follow(&mut self, progress: impl FnMut(u64)) -> Ended<S, E> {
+        self.caller.follow(join(&mut self.task), progress).await
     }
 
     /// Stop at the next chunk or wait slice and take the stream back. A
@@ -260,11 +261,12 @@ mod tests {
         let (counted, meter) = counting_meter();
         let file = Arc::new(file_with_prefix());
         let mut copy = TlsCopy::save(client, file.clone(), KEEP.len() as u64, WAIT, meter);
-        let ended = copy.join().await;
+        let mut reported = 0;
+        let ended = copy.follow(|n| reported += n).await;
         writer.await.unwrap();
         assert!(ended.result.is_ok());
         assert!(ended.stream.is_some(), "the stream comes back for the final reply");
-        assert_eq!(copy.progress(), sent.len() as u64);
+        assert_eq!(reported, sent.len() as u64, "progress saw every byte");
         assert_eq!(copy.progress(), 0, "progress reports each byte once");
         assert_eq!(*counted.lock().unwrap(), sent.len());
         assert_saved(&file, &sent);
@@ -276,7 +278,7 @@ mod tests {
         server.write_all(&data(1000)).await.unwrap();
         let file = Arc::new(tempfile::tempfile().unwrap());
         let mut copy = TlsCopy::save(client, file.clone(), 0, WAIT, |_| Err("over budget"));
-        let ended = copy.join().await;
+        let ended = copy.follow(|_| {}).await;
         assert!(matches!(ended.result, Err(Stopped::Counted("over budget"))));
         assert_eq!(file.metadata().unwrap().len(), 0);
     }
@@ -286,7 +288,7 @@ mod tests {
         let (_server, client) = connection().await;
         let file = Arc::new(tempfile::tempfile().unwrap());
         let mut copy = TlsCopy::save(client, file.clone(), 0, Duration::from_millis(300), |_| Ok::<_, ()>(()));
-        let ended = tokio::time::timeout(WAIT, copy.join()).await.unwrap();
+        let ended = tokio::time::timeout(WAIT, copy.follow(|_| {})).await.unwrap();
         assert!(matches!(ended.result, Err(Stopped::TimedOut(_))));
 
         let (_server, client) = connection().await;
@@ -341,11 +343,12 @@ mod tests {
         std::io::Write::write_all(&mut file, &sent).unwrap();
         let (counted, meter) = counting_meter();
         let mut copy = TlsCopy::send(client, Arc::new(file), KEEP.len() as u64, WAIT, meter);
-        let ended = copy.join().await;
+        let mut reported = 0;
+        let ended = copy.follow(|n| reported += n).await;
         assert!(ended.result.is_ok());
         let client = ended.stream.expect("the stream comes back for the final reply");
         assert!(non_blocking(&client.socket), "the socket is non-blocking again");
-        assert_eq!(copy.progress(), sent.len() as u64);
+        assert_eq!(reported, sent.len() as u64, "progress saw every byte");
         assert_eq!(*counted.lock().unwrap(), sent.len());
         client.close();
         assert!(server.join().unwrap() == sent, "the server decrypted the file after the offset");
@@ -357,7 +360,7 @@ mod tests {
         let file = Arc::new(tempfile::tempfile().unwrap());
         file.set_len(CHUNK as u64).unwrap();
         let mut copy = TlsCopy::send(client, file, 0, WAIT, |_| Err("over budget"));
-        let ended = copy.join().await;
+        let ended = copy.follow(|_| {}).await;
         assert!(matches!(ended.result, Err(Stopped::Counted("over budget"))));
         ended.stream.unwrap().close();
         assert!(server.join().unwrap().is_empty(), "nothing was sent");
@@ -376,7 +379,7 @@ mod tests {
         file.set_len(256 * CHUNK as u64).unwrap();
         let started = Instant::now();
         let mut copy = TlsCopy::send(client, file, 0, Duration::from_millis(300), |_| Ok::<_, ()>(()));
-        let ended = tokio::time::timeout(WAIT, copy.join()).await.unwrap();
+        let ended = tokio::time::timeout(WAIT, copy.follow(|_| {})).await.unwrap();
         assert!(matches!(ended.result, Err(Stopped::TimedOut(_))));
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(non_blocking(&ended.stream.unwrap().socket));

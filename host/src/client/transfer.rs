@@ -47,10 +47,6 @@ use crate::usage::Usage;
 /// against the run's byte quota like any other.
 pub const ABANDON_DRAIN_BYTES: u64 = 16 * 1024 * 1024;
 
-/// How often a TLS transfer moved by a thread of its own (`save-to`,
-/// `send-from`) reports its progress.
-const PROGRESS_TICK: Duration = Duration::from_millis(100);
-
 type DataStream = FtpTransfer<AsyncRustlsStream>;
 
 /// A data connection just opened by `open-get` or `open-send`, not yet
@@ -268,6 +264,15 @@ impl Pump {
     }
 }
 
+/// `n` more bytes moved between the guest and the host: the transfer's
+/// count, and its observer told.
+fn advance(moved: &mut u64, progress: &Option<Box<dyn TransferProgress>>, n: u64) {
+    *moved += n;
+    if let Some(p) = progress {
+        p.advanced(*moved);
+    }
+}
+
 /// Counts every byte on the data connection against the run's budget.
 fn meter(usage: &Arc<Usage>, info: &TransferInfo) -> impl FnMut(usize) -> Result<(), Error> + Send + 'static {
     let (usage, info) = (usage.clone(), info.clone());
@@ -289,10 +294,7 @@ impl Transfer {
 
     /// Bytes the guest took or gave (the budget is the pump's, on the wire).
     fn count(&mut self, n: usize) {
-        self.moved += n as u64;
-        if let Some(p) = &self.progress {
-            p.advanced(self.moved);
-        }
+        advance(&mut self.moved, &self.progress, n as u64);
     }
 
     /// Give the data connection to a pump, unless one has it already.
@@ -450,17 +452,9 @@ impl Transfer {
                 }));
             }
         }
-        let mut tick = tokio::time::interval(PROGRESS_TICK);
-        let ended = loop {
-            let Some(copy) = self.pump.tls_copy() else { return };
-            tokio::select! {
-                ended = copy.join() => break ended,
-                _ = tick.tick() => {
-                    let moved = copy.progress();
-                    self.count(moved as usize);
-                }
-            }
-        };
+        let Transfer { pump, moved, progress, .. } = self;
+        let Some(copy) = pump.tls_copy() else { return };
+        let ended = copy.follow(|n| advance(moved, progress, n)).await;
         self.eof = ended.result.is_ok() && self.info.direction == Direction::Download;
         self.pump_ended(ended);
     }
