@@ -72,14 +72,27 @@ impl Shared {
         }
     }
 
-    /// A blocking send (of [`blocking_sends`]) failed: whether to send
-    /// again (a slice passed with nothing sent, or a signal came, while the
-    /// wait that began at `since` may go on) or to end the transfer.
-    pub fn send_failed<E>(&self, e: io::Error, since: Instant, timeout: Duration) -> Result<(), Stopped<E>> {
-        match e.kind() {
-            io::ErrorKind::WouldBlock => self.keep_waiting(since, timeout).map(drop),
-            io::ErrorKind::Interrupted => Ok(()),
-            _ => Err(Stopped::Io(e)),
+    /// Call `send`, a blocking send (of [`blocking_sends`]), until it says
+    /// everything it had is on the connection (`Ok(true)`). A send that
+    /// fails because a slice passed with nothing sent, or a signal came, is
+    /// tried again while the wait since the last bytes went may go on;
+    /// any other failure ends the transfer.
+    pub fn send_until<E>(
+        &self,
+        timeout: Duration,
+        mut send: impl FnMut() -> io::Result<bool>,
+    ) -> Result<(), Stopped<E>> {
+        let mut since = Instant::now();
+        loop {
+            match send() {
+                Ok(true) => return Ok(()),
+                Ok(false) => since = Instant::now(),
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => _ = self.keep_waiting(since, timeout)?,
+                    io::ErrorKind::Interrupted => {}
+                    _ => return Err(Stopped::Io(e)),
+                },
+            }
         }
     }
 }

@@ -113,14 +113,11 @@ where
         let mut to = SendTo(socket);
         blocking_sends(socket, || {
             send_file(&shared, file, offset, &mut meter, |chunk| {
-                let (mut sent, mut since) = (0, Instant::now());
-                while sent < chunk.len() {
-                    match to.write(&chunk[sent..]) {
-                        Ok(m) => (sent, since) = (sent + m, Instant::now()),
-                        Err(e) => shared.send_failed(e, since, timeout)?,
-                    }
-                }
-                Ok(())
+                let mut sent = 0;
+                shared.send_until(timeout, || {
+                    sent += to.write(&chunk[sent..])?;
+                    Ok(sent == chunk.len())
+                })
             })
         })
     }

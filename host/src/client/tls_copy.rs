@@ -221,13 +221,10 @@ where
                             // rustls takes what its buffer limit allows (64 KiB
                             // by default): a few records, sent before it takes more.
                             taken += conn.writer().write(&chunk[taken..]).map_err(Stopped::Io)?;
-                            let mut since = Instant::now();
-                            while conn.wants_write() {
-                                match conn.write_tls(&mut to) {
-                                    Ok(_) => since = Instant::now(),
-                                    Err(e) => shared.send_failed(e, since, timeout)?,
-                                }
-                            }
+                            shared.send_until(timeout, || {
+                                conn.write_tls(&mut to)?;
+                                Ok(!conn.wants_write())
+                            })?;
                         }
                         Ok(())
                     })
