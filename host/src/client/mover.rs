@@ -1,26 +1,25 @@
 //! What a thread moving a transfer's bytes between its data connection and
 //! a granted file ([`super::plain_copy`], [`super::tls_copy`]) shares with
-//! its caller, how it waits, and how an upload's thread sends.
+//! its caller, how it has the connection's socket, and how it waits.
 //!
 //! The caller ([`Caller`]) reads the thread's progress and can ask it to
-//! stop; a dropped caller does. A thread's waits on its connection are
-//! bounded by the transfer's timeout and cut into [`STOP_CHECK`] slices,
-//! so a stop is seen within one. An upload sends with blocking `send`s
-//! ([`blocking_sends`]): each waits in the kernel, woken as the server
-//! acknowledges, where a wait for readiness on the runtime paid a wake-up
-//! and two writes for each few KiB the socket took
-//! (bench/ANALYSIS-2026-12-05-plain-send.md).
+//! stop; a dropped caller does. While a thread moves a transfer, its
+//! socket is out of the runtime's reactor and blocking ([`Detached`]), so
+//! the kernel wakes the thread, and only it, when the server sends or
+//! takes bytes. A wait is bounded by the transfer's timeout and cut into
+//! [`STOP_CHECK`] slices ([`Shared::wait_for`]), so a stop is seen within
+//! one.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustix::net::sockopt::{set_socket_timeout, Timeout};
 use rustix::net::{send, sendmsg, SendAncillaryBuffer, SendFlags};
+use tokio::runtime::Handle;
 
 use super::pump::{Stopped, CHUNK};
 
@@ -72,21 +71,15 @@ impl Shared {
         }
     }
 
-    /// Call `send`, a blocking send (of [`blocking_sends`]), until it says
-    /// everything it had is on the connection (`Ok(true)`). A send that
-    /// fails because a slice passed with nothing sent, or a signal came, is
-    /// tried again while the wait since the last bytes went may go on;
+    /// Call `call`, a blocking call on a [`Detached`] socket, until it
+    /// succeeds. A call that fails because a slice passed with nothing
+    /// moved, or a signal came, is tried again while the wait may go on;
     /// any other failure ends the transfer.
-    pub fn send_until<E>(
-        &self,
-        timeout: Duration,
-        mut send: impl FnMut() -> io::Result<bool>,
-    ) -> Result<(), Stopped<E>> {
-        let mut since = Instant::now();
+    pub fn wait_for<T, E>(&self, timeout: Duration, mut call: impl FnMut() -> io::Result<T>) -> Result<T, Stopped<E>> {
+        let since = Instant::now();
         loop {
-            match send() {
-                Ok(true) => return Ok(()),
-                Ok(false) => since = Instant::now(),
+            match call() {
+                Ok(done) => return Ok(done),
                 Err(e) => match e.kind() {
                     io::ErrorKind::WouldBlock => _ = self.keep_waiting(since, timeout)?,
                     io::ErrorKind::Interrupted => {}
@@ -94,6 +87,18 @@ impl Shared {
                 },
             }
         }
+    }
+
+    /// Call `send` until it says everything it had is on the connection
+    /// (`Ok(true)`): [`wait_for`](Self::wait_for), its wait starting again
+    /// whenever some bytes went.
+    pub fn send_until<E>(
+        &self,
+        timeout: Duration,
+        mut send: impl FnMut() -> io::Result<bool>,
+    ) -> Result<(), Stopped<E>> {
+        while !self.wait_for(timeout, &mut send)? {}
+        Ok(())
     }
 }
 
@@ -150,22 +155,64 @@ impl Drop for Caller {
     }
 }
 
-/// Run `sends` with `socket` blocking, each send's wait cut into
-/// [`STOP_CHECK`] slices (a slice that passes with nothing sent fails with
-/// `WouldBlock`). The descriptor's file description is the transfer's
-/// stream's too, which the runtime drives: it is non-blocking again before
-/// this returns.
-pub fn blocking_sends<T, E>(
-    socket: BorrowedFd<'_>,
-    sends: impl FnOnce() -> Result<T, Stopped<E>>,
-) -> Result<T, Stopped<E>> {
-    rustix::io::ioctl_fionbio(socket, false).map_err(io_error)?;
-    let sent = set_socket_timeout(socket, Timeout::Send, Some(STOP_CHECK)).map_err(io_error).and_then(|()| sends());
-    let restored =
-        set_socket_timeout(socket, Timeout::Send, None).and_then(|()| rustix::io::ioctl_fionbio(socket, true));
-    match (sent, restored) {
-        (Ok(_), Err(e)) => Err(io_error(e)),
-        (sent, _) => sent,
+/// A data connection's socket taken out of the runtime's reactor while a
+/// thread moves the transfer on it: blocking, each wait cut into
+/// [`STOP_CHECK`] slices (a slice that passes with nothing moved fails
+/// with `WouldBlock`). Dropped, it puts the socket back into its stream,
+/// non-blocking and registered again.
+///
+/// The reactor watches a socket edge-triggered: left in it, every segment
+/// that arrives (and every acknowledgement that makes room for a waiting
+/// send) woke a runtime thread with nothing to do, beside the thread that
+/// moves the bytes. On a proftpd FTPS download that was ~20,000 wake-ups
+/// per GiB, landing on the server's CPU and preempting it
+/// (bench/ANALYSIS-2026-12-05-reactor.md).
+pub struct Detached<'a> {
+    /// The transfer's stream: a stand-in holds its place meanwhile.
+    slot: &'a mut tokio::net::TcpStream,
+    socket: Option<std::net::TcpStream>,
+    runtime: Handle,
+}
+
+impl<'a> Detached<'a> {
+    /// Take the socket out of `slot`, a stream of `runtime`'s reactor.
+    pub fn new(slot: &'a mut tokio::net::TcpStream, runtime: &Handle) -> io::Result<Self> {
+        // tokio's stream leaves its reactor only by value: an unconnected
+        // socket stands in, and fails any use until the real one is back.
+        let stand_in = {
+            let _entered = runtime.enter();
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+            socket.set_nonblocking(true)?;
+            tokio::net::TcpStream::from_std(socket.into())?
+        };
+        let socket = std::mem::replace(slot, stand_in).into_std()?;
+        let detached = Detached { slot, socket: Some(socket), runtime: runtime.clone() };
+        let socket = detached.socket.as_ref().expect("just taken");
+        socket.set_read_timeout(Some(STOP_CHECK))?;
+        socket.set_write_timeout(Some(STOP_CHECK))?;
+        socket.set_nonblocking(false)?;
+        Ok(detached)
+    }
+
+    /// The socket, blocking.
+    pub fn socket(&self) -> BorrowedFd<'_> {
+        self.socket.as_ref().expect("the socket is back only once dropped").as_fd()
+    }
+}
+
+impl Drop for Detached<'_> {
+    fn drop(&mut self) {
+        let Some(socket) = self.socket.take() else { return };
+        // As the runtime needs it: no wait in a read or a write, no slices.
+        let _ = socket.set_nonblocking(true);
+        let _ = socket.set_read_timeout(None);
+        let _ = socket.set_write_timeout(None);
+        let _entered = self.runtime.enter();
+        // Registering fails only on a runtime shutting down; the stand-in
+        // stays then, and the transfer's next use of its stream fails.
+        if let Ok(stream) = tokio::net::TcpStream::from_std(socket) {
+            *self.slot = stream;
+        }
     }
 }
 
@@ -221,4 +268,37 @@ impl io::Write for SendTo<'_> {
 /// A system call on the connection failed: the transfer ends with it.
 pub fn io_error<E>(e: rustix::io::Errno) -> Stopped<E> {
     Stopped::Io(e.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{connection, non_blocking};
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_detached_socket_blocks_in_slices_and_goes_back_to_its_stream() {
+        let (mut server, mut client) = connection().await;
+        let address = client.peer_addr().unwrap();
+        {
+            let detached = Detached::new(&mut client, &Handle::current()).unwrap();
+            let socket = detached.socket();
+            assert!(!non_blocking(&socket), "the thread's calls wait in the kernel");
+            let mut buf = [0u8; 8];
+            let started = Instant::now();
+            let waited = rustix::net::recv(socket, &mut buf[..], rustix::net::RecvFlags::empty());
+            assert_eq!(waited.err(), Some(rustix::io::Errno::AGAIN), "a silent slice ends the wait");
+            assert!(started.elapsed() < STOP_CHECK * 5, "{:?}", started.elapsed());
+        }
+        assert!(non_blocking(&client), "the runtime's stream never blocks");
+        assert_eq!(client.peer_addr().unwrap(), address, "the stream holds its socket again");
+        // The reactor drives it again: a read waits for the server's bytes.
+        let read = tokio::spawn(async move {
+            let mut got = [0u8; 5];
+            client.read_exact(&mut got).await.map(|_| got)
+        });
+        tokio::time::sleep(STOP_CHECK).await;
+        server.write_all(b"again").await.unwrap();
+        assert_eq!(&read.await.unwrap().unwrap(), b"again");
+    }
 }

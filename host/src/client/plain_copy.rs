@@ -1,6 +1,7 @@
 //! A plain FTP transfer moved between its data connection and a granted
 //! file (`download.save-to`, `upload.send-from`) by one blocking-pool
-//! thread, on a duplicate of the socket's descriptor:
+//! thread, on a duplicate of the socket's descriptor, the socket out of the
+//! runtime's reactor meanwhile ([`Detached`]):
 //!
 //! * a download with `splice(2)` from the socket into a pipe (the socket's
 //!   pages, not a copy), then from the pipe into the file. Through a
@@ -17,32 +18,32 @@
 //! Only plain connections: under TLS the bytes must pass through rustls.
 //!
 //! Each wait is bounded by the transfer's timeout and cut into
-//! [`STOP_CHECK`] slices ([`super::mover`]), so a dropped call stops its
-//! thread soon. Every byte is counted by the caller's meter before it
-//! reaches the file or the connection. The transfer keeps its stream for
-//! the final reply: the thread's duplicate descriptor is never one closed
-//! under it.
+//! [`STOP_CHECK`](super::mover::STOP_CHECK) slices ([`super::mover`]), so a
+//! dropped call stops its thread soon. Every byte is counted by the
+//! caller's meter before it reaches the file or the connection. The
+//! transfer keeps its stream for the final reply: the thread's duplicate
+//! descriptor is never one closed under it.
 
 use std::io::{self, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::pipe::{fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};
+use tokio::runtime::Handle;
 
-use super::mover::{blocking_sends, io_error, send_file, Caller, SendTo, Shared, STOP_CHECK};
+use super::mover::{io_error, send_file, Caller, Detached, SendTo, Shared};
 use super::pump::{Stopped, CHUNK};
 use crate::observe::Direction;
 
-/// Move a transfer between `socket` and `file`, from `offset` on: a
-/// download until the server closes the connection, an upload until the
-/// file ends. `progress` is called with the bytes moved since its last
-/// call while it runs; dropping the future stops the thread. Returns the
-/// bytes moved.
+/// Move a transfer between the data connection `stream` and `file`, from
+/// `offset` on: a download until the server closes the connection, an
+/// upload until the file ends. `progress` is called with the bytes moved
+/// since its last call while it runs; dropping the future stops the
+/// thread and gives `stream` its socket back. Returns the bytes moved.
 pub async fn copy<E, M>(
     direction: Direction,
-    socket: OwnedFd,
+    stream: &mut tokio::net::TcpStream,
     file: Arc<std::fs::File>,
     offset: u64,
     timeout: Duration,
@@ -53,6 +54,8 @@ where
     E: Send + 'static,
     M: FnMut(usize) -> Result<(), E> + Send + 'static,
 {
+    let detached = Detached::new(stream, &Handle::current()).map_err(Stopped::Io)?;
+    let socket = detached.socket().try_clone_to_owned().map_err(Stopped::Io)?;
     let (mut caller, shared) = Caller::new();
     let copy = Copy { shared, timeout, meter };
     let task = tokio::task::spawn_blocking(move || match direction {
@@ -82,17 +85,13 @@ where
         let start = offset;
         loop {
             self.shared.go_on()?;
-            let read = splice(socket, None, &pipe_in, None, room, SpliceFlags::MOVE | SpliceFlags::NONBLOCK);
-            let n = match read {
-                Ok(0) => return Ok(offset - start),
-                Ok(n) => n,
-                Err(rustix::io::Errno::AGAIN) => {
-                    self.wait_readable(socket)?;
-                    continue;
-                }
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(io_error(e)),
-            };
+            // Waits for the server's bytes, and returns what has arrived.
+            let n = self
+                .shared
+                .wait_for(self.timeout, || Ok(splice(socket, None, &pipe_in, None, room, SpliceFlags::MOVE)?))?;
+            if n == 0 {
+                return Ok(offset - start);
+            }
             (self.meter)(n).map_err(Stopped::Counted)?;
             let mut left = n;
             while left > 0 {
@@ -111,64 +110,42 @@ where
     fn upload(self, socket: BorrowedFd<'_>, file: &std::fs::File, offset: u64) -> Result<u64, Stopped<E>> {
         let Copy { shared, timeout, mut meter } = self;
         let mut to = SendTo(socket);
-        blocking_sends(socket, || {
-            send_file(&shared, file, offset, &mut meter, |chunk| {
-                let mut sent = 0;
-                shared.send_until(timeout, || {
-                    sent += to.write(&chunk[sent..])?;
-                    Ok(sent == chunk.len())
-                })
+        send_file(&shared, file, offset, &mut meter, |chunk| {
+            let mut sent = 0;
+            shared.send_until(timeout, || {
+                sent += to.write(&chunk[sent..])?;
+                Ok(sent == chunk.len())
             })
         })
-    }
-
-    /// Wait until the socket has bytes (or an end, or an error): at most the
-    /// transfer's timeout, and only while the caller is there.
-    fn wait_readable(&self, socket: BorrowedFd<'_>) -> Result<(), Stopped<E>> {
-        let since = Instant::now();
-        loop {
-            let left = self.shared.keep_waiting(since, self.timeout)?;
-            let slice = Timespec::try_from(left.min(STOP_CHECK)).expect("a slice of at most STOP_CHECK");
-            let mut fds = [PollFd::from_borrowed_fd(socket, PollFlags::IN)];
-            match poll(&mut fds, Some(&slice)) {
-                // Readiness, a hang-up or an error: the next call says which.
-                Ok(n) if n > 0 => return Ok(()),
-                Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(io_error(e)),
-            }
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{assert_saved, counting_meter, data, file_with_prefix, non_blocking, serve, KEEP};
+    use super::super::mover::STOP_CHECK;
+    use super::super::test_support::{
+        assert_saved, connection, counting_meter, data, file_with_prefix, non_blocking, serve, KEEP,
+    };
     use super::*;
+    use std::time::Instant;
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpStream;
-
-    /// A loopback connection and a duplicate of the client side's
-    /// descriptor, as a transfer hands it over.
-    async fn connection() -> (TcpStream, TcpStream, OwnedFd) {
-        let (server, client) = super::super::test_support::connection().await;
-        let fd = client.as_fd().try_clone_to_owned().unwrap();
-        (server, client, fd)
-    }
 
     const WAIT: Duration = Duration::from_secs(10);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_byte_lands_at_its_offset_and_is_counted() {
-        let (server, _client, fd) = connection().await;
+        let (server, mut client) = connection().await;
         let sent = data(5 * CHUNK + 4321);
         let writer = serve(server, sent.clone());
         let file = file_with_prefix();
         let (counted, meter) = counting_meter();
         let mut reported = 0;
         let at = KEEP.len() as u64;
-        let moved =
-            copy(Direction::Download, fd, Arc::new(file.try_clone().unwrap()), at, WAIT, meter, |n| reported += n)
-                .await;
+        let moved = copy(Direction::Download, &mut client, Arc::new(file.try_clone().unwrap()), at, WAIT, meter, |n| {
+            reported += n
+        })
+        .await;
         writer.await.unwrap();
         assert!(matches!(moved, Ok(n) if n == sent.len() as u64), "{:?}", moved.err().map(|_| ()));
         assert_eq!(reported, sent.len() as u64, "progress saw every byte");
@@ -178,7 +155,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_meter_stops_the_copy_as_bytes_arrive() {
-        let (mut server, _client, fd) = connection().await;
+        let (mut server, mut client) = connection().await;
         tokio::spawn(async move {
             let block = vec![1u8; CHUNK];
             while server.write_all(&block).await.is_ok() {}
@@ -189,7 +166,7 @@ mod tests {
             Ok(())
         };
         let file = Arc::new(tempfile::tempfile().unwrap());
-        let moved = copy(Direction::Download, fd, file.clone(), 0, WAIT, meter, |_| {}).await;
+        let moved = copy(Direction::Download, &mut client, file.clone(), 0, WAIT, meter, |_| {}).await;
         assert!(matches!(moved, Err(Stopped::Counted(ref e)) if e == "over budget"));
         // Refused bytes never reach the file: at most the budget is written.
         assert!(file.metadata().unwrap().len() <= 2 * CHUNK as u64);
@@ -197,20 +174,28 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_silent_connection_times_out() {
-        let (_server, _client, fd) = connection().await;
+        let (_server, mut client) = connection().await;
         let file = Arc::new(tempfile::tempfile().unwrap());
         let started = Instant::now();
-        let moved =
-            copy(Direction::Download, fd, file, 0, Duration::from_millis(300), |_| Ok::<_, String>(()), |_| {}).await;
+        let moved = copy(
+            Direction::Download,
+            &mut client,
+            file,
+            0,
+            Duration::from_millis(300),
+            |_| Ok::<_, String>(()),
+            |_| {},
+        )
+        .await;
         assert!(matches!(moved, Err(Stopped::TimedOut(_))));
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dropped_call_stops_its_thread() {
-        let (mut server, client, fd) = connection().await;
+        let (mut server, mut client) = connection().await;
         let file = Arc::new(tempfile::tempfile().unwrap());
-        let copy = copy(Direction::Download, fd, file, 0, WAIT, |_| Ok::<_, String>(()), |_| {});
+        let copy = copy(Direction::Download, &mut client, file, 0, WAIT, |_| Ok::<_, String>(()), |_| {});
         // Dropped while it waits on a silent connection.
         assert!(tokio::time::timeout(Duration::from_millis(200), copy).await.is_err());
         // The thread closes its duplicate within a STOP_CHECK: then only the
@@ -237,7 +222,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_upload_sends_the_file_from_its_offset_and_counts_every_byte() {
-        let (server, client, fd) = connection().await;
+        let (server, mut client) = connection().await;
         let received = receive(server);
         let sent = data(5 * CHUNK + 4321);
         let mut file = file_with_prefix();
@@ -245,7 +230,7 @@ mod tests {
         let (counted, meter) = counting_meter();
         let mut reported = 0;
         let at = KEEP.len() as u64;
-        let moved = copy(Direction::Upload, fd, Arc::new(file), at, WAIT, meter, |n| reported += n).await;
+        let moved = copy(Direction::Upload, &mut client, Arc::new(file), at, WAIT, meter, |n| reported += n).await;
         assert!(matches!(moved, Ok(n) if n == sent.len() as u64), "{:?}", moved.err().map(|_| ()));
         assert!(non_blocking(&client), "the stream is non-blocking again");
         drop(client);
@@ -256,7 +241,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_meter_stops_an_upload_before_refused_bytes_are_sent() {
-        let (server, client, fd) = connection().await;
+        let (server, mut client) = connection().await;
         let received = receive(server);
         let file = tempfile::tempfile().unwrap();
         file.set_len(5 * CHUNK as u64).unwrap();
@@ -265,7 +250,7 @@ mod tests {
             left = left.checked_sub(n).ok_or_else(|| "over budget".to_string())?;
             Ok(())
         };
-        let moved = copy(Direction::Upload, fd, Arc::new(file), 0, WAIT, meter, |_| {}).await;
+        let moved = copy(Direction::Upload, &mut client, Arc::new(file), 0, WAIT, meter, |_| {}).await;
         assert!(matches!(moved, Err(Stopped::Counted(ref e)) if e == "over budget"));
         drop(client);
         assert_eq!(received.await.unwrap().len(), 2 * CHUNK, "the budget's bytes and no more");
@@ -273,14 +258,21 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_upload_nobody_reads_times_out_and_leaves_the_stream_non_blocking() {
-        let (_server, client, fd) = connection().await;
+        let (_server, mut client) = connection().await;
         // More than loopback's socket buffers hold.
         let file = tempfile::tempfile().unwrap();
         file.set_len(256 * CHUNK as u64).unwrap();
         let started = Instant::now();
-        let moved =
-            copy(Direction::Upload, fd, Arc::new(file), 0, Duration::from_millis(300), |_| Ok::<_, String>(()), |_| {})
-                .await;
+        let moved = copy(
+            Direction::Upload,
+            &mut client,
+            Arc::new(file),
+            0,
+            Duration::from_millis(300),
+            |_| Ok::<_, String>(()),
+            |_| {},
+        )
+        .await;
         assert!(matches!(moved, Err(Stopped::TimedOut(_))));
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(non_blocking(&client));
@@ -288,10 +280,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dropped_upload_stops_its_thread() {
-        let (server, client, fd) = connection().await;
+        let (server, mut client) = connection().await;
         let file = tempfile::tempfile().unwrap();
         file.set_len(256 * CHUNK as u64).unwrap();
-        let copy = copy(Direction::Upload, fd, Arc::new(file), 0, WAIT, |_| Ok::<_, String>(()), |_| {});
+        let copy = copy(Direction::Upload, &mut client, Arc::new(file), 0, WAIT, |_| Ok::<_, String>(()), |_| {});
         // Dropped while the server reads nothing.
         assert!(tokio::time::timeout(Duration::from_millis(200), copy).await.is_err());
         tokio::time::sleep(STOP_CHECK * 3).await;

@@ -1,11 +1,13 @@
 //! A TLS transfer moved between its data connection and a granted file
-//! (`download.save-to`, `upload.send-from`) by one blocking-pool thread:
+//! (`download.save-to`, `upload.send-from`) by one blocking-pool thread,
+//! the socket out of the runtime's reactor meanwhile ([`Detached`]):
 //!
-//! * a download is read from the connection (rustls decrypts as it reads)
-//!   up to [`CHUNK`], written at its offset, and read again;
+//! * a download is received a [`CHUNK`] at most per `recv`, handed to
+//!   rustls to decrypt, and written at its offset up to a [`CHUNK`] at a
+//!   time;
 //! * an upload is read from the file a [`CHUNK`] at a time and handed to
 //!   rustls, which encrypts it into records that blocking `send`s put on
-//!   the connection ([`blocking_sends`]), as a plain upload's are.
+//!   the connection, as a plain upload's are.
 //!
 //! The pump with a file stream (what a guest's `splice` loop uses) keeps two
 //! threads busy: the pump on the runtime and the file stream on the
@@ -15,48 +17,47 @@
 //! quarter as long on downloads, and spent less CPU per byte in both
 //! directions; uploads also ran faster
 //! (bench/ANALYSIS-2026-12-05-tls-save.md, bench/ANALYSIS-2026-12-05-tls-send.md).
+//! Receiving on the socket itself rather than through tokio-rustls on the
+//! runtime's reactor took the wake-ups of a runtime thread off the path
+//! too, and a quarter of the CPU a download costs
+//! (bench/ANALYSIS-2026-12-05-reactor.md).
 //!
-//! The thread owns the stream until the transfer ends; [`TlsCopy::join`]
-//! then gives it back for the final reply. A download's reads run on the
-//! runtime's I/O driver through `Handle::block_on` (on a current-thread
-//! runtime, the thread awaiting the copy drives it); an upload's sends
-//! block in the kernel, on the connection's socket made blocking while the
-//! thread has it. Each wait is bounded by the transfer's timeout and cut
-//! into [`STOP_CHECK`] slices, so a copy that is stopped or dropped ends
-//! soon; a dropped copy's thread closes the connection. Every byte is
-//! counted by the caller's meter before it reaches the file or the
-//! connection. Plain transfers never come here: [`super::plain_copy`]
-//! moves them.
+//! The thread owns the stream until the transfer ends; [`TlsCopy::follow`]
+//! and [`TlsCopy::stop`] then give it back for the final reply. Each wait
+//! is bounded by the transfer's timeout and cut into
+//! [`STOP_CHECK`](super::mover::STOP_CHECK) slices, so a copy that is
+//! stopped or dropped ends soon; a dropped copy's thread closes the
+//! connection. Every byte is counted by the caller's meter before it
+//! reaches the file or the connection. Plain transfers never come here:
+//! [`super::plain_copy`] moves them.
 
-use std::io::{self, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::io::{self, Read, Write};
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::BytesMut;
-use futures_util::FutureExt;
+use rustix::net::{recv, RecvFlags};
 use suppaftp::tokio::{AsyncDataStream, AsyncRustlsStream, TokioTlsStream, TransferStream};
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::runtime::Handle;
 
-use super::mover::{blocking_sends, send_file, Caller, SendTo, Shared, STOP_CHECK};
+use super::mover::{send_file, Caller, Detached, SendTo, Shared};
 use super::pump::{join, Ended, Stopped, Task, CHUNK};
 
-/// What an upload's thread needs of a TLS data connection: the socket, and
-/// the rustls connection that encrypts for it.
+/// What a copy's thread needs of a TLS data connection: the runtime's
+/// stream of its socket, and the rustls connection that encrypts and
+/// decrypts for it.
 pub trait TlsParts {
     /// `None` on a plain connection.
-    fn parts(&mut self) -> Option<(BorrowedFd<'_>, &mut rustls::ClientConnection)>;
+    fn parts(&mut self) -> Option<(&mut tokio::net::TcpStream, &mut rustls::ClientConnection)>;
 }
 
 impl TlsParts for TransferStream<AsyncRustlsStream> {
-    fn parts(&mut self) -> Option<(BorrowedFd<'_>, &mut rustls::ClientConnection)> {
+    fn parts(&mut self) -> Option<(&mut tokio::net::TcpStream, &mut rustls::ClientConnection)> {
         match self.get_mut() {
             AsyncDataStream::Ssl(tls) => {
                 let (tcp, conn) = tls.mut_ref().get_mut();
-                let tcp: &tokio::net::TcpStream = tcp;
-                Some((tcp.as_fd(), conn))
+                Some((tcp, conn))
             }
             AsyncDataStream::Tcp(_) => None,
         }
@@ -72,18 +73,17 @@ pub struct TlsCopy<S, E> {
 
 impl<S, E> TlsCopy<S, E>
 where
-    S: Send + 'static,
+    S: TlsParts + Send + 'static,
     E: Send + 'static,
 {
     /// Start saving the rest of `stream` into `file` from `offset` on, until
-    /// the server ends the data. `meter` is called with every read's byte
-    /// count; `timeout` bounds each wait for bytes.
+    /// the server ends the data. `meter` is called with every chunk's byte
+    /// count before it is written; `timeout` bounds each wait for bytes.
     pub fn save<M>(stream: S, file: Arc<std::fs::File>, offset: u64, timeout: Duration, meter: M) -> Self
     where
-        S: AsyncRead + Unpin,
         M: FnMut(usize) -> Result<(), E> + Send + 'static,
     {
-        Self::spawn(timeout, meter, move |thread| thread.save(stream, &file, offset))
+        Self::spawn(stream, timeout, meter, move |thread, socket, conn| thread.save(socket, conn, &file, offset))
     }
 
     /// Start sending `file` from `offset` on over `stream`, until the file
@@ -91,23 +91,37 @@ where
     /// encrypted; `timeout` bounds each wait for the server to take bytes.
     pub fn send<M>(stream: S, file: Arc<std::fs::File>, offset: u64, timeout: Duration, meter: M) -> Self
     where
-        S: TlsParts,
         M: FnMut(usize) -> Result<(), E> + Send + 'static,
     {
-        Self::spawn(timeout, meter, move |thread| thread.send(stream, &file, offset))
+        Self::spawn(stream, timeout, meter, move |thread, socket, conn| thread.send(socket, conn, &file, offset))
     }
 
+    /// Run `copy` on a thread of its own, with the stream's socket out of
+    /// the reactor until it ends.
     fn spawn<M>(
+        mut stream: S,
         timeout: Duration,
         meter: M,
-        run: impl FnOnce(Thread<M>) -> (S, Result<(), Stopped<E>>) + Send + 'static,
+        copy: impl FnOnce(Thread<M>, BorrowedFd<'_>, &mut rustls::ClientConnection) -> Result<(), Stopped<E>>
+            + Send
+            + 'static,
     ) -> Self
     where
         M: FnMut(usize) -> Result<(), E> + Send + 'static,
     {
         let (caller, shared) = Caller::new();
-        let thread = Thread { shared, runtime: Handle::current(), timeout, meter };
-        let task = tokio::task::spawn_blocking(move || run(thread));
+        let thread = Thread { shared, timeout, meter };
+        let runtime = Handle::current();
+        let task = tokio::task::spawn_blocking(move || {
+            let result = match stream.parts() {
+                Some((tcp, conn)) => match Detached::new(tcp, &runtime) {
+                    Ok(detached) => copy(thread, detached.socket(), conn),
+                    Err(e) => Err(Stopped::Io(e)),
+                },
+                None => Err(Stopped::Io(io::Error::other("a TLS copy's thread was given a plain connection"))),
+            };
+            (stream, result)
+        });
         TlsCopy { task: Some(task), caller }
     }
 
@@ -135,7 +149,6 @@ where
 /// A copy on its thread.
 struct Thread<M> {
     shared: Arc<Shared>,
-    runtime: Handle,
     timeout: Duration,
     meter: M,
 }
@@ -144,168 +157,157 @@ impl<M, E> Thread<M>
 where
     M: FnMut(usize) -> Result<(), E>,
 {
-    fn save<S: AsyncRead + Unpin>(
+    /// Receive the rest of the download into `file` from `offset` on,
+    /// until the server's close_notify.
+    fn save(
         mut self,
-        mut stream: S,
-        file: &std::fs::File,
-        offset: u64,
-    ) -> (S, Result<(), Stopped<E>>) {
-        let result = self.save_all(&mut stream, file, offset);
-        (stream, result)
-    }
-
-    fn save_all<S: AsyncRead + Unpin>(
-        &mut self,
-        stream: &mut S,
+        socket: BorrowedFd<'_>,
+        conn: &mut rustls::ClientConnection,
         file: &std::fs::File,
         mut offset: u64,
     ) -> Result<(), Stopped<E>> {
-        let mut buf = BytesMut::with_capacity(CHUNK);
+        let mut received = Received { buf: vec![0; CHUNK], at: 0, end: 0 };
+        let mut plain = vec![0; CHUNK];
         loop {
-            buf.clear();
-            let (at_end, failed) = self.read_chunk(stream, &mut buf)?;
-            (self.meter)(buf.len()).map_err(Stopped::Counted)?;
-            file.write_all_at(&buf, offset).map_err(Stopped::Local)?;
-            offset += buf.len() as u64;
-            self.shared.add(buf.len());
-            match failed {
-                Some(e) => return Err(Stopped::Io(e)),
-                None if at_end => return Ok(()),
+            self.shared.go_on()?;
+            let (n, ended) = self.decrypt_chunk(socket, conn, &mut received, &mut plain)?;
+            (self.meter)(n).map_err(Stopped::Counted)?;
+            file.write_all_at(&plain[..n], offset).map_err(Stopped::Local)?;
+            offset += n as u64;
+            self.shared.add(n);
+            match ended {
+                Some(Ok(())) => return Ok(()),
+                Some(Err(e)) => return Err(Stopped::Io(e)),
                 None => {}
             }
         }
     }
 
-    /// Wait for the next bytes, then take whatever else is already there
-    /// without waiting (TLS hands out one record per read), up to a chunk:
-    /// whether the data ended, and a failure after some bytes were read.
-    fn read_chunk<S: AsyncRead + Unpin>(
+    /// Decrypt into `plain` what arrives: wait for the first bytes, then
+    /// take whatever else is already there without waiting, until `plain`
+    /// is full. The bytes decrypted, and whether the data ended: cleanly
+    /// (close_notify) or with a failure after those bytes.
+    fn decrypt_chunk(
         &self,
-        stream: &mut S,
-        buf: &mut BytesMut,
-    ) -> Result<(bool, Option<io::Error>), Stopped<E>> {
-        let since = Instant::now();
-        let first = loop {
-            let slice = self.shared.keep_waiting(since, self.timeout)?.min(STOP_CHECK);
-            if let Ok(read) = self.runtime.block_on(tokio::time::timeout(slice, stream.read_buf(buf))) {
-                break read;
+        socket: BorrowedFd<'_>,
+        conn: &mut rustls::ClientConnection,
+        received: &mut Received,
+        plain: &mut [u8],
+    ) -> Result<(usize, Option<io::Result<()>>), Stopped<E>> {
+        let mut n = 0;
+        loop {
+            match conn.reader().read(&mut plain[n..]) {
+                Ok(0) => return Ok((n, Some(Ok(())))),
+                Ok(m) => {
+                    n += m;
+                    if n == plain.len() {
+                        return Ok((n, None));
+                    }
+                    continue;
+                }
+                // rustls needs more of the connection's bytes.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // Such as an end without close_notify.
+                Err(e) => return Ok((n, Some(Err(e)))),
             }
-        };
-        match first {
-            Ok(0) => return Ok((true, None)),
-            Ok(_) => {}
-            Err(e) => return Err(Stopped::Io(e)),
-        }
-        let _entered = self.runtime.enter();
-        while buf.len() < buf.capacity() {
-            match stream.read_buf(buf).now_or_never() {
-                Some(Ok(0)) => return Ok((true, None)),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Ok((false, Some(e))),
-                None => break,
+            if received.is_empty() {
+                let got = match n {
+                    0 => Ok(self.shared.wait_for(self.timeout, || received.receive(socket, RecvFlags::empty()))?),
+                    _ => match received.receive(socket, RecvFlags::DONTWAIT) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((n, None)),
+                        got => got,
+                    },
+                };
+                if let Err(e) = got {
+                    return Ok((n, Some(Err(e))));
+                }
+            }
+            if let Err(e) = received.hand_to(conn) {
+                // Tell the server why, if the socket takes it at once.
+                let _ = conn.write_tls(&mut SendTo(socket));
+                return Ok((n, Some(Err(e))));
             }
         }
-        Ok((false, None))
     }
 
-    /// Send `file` from `offset` on, the socket blocking meanwhile.
-    fn send<S: TlsParts>(self, mut stream: S, file: &std::fs::File, offset: u64) -> (S, Result<(), Stopped<E>>) {
-        let Thread { shared, timeout, mut meter, .. } = self;
-        let result = match stream.parts() {
-            Some((socket, conn)) => {
-                let mut to = SendTo(socket);
-                blocking_sends(socket, || {
-                    send_file(&shared, file, offset, &mut meter, |chunk| {
-                        let mut taken = 0;
-                        while taken < chunk.len() {
-                            // rustls takes what its buffer limit allows (64 KiB
-                            // by default): a few records, sent before it takes more.
-                            taken += conn.writer().write(&chunk[taken..]).map_err(Stopped::Io)?;
-                            shared.send_until(timeout, || {
-                                conn.write_tls(&mut to)?;
-                                Ok(!conn.wants_write())
-                            })?;
-                        }
-                        Ok(())
-                    })
-                })
-                .map(drop)
+    /// Send `file` from `offset` on.
+    fn send(
+        self,
+        socket: BorrowedFd<'_>,
+        conn: &mut rustls::ClientConnection,
+        file: &std::fs::File,
+        offset: u64,
+    ) -> Result<(), Stopped<E>> {
+        let Thread { shared, timeout, mut meter } = self;
+        let mut to = SendTo(socket);
+        send_file(&shared, file, offset, &mut meter, |chunk| {
+            let mut taken = 0;
+            while taken < chunk.len() {
+                // rustls takes what its buffer limit allows (64 KiB by
+                // default): a few records, sent before it takes more.
+                taken += conn.writer().write(&chunk[taken..]).map_err(Stopped::Io)?;
+                shared.send_until(timeout, || {
+                    conn.write_tls(&mut to)?;
+                    Ok(!conn.wants_write())
+                })?;
             }
-            None => Err(Stopped::Io(io::Error::other("a TLS upload's thread was given a plain connection"))),
-        };
-        (stream, result)
+            Ok(())
+        })
+        .map(drop)
+    }
+}
+
+/// What one `recv` brought and rustls has not taken yet.
+struct Received {
+    buf: Vec<u8>,
+    at: usize,
+    end: usize,
+}
+
+impl Received {
+    fn is_empty(&self) -> bool {
+        self.at == self.end
+    }
+
+    /// Receive what has arrived, up to the buffer's size; none at the end
+    /// of the connection.
+    fn receive(&mut self, socket: BorrowedFd<'_>, flags: RecvFlags) -> io::Result<()> {
+        let (n, _) = recv(socket, &mut self.buf[..], flags)?;
+        (self.at, self.end) = (0, n);
+        Ok(())
+    }
+
+    /// Hand rustls what it takes of the bytes received (at most a record's
+    /// worth per call; none, the end of the connection) and have it
+    /// decrypt them.
+    fn hand_to(&mut self, conn: &mut rustls::ClientConnection) -> io::Result<()> {
+        let mut rest = &self.buf[self.at..self.end];
+        self.at += conn.read_tls(&mut rest)?;
+        conn.process_new_packets().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{
-        assert_saved, connection, counting_meter, data, file_with_prefix, non_blocking, receive_all, serve,
-        tls_connection, TlsServer, KEEP,
+        assert_saved, counting_meter, data, file_with_prefix, non_blocking, receive_all, tls_connection, TlsServer,
+        KEEP,
     };
     use super::*;
-    use tokio::io::AsyncWriteExt;
+    use std::time::Instant;
 
     const WAIT: Duration = Duration::from_secs(10);
 
-    // A current-thread runtime, as an embedder may run the host: its one
-    // thread drives the connection's I/O while it awaits the copy.
-    #[tokio::test]
-    async fn every_byte_lands_at_its_offset_is_counted_and_the_stream_comes_back() {
-        let (server, client) = connection().await;
-        let sent = data(3 * CHUNK + 4321);
-        let writer = serve(server, sent.clone());
-        let (counted, meter) = counting_meter();
-        let file = Arc::new(file_with_prefix());
-        let mut copy = TlsCopy::save(client, file.clone(), KEEP.len() as u64, WAIT, meter);
-        let mut reported = 0;
-        let ended = copy.follow(|n| reported += n).await;
-        writer.await.unwrap();
-        assert!(ended.result.is_ok());
-        assert!(ended.stream.is_some(), "the stream comes back for the final reply");
-        assert_eq!(reported, sent.len() as u64, "progress saw every byte");
-        assert_eq!(copy.progress(), 0, "progress reports each byte once");
-        assert_eq!(*counted.lock().unwrap(), sent.len());
-        assert_saved(&file, &sent);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_refused_count_stops_before_the_bytes_reach_the_file() {
-        let (mut server, client) = connection().await;
-        server.write_all(&data(1000)).await.unwrap();
-        let file = Arc::new(tempfile::tempfile().unwrap());
-        let mut copy = TlsCopy::save(client, file.clone(), 0, WAIT, |_| Err("over budget"));
-        let ended = copy.follow(|_| {}).await;
-        assert!(matches!(ended.result, Err(Stopped::Counted("over budget"))));
-        assert_eq!(file.metadata().unwrap().len(), 0);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_silent_server_times_out_and_stop_ends_a_wait() {
-        let (_server, client) = connection().await;
-        let file = Arc::new(tempfile::tempfile().unwrap());
-        let mut copy = TlsCopy::save(client, file.clone(), 0, Duration::from_millis(300), |_| Ok::<_, ()>(()));
-        let ended = tokio::time::timeout(WAIT, copy.follow(|_| {})).await.unwrap();
-        assert!(matches!(ended.result, Err(Stopped::TimedOut(_))));
-
-        let (_server, client) = connection().await;
-        let mut copy = TlsCopy::save(client, file, 0, WAIT, |_| Ok::<_, ()>(()));
-        let started = Instant::now();
-        let ended = tokio::time::timeout(WAIT, copy.stop()).await.unwrap();
-        assert!(matches!(ended.result, Err(Stopped::Io(_))));
-        assert!(ended.stream.is_some());
-        assert!(started.elapsed() < Duration::from_secs(2), "stopped within a wait slice: {:?}", started.elapsed());
-    }
-
-    /// The client's side of a TLS connection, as an upload's thread takes it.
+    /// The client's side of a TLS connection, as a copy's thread takes it.
     struct Client {
-        socket: std::net::TcpStream,
+        socket: tokio::net::TcpStream,
         conn: rustls::ClientConnection,
     }
 
     impl TlsParts for Client {
-        fn parts(&mut self) -> Option<(BorrowedFd<'_>, &mut rustls::ClientConnection)> {
-            Some((self.socket.as_fd(), &mut self.conn))
+        fn parts(&mut self) -> Option<(&mut tokio::net::TcpStream, &mut rustls::ClientConnection)> {
+            Some((&mut self.socket, &mut self.conn))
         }
     }
 
@@ -316,20 +318,112 @@ mod tests {
         /// still unsent.
         fn close(mut self) {
             self.conn.send_close_notify();
-            self.socket.set_nonblocking(false).unwrap();
+            let mut socket = self.socket.into_std().expect("the stream is the runtime's again");
+            socket.set_nonblocking(false).unwrap();
             while self.conn.wants_write() {
-                self.conn.write_tls(&mut self.socket).unwrap();
+                self.conn.write_tls(&mut socket).unwrap();
             }
-            self.socket.shutdown(std::net::Shutdown::Write).unwrap();
-            let _ = std::io::Read::read_to_end(&mut self.socket, &mut Vec::new());
+            socket.shutdown(std::net::Shutdown::Write).unwrap();
+            let _ = std::io::Read::read_to_end(&mut socket, &mut Vec::new());
         }
     }
 
+    /// A TLS connection whose server runs `serve` on its own thread.
     fn tls_client<T: Send + 'static>(
         serve: impl FnOnce(TlsServer) -> T + Send + 'static,
     ) -> (std::thread::JoinHandle<T>, Client) {
         let (server, socket, conn) = tls_connection(serve);
-        (server, Client { socket, conn })
+        (server, Client { socket: tokio::net::TcpStream::from_std(socket).unwrap(), conn })
+    }
+
+    /// A server that sends `bytes`, then close_notify, and closes.
+    fn sending(bytes: Vec<u8>) -> impl FnOnce(TlsServer) + Send + 'static {
+        move |mut server| {
+            server.write_all(&bytes).unwrap();
+            server.conn.send_close_notify();
+            server.flush().unwrap();
+        }
+    }
+
+    // A current-thread runtime, as an embedder may run the host.
+    #[tokio::test]
+    async fn every_byte_lands_at_its_offset_is_counted_and_the_stream_comes_back() {
+        let sent = data(3 * CHUNK + 4321);
+        let (server, client) = tls_client(sending(sent.clone()));
+        let (counted, meter) = counting_meter();
+        let file = Arc::new(file_with_prefix());
+        let mut copy = TlsCopy::save(client, file.clone(), KEEP.len() as u64, WAIT, meter);
+        let mut reported = 0;
+        let ended = copy.follow(|n| reported += n).await;
+        server.join().unwrap();
+        assert!(ended.result.is_ok(), "{:?}", ended.result.err().map(|_| ()));
+        let client = ended.stream.expect("the stream comes back for the final reply");
+        assert!(non_blocking(&client.socket), "the socket is non-blocking again");
+        assert_eq!(reported, sent.len() as u64, "progress saw every byte");
+        assert_eq!(copy.progress(), 0, "progress reports each byte once");
+        assert_eq!(*counted.lock().unwrap(), sent.len());
+        assert!(client.socket.peer_addr().is_ok(), "the stream holds its socket again, not a stand-in");
+        assert_saved(&file, &sent);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_end_without_close_notify_fails_after_the_bytes_before_it() {
+        let sent = data(CHUNK / 2);
+        let (server, client) = tls_client({
+            let sent = sent.clone();
+            move |mut server| {
+                server.write_all(&sent).unwrap();
+                server.flush().unwrap();
+                // A closed connection, no close_notify: a truncated download.
+                server.sock.shutdown(std::net::Shutdown::Both).unwrap();
+            }
+        });
+        let file = Arc::new(tempfile::tempfile().unwrap());
+        let mut copy = TlsCopy::save(client, file.clone(), 0, WAIT, |_| Ok::<_, ()>(()));
+        let ended = copy.follow(|_| {}).await;
+        server.join().unwrap();
+        assert!(matches!(&ended.result, Err(Stopped::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof));
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut &*file, &mut got).unwrap();
+        assert!(got == sent, "what came before the end is in the file");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_count_stops_before_the_bytes_reach_the_file() {
+        let (server, client) = tls_client(sending(data(1000)));
+        let file = Arc::new(tempfile::tempfile().unwrap());
+        let mut copy = TlsCopy::save(client, file.clone(), 0, WAIT, |_| Err("over budget"));
+        let ended = copy.follow(|_| {}).await;
+        server.join().unwrap();
+        assert!(matches!(ended.result, Err(Stopped::Counted("over budget"))));
+        assert_eq!(file.metadata().unwrap().len(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_server_times_out_and_stop_ends_a_wait() {
+        // Servers that send nothing until the test ends.
+        let silent = || {
+            let (release, held) = std::sync::mpsc::channel::<()>();
+            let (_server, client) = tls_client(move |server| {
+                let _ = held.recv();
+                drop(server);
+            });
+            (release, client)
+        };
+        let file = Arc::new(tempfile::tempfile().unwrap());
+        let (_release, client) = silent();
+        let mut copy = TlsCopy::save(client, file.clone(), 0, Duration::from_millis(300), |_| Ok::<_, ()>(()));
+        let ended = tokio::time::timeout(WAIT, copy.follow(|_| {})).await.unwrap();
+        assert!(matches!(ended.result, Err(Stopped::TimedOut(_))));
+        assert!(non_blocking(&ended.stream.unwrap().socket));
+
+        let (_release, client) = silent();
+        let mut copy = TlsCopy::save(client, file, 0, WAIT, |_| Ok::<_, ()>(()));
+        let started = Instant::now();
+        let ended = tokio::time::timeout(WAIT, copy.stop()).await.unwrap();
+        assert!(matches!(ended.result, Err(Stopped::Io(_))));
+        assert!(ended.stream.is_some());
+        assert!(started.elapsed() < Duration::from_secs(2), "stopped within a wait slice: {:?}", started.elapsed());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,6 @@
 //! blocking-pool thread moves it, a plain one ([`super::plain_copy`]) or a
 //! TLS one ([`super::tls_copy`]).
 
-use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -413,15 +412,10 @@ impl Transfer {
     async fn move_file(&mut self, file: Arc<std::fs::File>, offset: u64) -> Result<u64, Error> {
         let before = self.moved;
         let _waiting = self.usage.waiting();
-        let plain_socket = match self.stream.as_ref().map(|s| s.get_ref()) {
+        match self.stream.as_ref().map(|s| s.get_ref()) {
             None => return Err(Error::InvalidInput(format!("{}: the transfer is already finished", self.op()))),
-            Some(FtpData::Tcp(tcp)) => Some(tcp.as_fd().try_clone_to_owned()),
-            Some(_) => None,
-        };
-        match plain_socket {
-            Some(Ok(socket)) => self.plain_copy(socket, file, offset).await,
-            Some(Err(e)) => self.stopped(Stopped::Io(e)),
-            None => self.tls_copy(file, offset).await,
+            Some(FtpData::Tcp(_)) => self.plain_copy(file, offset).await,
+            Some(_) => self.tls_copy(file, offset).await,
         }
         match &self.failed {
             Some(e) => Err(e.clone()),
@@ -431,10 +425,12 @@ impl Transfer {
 
     /// Plain FTP: one thread moves the bytes, on a duplicate of the data
     /// connection's descriptor.
-    async fn plain_copy(&mut self, socket: std::os::fd::OwnedFd, file: Arc<std::fs::File>, offset: u64) {
+    async fn plain_copy(&mut self, file: Arc<std::fs::File>, offset: u64) {
         let (direction, meter, timeout) = (self.info.direction, meter(&self.usage, &self.info), self.timeout);
-        let progress = |n: u64| self.count(n as usize);
-        match plain_copy::copy(direction, socket, file, offset, timeout, meter, progress).await {
+        let Transfer { stream, moved, progress, .. } = self;
+        let Some(FtpData::Tcp(tcp)) = stream.as_mut().map(|s| s.get_mut()) else { return };
+        let copied = plain_copy::copy(direction, tcp, file, offset, timeout, meter, |n| advance(moved, progress, n));
+        match copied.await {
             Ok(_) => self.eof = direction == Direction::Download,
             Err(stopped) => self.stopped(stopped),
         }
