@@ -335,11 +335,11 @@ async fn file_operations_on_an_iis_look_alike_with_dos_listings() {
 async fn twelve_plugins_share_two_connections_to_a_server() {
     let mut opts = ServerOptions::plain();
     opts.max_clients_per_user = Some(2);
-    // Both sessions open data connections at once. With the default 16
-    // passive ports a CI run once saw proftpd answer EPSV with 425 ("unable
-    // to listen on 127.0.0.1#20396: Address already in use": both sessions
-    // had picked that port in the same millisecond); a wider range makes
-    // such a collision rarer.
+    // Twelve plugins on two sessions open data connections back to back.
+    // With 16 passive ports a CI run once saw proftpd answer EPSV with 425
+    // ("unable to listen on 127.0.0.1#20396: Address already in use": both
+    // sessions had picked that port in the same millisecond); this test,
+    // the busiest, gets a wider range still than the default.
     opts.passive_ports = 256;
     let server = FtpServer::proftpd(opts).unwrap_or_else(|e| panic!("proftpd did not start: {e:#}"));
     server.put_file("hello.txt", b"hi").unwrap();

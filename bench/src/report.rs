@@ -1022,6 +1022,20 @@ pub fn render(r: &Results) -> String {
         if let Some(ratio) = concurrency_ratio(r) {
             let _ = writeln!(out, "\nplugins / native = **{ratio:.2}**");
         }
+        // A run that failed is not in the medians: say so, and why.
+        for c in &r.concurrency {
+            let failed: Vec<_> = c.runs.iter().filter_map(|x| x.as_ref().err()).collect();
+            if !failed.is_empty() && failed.len() < c.runs.len() {
+                let _ = writeln!(
+                    out,
+                    "\n{}: {} of {} runs failed and are left out of its figures; the first: {}",
+                    c.client.label(),
+                    failed.len(),
+                    c.runs.len(),
+                    one_line(failed.first().copied())
+                );
+            }
+        }
         out.push('\n');
     }
 

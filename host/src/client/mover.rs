@@ -63,7 +63,7 @@ impl Shared {
 
     /// Whether a wait that began at `since` may go on: the time it has
     /// left of `timeout`, or why it ends.
-    pub fn keep_waiting<E>(&self, since: Instant, timeout: Duration) -> Result<Duration, Stopped<E>> {
+    fn keep_waiting<E>(&self, since: Instant, timeout: Duration) -> Result<Duration, Stopped<E>> {
         self.go_on()?;
         match timeout.saturating_sub(since.elapsed()) {
             left if left.is_zero() => Err(Stopped::TimedOut(timeout)),
