@@ -13,7 +13,9 @@
 //! * [`pump`]: read-ahead and write-behind on their data connections;
 //! * [`plain_copy`] and [`tls_copy`]: `save-to` and `send-from` of a plain
 //!   and of a TLS transfer, each on one blocking-pool thread; [`mover`]:
-//!   what such a thread shares with its caller, and its blocking sends.
+//!   what such a thread (and a pump's) shares with its caller, and how it
+//!   has the socket; [`wire`]: how those threads receive and send, plain
+//!   or through rustls.
 
 mod connect;
 mod dial;
@@ -26,6 +28,7 @@ mod session;
 mod test_support;
 mod tls_copy;
 mod transfer;
+mod wire;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,7 @@
-//! What a thread moving a transfer's bytes between its data connection and
-//! a granted file ([`super::plain_copy`], [`super::tls_copy`]) shares with
-//! its caller, how it has the connection's socket, and how it waits.
+//! What a thread moving a transfer's bytes on its data connection (to or
+//! from a granted file: [`super::plain_copy`], [`super::tls_copy`]; to or
+//! from a body's queue: [`super::pump`]) shares with its caller, how it has
+//! the connection's socket, and how it waits.
 //!
 //! The caller ([`Caller`]) reads the thread's progress and can ask it to
 //! stop; a dropped caller does. While a thread moves a transfer, its

@@ -24,7 +24,7 @@
 //! transfer keeps its stream for the final reply: the thread's duplicate
 //! descriptor is never one closed under it.
 
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,8 +32,9 @@ use std::time::Duration;
 use rustix::pipe::{fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};
 use tokio::runtime::Handle;
 
-use super::mover::{io_error, send_file, Caller, Detached, SendTo, Shared};
+use super::mover::{io_error, send_file, Caller, Detached, Shared};
 use super::pump::{Stopped, CHUNK};
+use super::wire::Sender;
 use crate::observe::Direction;
 
 /// Move a transfer between the data connection `stream` and `file`, from
@@ -109,14 +110,8 @@ where
     /// Send `file` from `offset` on, the socket blocking meanwhile.
     fn upload(self, socket: BorrowedFd<'_>, file: &std::fs::File, offset: u64) -> Result<u64, Stopped<E>> {
         let Copy { shared, timeout, mut meter } = self;
-        let mut to = SendTo(socket);
-        send_file(&shared, file, offset, &mut meter, |chunk| {
-            let mut sent = 0;
-            shared.send_until(timeout, || {
-                sent += to.write(&chunk[sent..])?;
-                Ok(sent == chunk.len())
-            })
-        })
+        let mut sender = Sender::new(socket, None);
+        send_file(&shared, file, offset, &mut meter, |chunk| sender.send(&shared, timeout, chunk))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Read-ahead and write-behind on a data connection (R2 of issue 15): a
-//! task per transfer moves bytes between the connection and a queue bounded
-//! in bytes, so the network stays busy while the guest (or the file it
-//! splices with) works.
+//! thread per transfer moves bytes between the connection and a queue
+//! bounded in bytes, so the network stays busy while the guest (or the file
+//! it splices with) works.
 //!
 //! Without it a download reads the socket only when the guest asks, and an
 //! upload sends only when the guest waits: socket and file take turns, and
@@ -10,16 +10,21 @@
 //! This module owns the data connection while a transfer moves bytes, and
 //! nothing else: the transfer ([`super::transfer`]) keeps its control
 //! connection, its session slot, its failure and its final reply. Both pumps
+//! - run on a blocking-pool thread that has the socket to itself
+//!   ([`Detached`]) and moves the bytes with [`super::wire`], as `save-to`
+//!   and `send-from` do; so each transfer in flight holds a thread of the
+//!   runtime's blocking pool (512 by default) until it ends;
 //! - hold at most [`QUEUE_BYTES`] queued, plus one read of at most [`CHUNK`];
 //! - call the caller's meter with every byte that crosses the connection,
 //!   as it crosses (bytes read ahead and never taken count too); a meter
 //!   error stops the pump and is carried to the caller;
 //! - are cancel-safe: every `async fn` here can be dropped at an `.await`
 //!   and called again without losing or repeating bytes (bytes a writer
-//!   accepted belong to its task until they are sent);
+//!   accepted belong to its thread until they are sent);
 //! - give the stream back when they end, so the caller can read the
-//!   server's final reply; a pump dropped without ending stops its task
-//!   (the connection is closed with it, never left to a detached task).
+//!   server's final reply; a pump dropped without ending stops its thread
+//!   within a [`STOP_CHECK`](super::mover::STOP_CHECK) slice, and the
+//!   connection is closed with it.
 
 use std::io;
 use std::sync::Arc;
@@ -27,10 +32,12 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
+use super::mover::{Caller, Detached, Shared};
+use super::wire::{DataParts, Receiver, Sender};
 use crate::read_buffers::ReadBuffers;
 
 /// Most bytes one read from the connection takes, and the most one write to
@@ -102,31 +109,49 @@ pub enum Next<S, E> {
     End(Ended<S, E>),
 }
 
-/// A download's read-ahead.
+/// A download's read-ahead: a blocking-pool thread receives the data
+/// connection's bytes, its socket out of the runtime's reactor meanwhile
+/// ([`Detached`]), and queues them for [`next`](Self::next).
+///
+/// On the runtime the reactor woke a worker for every segment that
+/// arrived, and under TLS the task read one record per wake-up; beside the
+/// guest's own thread that took the server's CPU on loopback, as it did
+/// for `save-to` (bench/ANALYSIS-2026-12-05-reactor.md). The thread is
+/// woken by the kernel, takes what arrived (decrypting it), and wakes the
+/// caller once per chunk.
 pub struct Reader<S, E> {
     chunks: mpsc::UnboundedReceiver<Bytes>,
-    /// Free bytes of the queue.
+    /// Free bytes of the queue; closed to stop the thread.
     room: Arc<Semaphore>,
-    stop: Option<oneshot::Sender<()>>,
+    /// Dropped with the reader, it stops the thread.
+    caller: Caller,
     task: Option<Task<S, E>>,
 }
 
 impl<S, E> Reader<S, E>
 where
-    S: AsyncRead + Unpin + Send + 'static,
+    S: DataParts + Send + 'static,
     E: Send + 'static,
 {
     /// Start reading `stream` ahead. `meter` is called with every read's
-    /// byte count; `timeout` bounds each read.
-    pub fn spawn<M>(stream: S, meter: M, timeout: Duration) -> Self
+    /// byte count; `timeout` bounds each wait for bytes.
+    pub fn spawn<M>(mut stream: S, meter: M, timeout: Duration) -> Self
     where
         M: FnMut(usize) -> Result<(), E> + Send + 'static,
     {
         let (tx, chunks) = mpsc::unbounded_channel();
-        let (stop, stopped) = oneshot::channel();
         let room = Arc::new(Semaphore::new(QUEUE_BYTES));
-        let task = tokio::spawn(read_ahead(stream, tx, room.clone(), stopped, meter, timeout));
-        Reader { chunks, room, stop: Some(stop), task: Some(task) }
+        let (caller, shared) = Caller::new();
+        let ahead = ReadAhead { chunks: tx, room: room.clone(), shared, meter, timeout, runtime: Handle::current() };
+        let task = tokio::task::spawn_blocking(move || {
+            let (tcp, conn) = stream.parts();
+            let result = match Detached::new(tcp, &ahead.runtime) {
+                Ok(detached) => ahead.run(Receiver::new(detached.socket(), conn)),
+                Err(e) => Err(Stopped::Io(e)),
+            };
+            (stream, result)
+        });
+        Reader { chunks, room, caller, task: Some(task) }
     }
 
     /// The next chunk, or how the pump ended. Cancel-safe.
@@ -136,129 +161,131 @@ where
                 self.room.add_permits(chunk.len());
                 Next::Chunk(chunk)
             }
-            // The task dropped its sender: it has ended.
+            // The thread dropped its sender: it has ended.
             None => Next::End(join(&mut self.task).await),
         }
     }
 
-    /// Stop reading now and take the stream back; queued bytes are dropped
-    /// (they were counted when read). Cancel-safe.
+    /// Stop reading (within a [`STOP_CHECK`](super::mover::STOP_CHECK)
+    /// slice) and take the stream back; queued bytes are dropped (they
+    /// were counted when read). Cancel-safe.
     pub async fn stop(&mut self) -> Ended<S, E> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.caller.stop();
+        self.room.close();
         join(&mut self.task).await
     }
 }
 
 impl<S, E> Drop for Reader<S, E> {
     fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
+        // The caller, dropped next, stops a wait for bytes; this one for room.
+        self.room.close();
+    }
+}
+
+/// A read-ahead on its thread.
+struct ReadAhead<M> {
+    chunks: mpsc::UnboundedSender<Bytes>,
+    room: Arc<Semaphore>,
+    shared: Arc<Shared>,
+    meter: M,
+    timeout: Duration,
+    runtime: Handle,
+}
+
+impl<M> ReadAhead<M> {
+    /// Receive until the data ends, the caller stops or drops the reader,
+    /// or a failure: a stop is not one.
+    fn run<E>(mut self, mut receiver: Receiver<'_>) -> Result<(), Stopped<E>>
+    where
+        M: FnMut(usize) -> Result<(), E>,
+    {
+        let result = self.receive(&mut receiver);
+        match self.shared.go_on::<E>() {
+            Ok(()) => result,
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn receive<E>(&mut self, receiver: &mut Receiver<'_>) -> Result<(), Stopped<E>>
+    where
+        M: FnMut(usize) -> Result<(), E>,
+    {
+        let mut buffers = ReadBuffers::new(CHUNK);
+        let mut buf = BytesMut::new();
+        loop {
+            // Room for a whole chunk first, so the queue never passes its
+            // bound. Waiting here is rare: the caller wakes it per chunk.
+            match self.runtime.block_on(self.room.acquire_many(permits(CHUNK))) {
+                Ok(permit) => permit.forget(),
+                Err(_) => return Ok(()),
+            }
+            if buf.capacity() < MIN_READ_ROOM {
+                buf = buffers.next(std::mem::take(&mut buf));
+            }
+            let ended = receiver.receive(&self.shared, self.timeout, &mut buf)?;
+            let chunk = buf.split().freeze();
+            let n = chunk.len();
+            self.room.add_permits(CHUNK - n);
+            if n > 0 {
+                (self.meter)(n).map_err(Stopped::Counted)?;
+                if self.chunks.send(chunk).is_err() {
+                    return Ok(());
+                }
+            }
+            match ended {
+                Some(Ok(())) => return Ok(()),
+                Some(Err(e)) => return Err(Stopped::Io(e)),
+                None => {}
+            }
         }
     }
 }
 
-async fn read_ahead<S, E, M>(
-    mut stream: S,
-    chunks: mpsc::UnboundedSender<Bytes>,
-    room: Arc<Semaphore>,
-    mut stop: oneshot::Receiver<()>,
-    mut meter: M,
-    timeout: Duration,
-) -> (S, Result<(), Stopped<E>>)
-where
-    S: AsyncRead + Unpin,
-    M: FnMut(usize) -> Result<(), E>,
-{
-    let mut buffers = ReadBuffers::new(CHUNK);
-    let mut buf = BytesMut::with_capacity(CHUNK);
-    let result = loop {
-        // Room for a whole chunk first, so the queue never passes its bound.
-        let permit = tokio::select! {
-            biased;
-            _ = &mut stop => break Ok(()),
-            permit = room.clone().acquire_many_owned(permits(CHUNK)) => match permit {
-                Ok(permit) => permit,
-                Err(_) => break Ok(()),
-            },
-        };
-        permit.forget();
-        if buf.capacity() < MIN_READ_ROOM {
-            buf = buffers.next(std::mem::take(&mut buf));
-        }
-        let read = tokio::select! {
-            biased;
-            _ = &mut stop => break Ok(()),
-            read = tokio::time::timeout(timeout, stream.read_buf(&mut buf)) => read,
-        };
-        match read {
-            Ok(Ok(0)) => break Ok(()),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => break Err(Stopped::Io(e)),
-            Err(_) => break Err(Stopped::TimedOut(timeout)),
-        }
-        // Take whatever else is already there without waiting (TLS hands
-        // out one record per read): fewer, larger chunks.
-        let (mut at_end, mut failed) = (false, None);
-        while buf.len() < buf.capacity() {
-            match stream.read_buf(&mut buf).now_or_never() {
-                Some(Ok(0)) => {
-                    at_end = true;
-                    break;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    failed = Some(e);
-                    break;
-                }
-                None => break,
-            }
-        }
-        let chunk = buf.split().freeze();
-        room.add_permits(CHUNK - chunk.len());
-        if let Err(e) = meter(chunk.len()) {
-            break Err(Stopped::Counted(e));
-        }
-        if chunks.send(chunk).is_err() {
-            break Ok(());
-        }
-        if let Some(e) = failed {
-            break Err(Stopped::Io(e));
-        }
-        if at_end {
-            break Ok(());
-        }
-    };
-    (stream, result)
-}
-
 // ---- write-behind ----------------------------------------------------------
 
-/// An upload's write-behind.
+/// An upload's write-behind: a blocking-pool thread sends what
+/// [`push`](Self::push) queues with blocking sends (encrypting it first
+/// under TLS), its socket out of the runtime's reactor meanwhile
+/// ([`Detached`]), for the reasons the [`Reader`] has one.
 pub struct Writer<S, E> {
     chunks: Option<mpsc::UnboundedSender<Bytes>>,
-    /// Free bytes of the queue; closed when the task ends.
+    /// Free bytes of the queue; closed when the thread ends.
     room: Arc<Semaphore>,
+    /// Dropped with the writer, it stops the thread: what is queued then
+    /// is not sent.
+    _caller: Caller,
     task: Option<Task<S, E>>,
 }
 
 impl<S, E> Writer<S, E>
 where
-    S: AsyncWrite + Unpin + Send + 'static,
+    S: DataParts + Send + 'static,
     E: Send + 'static,
 {
     /// Start sending to `stream` what [`push`](Self::push) queues. `meter`
-    /// is called with every write's byte count once it is sent; `timeout`
-    /// bounds each write.
-    pub fn spawn<M>(stream: S, meter: M, timeout: Duration) -> Self
+    /// is called with every chunk's byte count once it is sent; `timeout`
+    /// bounds each wait for the server to take bytes.
+    pub fn spawn<M>(mut stream: S, meter: M, timeout: Duration) -> Self
     where
         M: FnMut(usize) -> Result<(), E> + Send + 'static,
     {
         let (chunks, rx) = mpsc::unbounded_channel();
         let room = Arc::new(Semaphore::new(QUEUE_BYTES));
-        let task = tokio::spawn(write_behind(stream, rx, room.clone(), meter, timeout));
-        Writer { chunks: Some(chunks), room, task: Some(task) }
+        let (caller, shared) = Caller::new();
+        let behind = WriteBehind { chunks: rx, room: room.clone(), shared, meter, timeout };
+        let (runtime, ending) = (Handle::current(), room.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            let (tcp, conn) = stream.parts();
+            let result = match Detached::new(tcp, &runtime) {
+                Ok(detached) => behind.send(Sender::new(detached.socket(), conn)),
+                Err(e) => Err(Stopped::Io(e)),
+            };
+            // Wake a `ready` or `flushed` waiting for room that will never come.
+            ending.close();
+            (stream, result)
+        });
+        Writer { chunks: Some(chunks), room, _caller: caller, task: Some(task) }
     }
 
     /// How many bytes [`push`](Self::push) accepts now (at most [`CHUNK`]);
@@ -301,7 +328,7 @@ where
         match self.room.acquire_many(permits(bytes)).await {
             // Dropping the permit gives the room back: this only waits.
             Ok(_room) => None,
-            // Closed: the task is returning.
+            // Closed: the thread is returning.
             Err(_) => Some(join(&mut self.task).await),
         }
     }
@@ -321,55 +348,39 @@ where
     }
 }
 
-impl<S, E> Drop for Writer<S, E> {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
-    }
+/// A write-behind on its thread.
+struct WriteBehind<M> {
+    chunks: mpsc::UnboundedReceiver<Bytes>,
+    room: Arc<Semaphore>,
+    shared: Arc<Shared>,
+    meter: M,
+    timeout: Duration,
 }
 
-async fn write_behind<S, E, M>(
-    mut stream: S,
-    mut chunks: mpsc::UnboundedReceiver<Bytes>,
-    room: Arc<Semaphore>,
-    mut meter: M,
-    timeout: Duration,
-) -> (S, Result<(), Stopped<E>>)
-where
-    S: AsyncWrite + Unpin,
-    M: FnMut(usize) -> Result<(), E>,
-{
-    let result = loop {
-        let Some(bytes) = chunks.recv().await else { break Ok(()) };
-        // Past the last queued chunk, push out what TLS still buffers, so
-        // "everything was sent" (`flushed`) is true on the wire.
-        let send = async {
-            stream.write_all(&bytes).await?;
-            if chunks.is_empty() {
-                stream.flush().await?;
-            }
-            Ok::<_, io::Error>(())
-        };
-        match tokio::time::timeout(timeout, send).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => break Err(Stopped::Io(e)),
-            Err(_) => break Err(Stopped::TimedOut(timeout)),
+impl<M> WriteBehind<M> {
+    /// Send every chunk queued until the writer is closed (or dropped:
+    /// then stop).
+    fn send<E>(mut self, mut sender: Sender<'_>) -> Result<(), Stopped<E>>
+    where
+        M: FnMut(usize) -> Result<(), E>,
+    {
+        while let Some(bytes) = self.chunks.blocking_recv() {
+            self.shared.go_on()?;
+            sender.send(&self.shared, self.timeout, &bytes)?;
+            self.room.add_permits(bytes.len());
+            (self.meter)(bytes.len()).map_err(Stopped::Counted)?;
         }
-        room.add_permits(bytes.len());
-        if let Err(e) = meter(bytes.len()) {
-            break Err(Stopped::Counted(e));
-        }
-    };
-    // Wake a `ready` or `flushed` waiting for room that will never come.
-    room.close();
-    (stream, result)
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::mover::STOP_CHECK;
+    use super::super::test_support::{connection, non_blocking, receive_all, sending, serve, tls_client};
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     type Meter = Box<dyn FnMut(usize) -> Result<(), String> + Send>;
 
@@ -389,14 +400,11 @@ mod tests {
 
     const WAIT: Duration = Duration::from_secs(10);
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reader_delivers_every_byte_in_order_and_counts_it() {
         let sent = data(10 * CHUNK + 123);
-        let (mut server, client) = tokio::io::duplex(64 * 1024);
-        let writer = {
-            let sent = sent.clone();
-            tokio::spawn(async move { server.write_all(&sent).await })
-        };
+        let (server, client) = connection().await;
+        let writer = serve(server, sent.clone());
         let (counted, meter) = counter();
         let mut reader = Reader::<_, String>::spawn(client, meter, WAIT);
         let mut got = Vec::new();
@@ -410,19 +418,43 @@ mod tests {
                 Next::Chunk(c) => got.extend_from_slice(&c),
                 Next::End(end) => {
                     assert!(end.result.is_ok());
-                    assert!(end.stream.is_some());
+                    let stream = end.stream.expect("the stream comes back for the final reply");
+                    assert!(non_blocking(&stream), "the runtime's stream never blocks");
+                    assert!(stream.peer_addr().is_ok(), "the stream holds its socket again, not a stand-in");
                     break;
                 }
             }
         }
-        writer.await.unwrap().unwrap();
+        writer.await.unwrap();
         assert_eq!(got, sent);
         assert_eq!(counted.load(Ordering::SeqCst), sent.len());
     }
 
+    // A current-thread runtime, as an embedder may run the host.
     #[tokio::test]
+    async fn reader_decrypts_a_tls_download_and_gives_the_stream_back() {
+        let sent = data(3 * CHUNK + 4321);
+        let (server, client) = tls_client(sending(sent.clone()));
+        let (counted, meter) = counter();
+        let mut reader = Reader::<_, String>::spawn(client, meter, WAIT);
+        let mut got = Vec::new();
+        let end = loop {
+            match reader.next().await {
+                Next::Chunk(c) => got.extend_from_slice(&c),
+                Next::End(end) => break end,
+            }
+        };
+        server.join().unwrap();
+        assert!(end.result.is_ok());
+        assert!(got == sent, "every byte decrypted, in order");
+        assert_eq!(counted.load(Ordering::SeqCst), sent.len());
+        let client = end.stream.expect("the stream comes back for the final reply");
+        assert!(non_blocking(&client.socket) && client.socket.peer_addr().is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reader_queue_is_bounded_in_bytes_and_counts_what_it_read() {
-        let (mut server, client) = tokio::io::duplex(CHUNK);
+        let (mut server, client) = connection().await;
         tokio::spawn(async move {
             let block = vec![1u8; CHUNK];
             while server.write_all(&block).await.is_ok() {}
@@ -438,15 +470,38 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let read = counted.load(Ordering::SeqCst);
         assert!(read <= QUEUE_BYTES + first.len(), "read ahead {read} bytes");
+        // A stop ends a wait for room at once, and is not a failure.
+        let started = std::time::Instant::now();
         let end = reader.stop().await;
         assert!(end.stream.is_some() && end.result.is_ok());
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stop_ends_a_wait_for_bytes_within_a_slice_and_a_silent_server_times_out() {
+        let (_server, client) = connection().await;
+        let (_, meter) = counter();
+        let mut reader = Reader::<_, String>::spawn(client, meter, WAIT);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = std::time::Instant::now();
+        let end = tokio::time::timeout(WAIT, reader.stop()).await.unwrap();
+        assert!(end.result.is_ok(), "a stop is not a failure");
+        assert!(started.elapsed() < 3 * STOP_CHECK, "{:?}", started.elapsed());
+
+        let (_server, client) = connection().await;
+        let (_, meter) = counter();
+        let mut reader = Reader::<_, String>::spawn(client, meter, Duration::from_millis(300));
+        let Next::End(end) = tokio::time::timeout(WAIT, reader.next()).await.unwrap() else { panic!("a chunk") };
+        assert!(matches!(end.result, Err(Stopped::TimedOut(_))));
+        assert!(non_blocking(&end.stream.unwrap()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn small_reads_share_one_allocation() {
-        // 1,000 reads of 100 bytes each, the reader taking them as they come:
+        // 1,000 sends of 100 bytes each, the reader taking them as they come:
         // the chunks are views of a few buffers, not a chunk-sized buffer each.
-        let (mut server, client) = tokio::io::duplex(100);
+        let (mut server, client) = connection().await;
+        server.set_nodelay(true).unwrap();
         tokio::spawn(async move {
             for _ in 0..1000 {
                 server.write_all(&[7u8; 100]).await.unwrap();
@@ -472,9 +527,9 @@ mod tests {
         assert!(buffers.len() <= 2, "{} buffers for {} chunks", buffers.len(), chunks.len());
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reader_carries_the_meter_error() {
-        let (mut server, client) = tokio::io::duplex(CHUNK);
+        let (mut server, client) = connection().await;
         tokio::spawn(async move { server.write_all(&data(3 * CHUNK)).await });
         let mut left = CHUNK;
         let meter = move |n: usize| {
@@ -493,24 +548,23 @@ mod tests {
         assert!(matches!(end.result, Err(Stopped::Counted(ref e)) if e == "over budget"));
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dropped_reader_closes_the_connection() {
-        let (mut server, client) = tokio::io::duplex(1024);
+        let (mut server, client) = connection().await;
         let (_, meter) = counter();
         let reader = Reader::<_, String>::spawn(client, meter, WAIT);
         tokio::task::yield_now().await;
         drop(reader);
         let mut rest = Vec::new();
-        // The client side is dropped with the task: the server sees the end.
+        // The thread stops and drops the client's side: the server sees the end.
         tokio::time::timeout(WAIT, server.read_to_end(&mut rest)).await.unwrap().unwrap();
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writer_sends_everything_even_when_ready_and_flush_are_dropped() {
         let sent = data(9 * CHUNK + 77);
-        let (server, client) = tokio::io::duplex(64 * 1024);
+        let (mut server, client) = connection().await;
         let collector = tokio::spawn(async move {
-            let mut server = server;
             let mut got = Vec::new();
             server.read_to_end(&mut got).await.map(|_| got)
         });
@@ -540,42 +594,86 @@ mod tests {
         assert_eq!(counted.load(Ordering::SeqCst), sent.len(), "flushed: everything was sent");
         let mut end = writer.close().await;
         assert!(end.result.is_ok());
-        end.stream.take().unwrap().shutdown().await.unwrap();
+        let mut stream = end.stream.take().unwrap();
+        assert!(non_blocking(&stream) && stream.peer_addr().is_ok(), "the stream is the runtime's again");
+        stream.shutdown().await.unwrap();
         assert_eq!(collector.await.unwrap().unwrap(), sent);
     }
 
+    // A current-thread runtime, as an embedder may run the host.
     #[tokio::test]
+    async fn writer_encrypts_a_tls_upload() {
+        let sent = data(3 * CHUNK + 4321);
+        let (server, client) = tls_client(receive_all);
+        let (counted, meter) = counter();
+        let mut writer = Writer::<_, String>::spawn(client, meter, WAIT);
+        let mut rest = Bytes::from(sent.clone());
+        while !rest.is_empty() {
+            assert!(writer.ready().await.is_none());
+            writer.push(rest.split_to(writer.permit().min(rest.len()))).unwrap();
+        }
+        let end = writer.close().await;
+        assert!(end.result.is_ok());
+        assert_eq!(counted.load(Ordering::SeqCst), sent.len());
+        end.stream.expect("the stream comes back for the final reply").close();
+        assert!(server.join().unwrap() == sent, "the server decrypted every byte, in order");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writer_refuses_past_its_room_and_reports_a_dead_connection() {
-        let (server, client) = tokio::io::duplex(1024);
-        let (_, meter) = counter();
+        // A server that reads nothing: the connection's buffers fill, then the queue.
+        let (server, client) = connection().await;
+        let (counted, meter) = counter();
         let mut writer = Writer::<_, String>::spawn(client, meter, WAIT);
         assert!(writer.push(Bytes::from(vec![0u8; CHUNK + 1])).is_err(), "more than a chunk at once");
-        for _ in 0..QUEUE_BYTES / CHUNK {
+        let mut pushed = 0;
+        while tokio::time::timeout(Duration::from_millis(500), writer.ready()).await.is_ok() {
             writer.push(Bytes::from(vec![0u8; CHUNK])).unwrap();
+            pushed += CHUNK;
         }
-        assert_eq!(writer.permit(), 0);
-        assert!(writer.push(Bytes::from_static(b"x")).is_err());
+        assert!(writer.permit() < CHUNK);
+        assert!(writer.push(Bytes::from(vec![0u8; CHUNK])).is_err());
+        let queued = pushed - counted.load(Ordering::SeqCst);
+        assert!(queued <= QUEUE_BYTES, "{queued} bytes queued");
         drop(server);
-        let end = writer.ready().await.expect("the writer stopped");
+        let end = tokio::time::timeout(WAIT, writer.ready()).await.unwrap().expect("the writer stopped");
         assert!(matches!(end.result, Err(Stopped::Io(_))));
         assert_eq!(writer.permit(), 0);
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writer_times_out_a_stuck_write_and_carries_the_meter_error() {
-        let (_server, client) = tokio::io::duplex(1024);
+        let (_server, client) = connection().await;
         let (_, meter) = counter();
-        let mut writer = Writer::<_, String>::spawn(client, meter, Duration::from_millis(50));
-        writer.push(Bytes::from(vec![0u8; 4096])).unwrap();
-        let end = writer.flushed().await.expect("the writer stopped");
+        let mut writer = Writer::<_, String>::spawn(client, meter, Duration::from_millis(300));
+        // Nobody reads: once the connection's buffers are full, a send waits past its timeout.
+        let end = loop {
+            if let Some(end) = tokio::time::timeout(WAIT, writer.ready()).await.unwrap() {
+                break end;
+            }
+            writer.push(Bytes::from(vec![0u8; CHUNK])).unwrap();
+        };
         assert!(matches!(end.result, Err(Stopped::TimedOut(_))));
+        assert!(non_blocking(&end.stream.unwrap()));
 
-        let (server, client) = tokio::io::duplex(CHUNK);
+        let (_server, client) = connection().await;
         let meter = |_: usize| Err("over budget".to_string());
         let mut writer = Writer::<_, String>::spawn(client, meter, WAIT);
         writer.push(Bytes::from_static(b"abc")).unwrap();
         let end = writer.close().await;
         assert!(matches!(end.result, Err(Stopped::Counted(ref e)) if e == "over budget"));
-        drop(server);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_writer_stops_and_closes_the_connection() {
+        let (mut server, client) = connection().await;
+        let (_, meter) = counter();
+        let mut writer = Writer::<_, String>::spawn(client, meter, WAIT);
+        writer.push(Bytes::from_static(b"sent")).unwrap();
+        assert!(writer.flushed().await.is_none());
+        drop(writer);
+        let mut got = Vec::new();
+        tokio::time::timeout(WAIT, server.read_to_end(&mut got)).await.unwrap().unwrap();
+        assert_eq!(got, b"sent");
     }
 }

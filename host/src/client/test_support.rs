@@ -1,6 +1,6 @@
-//! What the tests of the threads that move a transfer between its data
-//! connection and a file share ([`super::plain_copy`],
-//! [`super::tls_copy`]): a loopback connection, plain or TLS, a server that
+//! What the tests of the threads that move a transfer's bytes on its data
+//! connection share ([`super::plain_copy`], [`super::tls_copy`],
+//! [`super::pump`]): a loopback connection, plain or TLS, a server that
 //! sends a download and ends it, a meter that counts, and a file that
 //! already holds a few bytes before the transfer's offset.
 
@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+
+use super::wire::DataParts;
 
 /// A loopback connection: (the server's side, the client's side).
 pub async fn connection() -> (TcpStream, TcpStream) {
@@ -120,4 +122,51 @@ pub fn receive_all(mut server: TlsServer) -> Vec<u8> {
     // An end without close_notify is an error; what came before it counts.
     let _ = std::io::Read::read_to_end(&mut server, &mut got);
     got
+}
+
+/// The client's side of a TLS connection, as a thread that receives or
+/// sends a transfer takes it.
+pub struct TlsClient {
+    pub socket: TcpStream,
+    pub conn: rustls::ClientConnection,
+}
+
+impl DataParts for TlsClient {
+    fn parts(&mut self) -> (&mut TcpStream, Option<&mut rustls::ClientConnection>) {
+        (&mut self.socket, Some(&mut self.conn))
+    }
+}
+
+impl TlsClient {
+    /// End the connection as a transfer's `finish` does: close_notify,
+    /// the write side shut, and what the server sent (TLS 1.3 session
+    /// tickets) read until it closes, so the close resets nothing still
+    /// unsent.
+    pub fn close(mut self) {
+        self.conn.send_close_notify();
+        let mut socket = self.socket.into_std().expect("the stream is the runtime's again");
+        socket.set_nonblocking(false).unwrap();
+        while self.conn.wants_write() {
+            self.conn.write_tls(&mut socket).unwrap();
+        }
+        socket.shutdown(std::net::Shutdown::Write).unwrap();
+        let _ = std::io::Read::read_to_end(&mut socket, &mut Vec::new());
+    }
+}
+
+/// A TLS connection whose server runs `serve` on its own thread.
+pub fn tls_client<T: Send + 'static>(
+    serve: impl FnOnce(TlsServer) -> T + Send + 'static,
+) -> (std::thread::JoinHandle<T>, TlsClient) {
+    let (server, socket, conn) = tls_connection(serve);
+    (server, TlsClient { socket: TcpStream::from_std(socket).unwrap(), conn })
+}
+
+/// A server that sends `bytes`, then close_notify, and closes.
+pub fn sending(bytes: Vec<u8>) -> impl FnOnce(TlsServer) + Send + 'static {
+    move |mut server| {
+        std::io::Write::write_all(&mut server, &bytes).unwrap();
+        server.conn.send_close_notify();
+        std::io::Write::flush(&mut server).unwrap();
+    }
 }

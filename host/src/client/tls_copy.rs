@@ -4,14 +4,13 @@
 //!
 //! * a download is received a [`CHUNK`] at most per `recv`, handed to
 //!   rustls to decrypt, and written at its offset up to a [`CHUNK`] at a
-//!   time;
+//!   time ([`super::wire::Receiver`]);
 //! * an upload is read from the file a [`CHUNK`] at a time and handed to
 //!   rustls, which encrypts it into records that blocking `send`s put on
-//!   the connection, as a plain upload's are.
+//!   the connection, as a plain upload's are ([`super::wire::Sender`]).
 //!
 //! The pump with a file stream (what a guest's `splice` loop uses) keeps two
-//! threads busy: the pump on the runtime and the file stream on the
-//! blocking pool. Where the server shares the client's cores, that second
+//! threads busy: the pump's and the file stream's. Where the server shares the client's cores, that second
 //! thread takes CPU time from the server, which then waits for a CPU
 //! instead of moving bytes. One thread left the server waiting about a
 //! quarter as long on downloads, and spent less CPU per byte in both
@@ -31,38 +30,18 @@
 //! reaches the file or the connection. Plain transfers never come here:
 //! [`super::plain_copy`] moves them.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::BorrowedFd;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustix::net::{recv, RecvFlags};
-use suppaftp::tokio::{AsyncDataStream, AsyncRustlsStream, TokioTlsStream, TransferStream};
+use bytes::BytesMut;
 use tokio::runtime::Handle;
 
-use super::mover::{send_file, Caller, Detached, SendTo, Shared};
+use super::mover::{send_file, Caller, Detached, Shared};
 use super::pump::{join, Ended, Stopped, Task, CHUNK};
-
-/// What a copy's thread needs of a TLS data connection: the runtime's
-/// stream of its socket, and the rustls connection that encrypts and
-/// decrypts for it.
-pub trait TlsParts {
-    /// `None` on a plain connection.
-    fn parts(&mut self) -> Option<(&mut tokio::net::TcpStream, &mut rustls::ClientConnection)>;
-}
-
-impl TlsParts for TransferStream<AsyncRustlsStream> {
-    fn parts(&mut self) -> Option<(&mut tokio::net::TcpStream, &mut rustls::ClientConnection)> {
-        match self.get_mut() {
-            AsyncDataStream::Ssl(tls) => {
-                let (tcp, conn) = tls.mut_ref().get_mut();
-                Some((tcp, conn))
-            }
-            AsyncDataStream::Tcp(_) => None,
-        }
-    }
-}
+use super::wire::{DataParts, Receiver, Sender};
 
 /// A TLS transfer being moved by its thread.
 pub struct TlsCopy<S, E> {
@@ -73,7 +52,7 @@ pub struct TlsCopy<S, E> {
 
 impl<S, E> TlsCopy<S, E>
 where
-    S: TlsParts + Send + 'static,
+    S: DataParts + Send + 'static,
     E: Send + 'static,
 {
     /// Start saving the rest of `stream` into `file` from `offset` on, until
@@ -114,11 +93,11 @@ where
         let runtime = Handle::current();
         let task = tokio::task::spawn_blocking(move || {
             let result = match stream.parts() {
-                Some((tcp, conn)) => match Detached::new(tcp, &runtime) {
+                (tcp, Some(conn)) => match Detached::new(tcp, &runtime) {
                     Ok(detached) => copy(thread, detached.socket(), conn),
                     Err(e) => Err(Stopped::Io(e)),
                 },
-                None => Err(Stopped::Io(io::Error::other("a TLS copy's thread was given a plain connection"))),
+                (_, None) => Err(Stopped::Io(io::Error::other("a TLS copy's thread was given a plain connection"))),
             };
             (stream, result)
         });
@@ -166,66 +145,21 @@ where
         file: &std::fs::File,
         mut offset: u64,
     ) -> Result<(), Stopped<E>> {
-        let mut received = Received { buf: vec![0; CHUNK], at: 0, end: 0 };
-        let mut plain = vec![0; CHUNK];
+        let mut receiver = Receiver::new(socket, Some(conn));
+        let mut plain = BytesMut::with_capacity(CHUNK);
         loop {
             self.shared.go_on()?;
-            let (n, ended) = self.decrypt_chunk(socket, conn, &mut received, &mut plain)?;
+            plain.clear();
+            let ended = receiver.receive(&self.shared, self.timeout, &mut plain)?;
+            let n = plain.len();
             (self.meter)(n).map_err(Stopped::Counted)?;
-            file.write_all_at(&plain[..n], offset).map_err(Stopped::Local)?;
+            file.write_all_at(&plain, offset).map_err(Stopped::Local)?;
             offset += n as u64;
             self.shared.add(n);
             match ended {
                 Some(Ok(())) => return Ok(()),
                 Some(Err(e)) => return Err(Stopped::Io(e)),
                 None => {}
-            }
-        }
-    }
-
-    /// Decrypt into `plain` what arrives: wait for the first bytes, then
-    /// take whatever else is already there without waiting, until `plain`
-    /// is full. The bytes decrypted, and whether the data ended: cleanly
-    /// (close_notify) or with a failure after those bytes.
-    fn decrypt_chunk(
-        &self,
-        socket: BorrowedFd<'_>,
-        conn: &mut rustls::ClientConnection,
-        received: &mut Received,
-        plain: &mut [u8],
-    ) -> Result<(usize, Option<io::Result<()>>), Stopped<E>> {
-        let mut n = 0;
-        loop {
-            match conn.reader().read(&mut plain[n..]) {
-                Ok(0) => return Ok((n, Some(Ok(())))),
-                Ok(m) => {
-                    n += m;
-                    if n == plain.len() {
-                        return Ok((n, None));
-                    }
-                    continue;
-                }
-                // rustls needs more of the connection's bytes.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // Such as an end without close_notify.
-                Err(e) => return Ok((n, Some(Err(e)))),
-            }
-            if received.is_empty() {
-                let got = match n {
-                    0 => Ok(self.shared.wait_for(self.timeout, || received.receive(socket, RecvFlags::empty()))?),
-                    _ => match received.receive(socket, RecvFlags::DONTWAIT) {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((n, None)),
-                        got => got,
-                    },
-                };
-                if let Err(e) = got {
-                    return Ok((n, Some(Err(e))));
-                }
-            }
-            if let Err(e) = received.hand_to(conn) {
-                // Tell the server why, if the socket takes it at once.
-                let _ = conn.write_tls(&mut SendTo(socket));
-                return Ok((n, Some(Err(e))));
             }
         }
     }
@@ -239,111 +173,21 @@ where
         offset: u64,
     ) -> Result<(), Stopped<E>> {
         let Thread { shared, timeout, mut meter } = self;
-        let mut to = SendTo(socket);
-        send_file(&shared, file, offset, &mut meter, |chunk| {
-            let mut taken = 0;
-            while taken < chunk.len() {
-                // rustls takes what its buffer limit allows (64 KiB by
-                // default): a few records, sent before it takes more.
-                taken += conn.writer().write(&chunk[taken..]).map_err(Stopped::Io)?;
-                shared.send_until(timeout, || {
-                    conn.write_tls(&mut to)?;
-                    Ok(!conn.wants_write())
-                })?;
-            }
-            Ok(())
-        })
-        .map(drop)
-    }
-}
-
-/// What one `recv` brought and rustls has not taken yet.
-struct Received {
-    buf: Vec<u8>,
-    at: usize,
-    end: usize,
-}
-
-impl Received {
-    fn is_empty(&self) -> bool {
-        self.at == self.end
-    }
-
-    /// Receive what has arrived, up to the buffer's size; none at the end
-    /// of the connection.
-    fn receive(&mut self, socket: BorrowedFd<'_>, flags: RecvFlags) -> io::Result<()> {
-        let (n, _) = recv(socket, &mut self.buf[..], flags)?;
-        (self.at, self.end) = (0, n);
-        Ok(())
-    }
-
-    /// Hand rustls what it takes of the bytes received (at most a record's
-    /// worth per call; none, the end of the connection) and have it
-    /// decrypt them.
-    fn hand_to(&mut self, conn: &mut rustls::ClientConnection) -> io::Result<()> {
-        let mut rest = &self.buf[self.at..self.end];
-        self.at += conn.read_tls(&mut rest)?;
-        conn.process_new_packets().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        Ok(())
+        let mut sender = Sender::new(socket, Some(conn));
+        send_file(&shared, file, offset, &mut meter, |chunk| sender.send(&shared, timeout, chunk)).map(drop)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{
-        assert_saved, counting_meter, data, file_with_prefix, non_blocking, receive_all, tls_connection, TlsServer,
-        KEEP,
+        assert_saved, counting_meter, data, file_with_prefix, non_blocking, receive_all, sending, tls_client, KEEP,
     };
     use super::*;
+    use std::io::Write;
     use std::time::Instant;
 
     const WAIT: Duration = Duration::from_secs(10);
-
-    /// The client's side of a TLS connection, as a copy's thread takes it.
-    struct Client {
-        socket: tokio::net::TcpStream,
-        conn: rustls::ClientConnection,
-    }
-
-    impl TlsParts for Client {
-        fn parts(&mut self) -> Option<(&mut tokio::net::TcpStream, &mut rustls::ClientConnection)> {
-            Some((&mut self.socket, &mut self.conn))
-        }
-    }
-
-    impl Client {
-        /// End the connection as a transfer's `finish` does: close_notify,
-        /// the write side shut, and what the server sent (TLS 1.3 session
-        /// tickets) read until it closes, so the close resets nothing
-        /// still unsent.
-        fn close(mut self) {
-            self.conn.send_close_notify();
-            let mut socket = self.socket.into_std().expect("the stream is the runtime's again");
-            socket.set_nonblocking(false).unwrap();
-            while self.conn.wants_write() {
-                self.conn.write_tls(&mut socket).unwrap();
-            }
-            socket.shutdown(std::net::Shutdown::Write).unwrap();
-            let _ = std::io::Read::read_to_end(&mut socket, &mut Vec::new());
-        }
-    }
-
-    /// A TLS connection whose server runs `serve` on its own thread.
-    fn tls_client<T: Send + 'static>(
-        serve: impl FnOnce(TlsServer) -> T + Send + 'static,
-    ) -> (std::thread::JoinHandle<T>, Client) {
-        let (server, socket, conn) = tls_connection(serve);
-        (server, Client { socket: tokio::net::TcpStream::from_std(socket).unwrap(), conn })
-    }
-
-    /// A server that sends `bytes`, then close_notify, and closes.
-    fn sending(bytes: Vec<u8>) -> impl FnOnce(TlsServer) + Send + 'static {
-        move |mut server| {
-            server.write_all(&bytes).unwrap();
-            server.conn.send_close_notify();
-            server.flush().unwrap();
-        }
-    }
 
     // A current-thread runtime, as an embedder may run the host.
     #[tokio::test]
