@@ -10,9 +10,9 @@
 //!   the connection, as a plain upload's are ([`super::wire::Sender`]).
 //!
 //! The pump with a file stream (what a guest's `splice` loop uses) keeps two
-//! threads busy: the pump's and the file stream's. Where the server shares the client's cores, that second
-//! thread takes CPU time from the server, which then waits for a CPU
-//! instead of moving bytes. One thread left the server waiting about a
+//! threads busy: the pump's and the file stream's. Where the server shares
+//! the client's cores, that second thread takes CPU time from the server,
+//! which then waits for a CPU instead of moving bytes. One thread left the server waiting about a
 //! quarter as long on downloads, and spent less CPU per byte in both
 //! directions; uploads also ran faster
 //! (bench/ANALYSIS-2026-12-05-tls-save.md, bench/ANALYSIS-2026-12-05-tls-send.md).
