@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use rustix::net::{send, sendmsg, SendAncillaryBuffer, SendFlags};
 use tokio::runtime::Handle;
 
-use super::pump::{Stopped, CHUNK};
+use super::pump::{Stopped, Task, CHUNK};
+use super::wire::DataParts;
 
 /// How often a thread waiting on its connection checks whether it was
 /// asked to stop.
@@ -215,6 +216,30 @@ impl Drop for Detached<'_> {
             *self.slot = stream;
         }
     }
+}
+
+/// Run `work` on a blocking-pool thread with `stream`'s socket out of the
+/// runtime's reactor ([`Detached`]) while it runs; the thread's task then
+/// yields the stream, back in the reactor, with `work`'s result.
+pub fn spawn_detached<S, E>(
+    mut stream: S,
+    work: impl for<'a> FnOnce(BorrowedFd<'a>, Option<&'a mut rustls::ClientConnection>) -> Result<(), Stopped<E>>
+        + Send
+        + 'static,
+) -> Task<S, E>
+where
+    S: DataParts + Send + 'static,
+    E: Send + 'static,
+{
+    let runtime = Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let (tcp, conn) = stream.parts();
+        let result = match Detached::new(tcp, &runtime) {
+            Ok(detached) => work(detached.socket(), conn),
+            Err(e) => Err(Stopped::Io(e)),
+        };
+        (stream, result)
+    })
 }
 
 /// An upload's loop: read `file` from `offset` on a [`CHUNK`] at a time,

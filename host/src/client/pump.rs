@@ -11,9 +11,10 @@
 //! nothing else: the transfer ([`super::transfer`]) keeps its control
 //! connection, its session slot, its failure and its final reply. Both pumps
 //! - run on a blocking-pool thread that has the socket to itself
-//!   ([`Detached`]) and moves the bytes with [`super::wire`], as `save-to`
-//!   and `send-from` do; so each transfer in flight holds a thread of the
-//!   runtime's blocking pool (512 by default) until it ends;
+//!   ([`super::mover::spawn_detached`]) and moves the bytes with
+//!   [`super::wire`], as `save-to` and `send-from` do; so each transfer in
+//!   flight holds a thread of the runtime's blocking pool (512 by default)
+//!   until it ends;
 //! - hold at most [`QUEUE_BYTES`] queued, plus one read of at most [`CHUNK`];
 //! - call the caller's meter with every byte that crosses the connection,
 //!   as it crosses (bytes read ahead and never taken count too); a meter
@@ -36,7 +37,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::mover::{Caller, Detached, Shared};
+use super::mover::{spawn_detached, Caller, Shared};
 use super::wire::{DataParts, Receiver, Sender};
 use crate::read_buffers::ReadBuffers;
 
@@ -111,7 +112,7 @@ pub enum Next<S, E> {
 
 /// A download's read-ahead: a blocking-pool thread receives the data
 /// connection's bytes, its socket out of the runtime's reactor meanwhile
-/// ([`Detached`]), and queues them for [`next`](Self::next).
+/// ([`spawn_detached`]), and queues them for [`next`](Self::next).
 ///
 /// On the runtime the reactor woke a worker for every segment that
 /// arrived, and under TLS the task read one record per wake-up; beside the
@@ -135,7 +136,7 @@ where
 {
     /// Start reading `stream` ahead. `meter` is called with every read's
     /// byte count; `timeout` bounds each wait for bytes.
-    pub fn spawn<M>(mut stream: S, meter: M, timeout: Duration) -> Self
+    pub fn spawn<M>(stream: S, meter: M, timeout: Duration) -> Self
     where
         M: FnMut(usize) -> Result<(), E> + Send + 'static,
     {
@@ -143,14 +144,7 @@ where
         let room = Arc::new(Semaphore::new(QUEUE_BYTES));
         let (caller, shared) = Caller::new();
         let ahead = ReadAhead { chunks: tx, room: room.clone(), shared, meter, timeout, runtime: Handle::current() };
-        let task = tokio::task::spawn_blocking(move || {
-            let (tcp, conn) = stream.parts();
-            let result = match Detached::new(tcp, &ahead.runtime) {
-                Ok(detached) => ahead.run(Receiver::new(detached.socket(), conn)),
-                Err(e) => Err(Stopped::Io(e)),
-            };
-            (stream, result)
-        });
+        let task = spawn_detached(stream, move |socket, conn| ahead.run(Receiver::new(socket, conn)));
         Reader { chunks, room, caller, task: Some(task) }
     }
 
@@ -247,7 +241,7 @@ impl<M> ReadAhead<M> {
 /// An upload's write-behind: a blocking-pool thread sends what
 /// [`push`](Self::push) queues with blocking sends (encrypting it first
 /// under TLS), its socket out of the runtime's reactor meanwhile
-/// ([`Detached`]), for the reasons the [`Reader`] has one.
+/// ([`spawn_detached`]), for the reasons the [`Reader`] has one.
 pub struct Writer<S, E> {
     chunks: Option<mpsc::UnboundedSender<Bytes>>,
     /// Free bytes of the queue; closed when the thread ends.
@@ -266,7 +260,7 @@ where
     /// Start sending to `stream` what [`push`](Self::push) queues. `meter`
     /// is called with every chunk's byte count once it is sent; `timeout`
     /// bounds each wait for the server to take bytes.
-    pub fn spawn<M>(mut stream: S, meter: M, timeout: Duration) -> Self
+    pub fn spawn<M>(stream: S, meter: M, timeout: Duration) -> Self
     where
         M: FnMut(usize) -> Result<(), E> + Send + 'static,
     {
@@ -274,17 +268,7 @@ where
         let room = Arc::new(Semaphore::new(QUEUE_BYTES));
         let (caller, shared) = Caller::new();
         let behind = WriteBehind { chunks: rx, room: room.clone(), shared, meter, timeout };
-        let (runtime, ending) = (Handle::current(), room.clone());
-        let task = tokio::task::spawn_blocking(move || {
-            let (tcp, conn) = stream.parts();
-            let result = match Detached::new(tcp, &runtime) {
-                Ok(detached) => behind.send(Sender::new(detached.socket(), conn)),
-                Err(e) => Err(Stopped::Io(e)),
-            };
-            // Wake a `ready` or `flushed` waiting for room that will never come.
-            ending.close();
-            (stream, result)
-        });
+        let task = spawn_detached(stream, move |socket, conn| behind.send(Sender::new(socket, conn)));
         Writer { chunks: Some(chunks), room, _caller: caller, task: Some(task) }
     }
 
@@ -357,6 +341,14 @@ struct WriteBehind<M> {
     timeout: Duration,
 }
 
+impl<M> Drop for WriteBehind<M> {
+    /// The thread is returning (or never started sending): wake a `ready`
+    /// or `flushed` waiting for room that will never come.
+    fn drop(&mut self) {
+        self.room.close();
+    }
+}
+
 impl<M> WriteBehind<M> {
     /// Send every chunk queued until the writer is closed (or dropped:
     /// then stop).
@@ -377,26 +369,11 @@ impl<M> WriteBehind<M> {
 #[cfg(test)]
 mod tests {
     use super::super::mover::STOP_CHECK;
-    use super::super::test_support::{connection, non_blocking, receive_all, sending, serve, tls_client};
+    use super::super::test_support::{
+        connection, counting_meter, data, non_blocking, receive_all, sending, serve, tls_client,
+    };
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    type Meter = Box<dyn FnMut(usize) -> Result<(), String> + Send>;
-
-    fn counter() -> (Arc<AtomicUsize>, Meter) {
-        let total = Arc::new(AtomicUsize::new(0));
-        let seen = total.clone();
-        let meter = move |n| {
-            seen.fetch_add(n, Ordering::SeqCst);
-            Ok(())
-        };
-        (total, Box::new(meter))
-    }
-
-    fn data(n: usize) -> Vec<u8> {
-        (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
-    }
 
     const WAIT: Duration = Duration::from_secs(10);
 
@@ -405,7 +382,7 @@ mod tests {
         let sent = data(10 * CHUNK + 123);
         let (server, client) = connection().await;
         let writer = serve(server, sent.clone());
-        let (counted, meter) = counter();
+        let (counted, meter) = counting_meter();
         let mut reader = Reader::<_, String>::spawn(client, meter, WAIT);
         let mut got = Vec::new();
         // Interrupt `next` often: no chunk may be lost or repeated.
@@ -427,7 +404,7 @@ mod tests {
         }
         writer.await.unwrap();
         assert_eq!(got, sent);
-        assert_eq!(counted.load(Ordering::SeqCst), sent.len());
+        assert_eq!(*counted.lock().unwrap(), sent.len());
     }
 
     // A current-thread runtime, as an embedder may run the host.
@@ -435,7 +412,7 @@ mod tests {
     async fn reader_decrypts_a_tls_download_and_gives_the_stream_back() {
         let sent = data(3 * CHUNK + 4321);
         let (server, client) = tls_client(sending(sent.clone()));
-        let (counted, meter) = counter();
+        let (counted, meter) = counting_meter();
         let mut reader = Reader::<_, String>::spawn(client, meter, WAIT);
         let mut got = Vec::new();
         let end = loop {
@@ -447,7 +424,7 @@ mod tests {
         server.join().unwrap();
         assert!(end.result.is_ok());
         assert!(got == sent, "every byte decrypted, in order");
-        assert_eq!(counted.load(Ordering::SeqCst), sent.len());
+        assert_eq!(*counted.lock().unwrap(), sent.len());
         let client = end.stream.expect("the stream comes back for the final reply");
         assert!(non_blocking(&client.socket) && client.socket.peer_addr().is_ok());
     }
@@ -459,16 +436,16 @@ mod tests {
             let block = vec![1u8; CHUNK];
             while server.write_all(&block).await.is_ok() {}
         });
-        let (counted, meter) = counter();
+        let (counted, meter) = counting_meter();
         let mut reader = Reader::<_, String>::spawn(client, meter, WAIT);
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let read = counted.load(Ordering::SeqCst);
+        let read = *counted.lock().unwrap();
         assert!(read <= QUEUE_BYTES, "read ahead {read} bytes with nobody taking them");
         assert!(read > 0);
         // Taking a chunk makes room for more, still within the bound.
         let Next::Chunk(first) = reader.next().await else { panic!("no chunk") };
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let read = counted.load(Ordering::SeqCst);
+        let read = *counted.lock().unwrap();
         assert!(read <= QUEUE_BYTES + first.len(), "read ahead {read} bytes");
         // A stop ends a wait for room at once, and is not a failure.
         let started = std::time::Instant::now();
@@ -480,7 +457,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stop_ends_a_wait_for_bytes_within_a_slice_and_a_silent_server_times_out() {
         let (_server, client) = connection().await;
-        let (_, meter) = counter();
+        let (_, meter) = counting_meter();
         let mut reader = Reader::<_, String>::spawn(client, meter, WAIT);
         tokio::time::sleep(Duration::from_millis(50)).await;
         let started = std::time::Instant::now();
@@ -489,7 +466,7 @@ mod tests {
         assert!(started.elapsed() < 3 * STOP_CHECK, "{:?}", started.elapsed());
 
         let (_server, client) = connection().await;
-        let (_, meter) = counter();
+        let (_, meter) = counting_meter();
         let mut reader = Reader::<_, String>::spawn(client, meter, Duration::from_millis(300));
         let Next::End(end) = tokio::time::timeout(WAIT, reader.next()).await.unwrap() else { panic!("a chunk") };
         assert!(matches!(end.result, Err(Stopped::TimedOut(_))));
@@ -508,7 +485,7 @@ mod tests {
                 tokio::task::yield_now().await;
             }
         });
-        let (_, meter) = counter();
+        let (_, meter) = counting_meter();
         let mut reader = Reader::<_, String>::spawn(client, meter, WAIT);
         let mut chunks = Vec::new();
         while let Next::Chunk(c) = reader.next().await {
@@ -551,7 +528,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dropped_reader_closes_the_connection() {
         let (mut server, client) = connection().await;
-        let (_, meter) = counter();
+        let (_, meter) = counting_meter();
         let reader = Reader::<_, String>::spawn(client, meter, WAIT);
         tokio::task::yield_now().await;
         drop(reader);
@@ -568,7 +545,7 @@ mod tests {
             let mut got = Vec::new();
             server.read_to_end(&mut got).await.map(|_| got)
         });
-        let (counted, meter) = counter();
+        let (counted, meter) = counting_meter();
         let mut writer = Writer::<_, String>::spawn(client, meter, WAIT);
         let mut rest = Bytes::from(sent.clone());
         let mut round = 0;
@@ -591,7 +568,7 @@ mod tests {
             }
         }
         assert!(writer.flushed().await.is_none());
-        assert_eq!(counted.load(Ordering::SeqCst), sent.len(), "flushed: everything was sent");
+        assert_eq!(*counted.lock().unwrap(), sent.len(), "flushed: everything was sent");
         let mut end = writer.close().await;
         assert!(end.result.is_ok());
         let mut stream = end.stream.take().unwrap();
@@ -605,7 +582,7 @@ mod tests {
     async fn writer_encrypts_a_tls_upload() {
         let sent = data(3 * CHUNK + 4321);
         let (server, client) = tls_client(receive_all);
-        let (counted, meter) = counter();
+        let (counted, meter) = counting_meter();
         let mut writer = Writer::<_, String>::spawn(client, meter, WAIT);
         let mut rest = Bytes::from(sent.clone());
         while !rest.is_empty() {
@@ -614,7 +591,7 @@ mod tests {
         }
         let end = writer.close().await;
         assert!(end.result.is_ok());
-        assert_eq!(counted.load(Ordering::SeqCst), sent.len());
+        assert_eq!(*counted.lock().unwrap(), sent.len());
         end.stream.expect("the stream comes back for the final reply").close();
         assert!(server.join().unwrap() == sent, "the server decrypted every byte, in order");
     }
@@ -623,7 +600,7 @@ mod tests {
     async fn writer_refuses_past_its_room_and_reports_a_dead_connection() {
         // A server that reads nothing: the connection's buffers fill, then the queue.
         let (server, client) = connection().await;
-        let (counted, meter) = counter();
+        let (counted, meter) = counting_meter();
         let mut writer = Writer::<_, String>::spawn(client, meter, WAIT);
         assert!(writer.push(Bytes::from(vec![0u8; CHUNK + 1])).is_err(), "more than a chunk at once");
         let mut pushed = 0;
@@ -633,7 +610,7 @@ mod tests {
         }
         assert!(writer.permit() < CHUNK);
         assert!(writer.push(Bytes::from(vec![0u8; CHUNK])).is_err());
-        let queued = pushed - counted.load(Ordering::SeqCst);
+        let queued = pushed - *counted.lock().unwrap();
         assert!(queued <= QUEUE_BYTES, "{queued} bytes queued");
         drop(server);
         let end = tokio::time::timeout(WAIT, writer.ready()).await.unwrap().expect("the writer stopped");
@@ -644,7 +621,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writer_times_out_a_stuck_write_and_carries_the_meter_error() {
         let (_server, client) = connection().await;
-        let (_, meter) = counter();
+        let (_, meter) = counting_meter();
         let mut writer = Writer::<_, String>::spawn(client, meter, Duration::from_millis(300));
         // Nobody reads: once the connection's buffers are full, a send waits past its timeout.
         let end = loop {
@@ -667,7 +644,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dropped_writer_stops_and_closes_the_connection() {
         let (mut server, client) = connection().await;
-        let (_, meter) = counter();
+        let (_, meter) = counting_meter();
         let mut writer = Writer::<_, String>::spawn(client, meter, WAIT);
         writer.push(Bytes::from_static(b"sent")).unwrap();
         assert!(writer.flushed().await.is_none());

@@ -1,6 +1,6 @@
 //! A TLS transfer moved between its data connection and a granted file
 //! (`download.save-to`, `upload.send-from`) by one blocking-pool thread,
-//! the socket out of the runtime's reactor meanwhile ([`Detached`]):
+//! the socket out of the runtime's reactor meanwhile ([`spawn_detached`]):
 //!
 //! * a download is received a [`CHUNK`] at most per `recv`, handed to
 //!   rustls to decrypt, and written at its offset up to a [`CHUNK`] at a
@@ -37,9 +37,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::runtime::Handle;
 
-use super::mover::{send_file, Caller, Detached, Shared};
+use super::mover::{send_file, spawn_detached, Caller, Shared};
 use super::pump::{join, Ended, Stopped, Task, CHUNK};
 use super::wire::{DataParts, Receiver, Sender};
 
@@ -78,7 +77,7 @@ where
     /// Run `copy` on a thread of its own, with the stream's socket out of
     /// the reactor until it ends.
     fn spawn<M>(
-        mut stream: S,
+        stream: S,
         timeout: Duration,
         meter: M,
         copy: impl FnOnce(Thread<M>, BorrowedFd<'_>, &mut rustls::ClientConnection) -> Result<(), Stopped<E>>
@@ -90,16 +89,9 @@ where
     {
         let (caller, shared) = Caller::new();
         let thread = Thread { shared, timeout, meter };
-        let runtime = Handle::current();
-        let task = tokio::task::spawn_blocking(move || {
-            let result = match stream.parts() {
-                (tcp, Some(conn)) => match Detached::new(tcp, &runtime) {
-                    Ok(detached) => copy(thread, detached.socket(), conn),
-                    Err(e) => Err(Stopped::Io(e)),
-                },
-                (_, None) => Err(Stopped::Io(io::Error::other("a TLS copy's thread was given a plain connection"))),
-            };
-            (stream, result)
+        let task = spawn_detached(stream, move |socket, conn| match conn {
+            Some(conn) => copy(thread, socket, conn),
+            None => Err(Stopped::Io(io::Error::other("a TLS copy's thread was given a plain connection"))),
         });
         TlsCopy { task: Some(task), caller }
     }
