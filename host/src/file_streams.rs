@@ -6,8 +6,9 @@
 //! stream permit per call; with 64 KiB file streams a 1 GiB transfer takes
 //! 16,384 serialized thread-pool round trips and the FTP socket idles
 //! during each (bench/ANALYSIS-2026-12-01.md). The input stream also reads
-//! one chunk ahead, so the next file read overlaps sending this one, into
-//! [`ReadBuffers`] (not a fresh MiB per chunk).
+//! one chunk ahead, so the next file read overlaps sending this one, each
+//! chunk into a buffer of its own that a whole-chunk read hands over with
+//! its allocation (see [`FileIn`]).
 //!
 //! The output stream writes behind the guest: a write queues its bytes (at
 //! most [`FILE_QUEUE`] held) and returns, and one trip to the blocking pool
@@ -34,8 +35,6 @@ use wasmtime_wasi::p2::{
     DynInputStream, DynOutputStream, InputStream, OutputStream, Pollable, StreamError, StreamResult,
 };
 use wasmtime_wasi::WasiView;
-
-use crate::read_buffers::ReadBuffers;
 
 /// The largest write permit, and the bytes one blocking-pool read takes:
 /// the read-ahead of an input stream (held twice: one chunk handed out, one
@@ -259,33 +258,32 @@ impl Pollable for FileOut {
 // ---- input --------------------------------------------------------------------
 
 /// `read-via-stream`: positional reads from `offset` on, one chunk ahead.
+///
+/// Each chunk is read into an allocation of its own, and a read that takes
+/// the whole chunk gets it whole: wasmtime-wasi turns what `read` returns
+/// into a `Vec<u8>` before copying it into the guest's memory, and a
+/// `Bytes` that is alone in its allocation becomes that `Vec` without a
+/// copy. Pooled buffers, still referenced by the pool, were copied once
+/// more: a third user-space copy of every byte a guest reads through its
+/// memory, 8% more CPU per GiB on such uploads
+/// (bench/ANALYSIS-2026-12-05-intel.md). Freed on the thread that
+/// allocated it, after the copy into the guest, the allocation is reused by
+/// the allocator without new page faults (measured there too).
 struct FileIn {
     file: Arc<std::fs::File>,
     /// Where the next read starts.
     next: u64,
     /// Read, not yet taken by the guest.
     buf: Bytes,
-    /// A chunk and what is left of the buffer it was read into.
-    reading: Option<JoinHandle<io::Result<(Bytes, BytesMut)>>>,
-    /// The buffer of the last chunk read, for [`ReadBuffers::next`].
-    spent: Option<BytesMut>,
-    buffers: ReadBuffers,
+    /// The next chunk, being read.
+    reading: Option<JoinHandle<io::Result<Bytes>>>,
     eof: bool,
     error: Option<io::Error>,
 }
 
 impl FileIn {
     fn new(file: Arc<std::fs::File>, offset: u64) -> Self {
-        FileIn {
-            file,
-            next: offset,
-            buf: Bytes::new(),
-            reading: None,
-            spent: None,
-            buffers: ReadBuffers::new(FILE_CHUNK),
-            eof: false,
-            error: None,
-        }
+        FileIn { file, next: offset, buf: Bytes::new(), reading: None, eof: false, error: None }
     }
 
     fn start_read(&mut self) {
@@ -294,10 +292,7 @@ impl FileIn {
         }
         let (file, at) = (self.file.clone(), self.next);
         self.next += FILE_CHUNK as u64;
-        let mut buf = match self.spent.take() {
-            Some(used) => self.buffers.next(used),
-            None => BytesMut::with_capacity(FILE_CHUNK),
-        };
+        let mut buf = BytesMut::with_capacity(FILE_CHUNK);
         self.reading = Some(tokio::task::spawn_blocking(move || {
             // Fill the chunk unless the file ends: a short chunk would shift
             // every later read's offset.
@@ -309,7 +304,7 @@ impl FileIn {
                     Err(e) => return Err(e),
                 }
             }
-            Ok((buf.split().freeze(), buf))
+            Ok(buf.freeze())
         }));
     }
 }
@@ -333,8 +328,11 @@ fn read_at_into(file: &std::fs::File, buf: &mut BytesMut, size: usize, start: u6
 impl InputStream for FileIn {
     fn read(&mut self, size: usize) -> StreamResult<Bytes> {
         if !self.buf.is_empty() {
-            let n = size.min(self.buf.len());
-            return Ok(self.buf.split_to(n));
+            if size >= self.buf.len() {
+                // Whole, so it leaves alone in its allocation (see FileIn).
+                return Ok(std::mem::take(&mut self.buf));
+            }
+            return Ok(self.buf.split_to(size));
         }
         if let Some(e) = self.error.take() {
             self.eof = true;
@@ -366,9 +364,8 @@ impl Pollable for FileIn {
         self.start_read();
         let Some(task) = self.reading.take() else { return };
         match joined(task.await) {
-            Ok((chunk, _)) if chunk.is_empty() => self.eof = true,
-            Ok((chunk, spent)) => {
-                self.spent = Some(spent);
+            Ok(chunk) if chunk.is_empty() => self.eof = true,
+            Ok(chunk) => {
                 // A short chunk is the end of the file (as it was then).
                 let last = chunk.len() < FILE_CHUNK;
                 self.buf = chunk;
@@ -423,24 +420,47 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
-    async fn reads_every_byte_from_the_offset_reusing_its_buffers() {
+    async fn reads_every_byte_from_the_offset_each_chunk_becoming_a_vec_without_a_copy() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in");
         let data = pattern(5 * FILE_CHUNK + 12_345);
         std::fs::write(&path, &data).unwrap();
         let mut stream = FileIn::new(Arc::new(std::fs::File::open(&path).unwrap()), 1000);
-        let (mut got, mut buffers) = (Vec::new(), std::collections::HashSet::new());
+        let (mut got, mut copied) = (Vec::new(), 0);
         read_all(&mut stream, |chunk| {
-            if !chunk.is_empty() {
-                buffers.insert(chunk.as_ptr() as usize);
+            // What wasmtime-wasi does with it before the guest's copy.
+            let at = chunk.as_ptr();
+            let vec = Vec::<u8>::from(chunk);
+            if !vec.is_empty() && vec.as_ptr() != at {
+                copied += 1;
             }
-            got.extend_from_slice(&chunk);
+            got.extend_from_slice(&vec);
         })
         .await;
         assert!(got == data[1000..], "{} bytes read, {} expected", got.len(), data.len() - 1000);
-        // Each chunk was dropped before the next: one buffer handed out and
-        // one being read ahead, taking turns (not a fresh MiB per chunk).
-        assert!(buffers.len() <= 2, "{} buffers for 6 chunks", buffers.len());
+        assert_eq!(copied, 0, "chunks copied on their way to a Vec");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn reads_smaller_than_a_chunk_take_it_piece_by_piece() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in");
+        let data = pattern(2 * FILE_CHUNK + 7);
+        std::fs::write(&path, &data).unwrap();
+        let mut stream = FileIn::new(Arc::new(std::fs::File::open(&path).unwrap()), 0);
+        let mut got = Vec::new();
+        loop {
+            stream.ready().await;
+            match stream.read(100_000) {
+                Ok(chunk) => {
+                    assert!(chunk.len() <= 100_000);
+                    got.extend_from_slice(&chunk);
+                }
+                Err(StreamError::Closed) => break,
+                Err(e) => panic!("read failed: {e:?}"),
+            }
+        }
+        assert!(got == data, "{} bytes read, {} expected", got.len(), data.len());
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -1,8 +1,8 @@
 //! Read buffers reused once every chunk split off them is gone: the data
-//! connection's read-ahead ([`crate::client`]'s pump) and the granted
-//! files' input streams ([`crate::file_streams`]) read 1 MiB at a time into
-//! them and hand out `Bytes` that may live on in queues, the guest's hands
-//! or a write-behind.
+//! connection's read-ahead ([`crate::client`]'s pump) receives up to 1 MiB
+//! at a time into them and hands out `Bytes` that may live on in queues or
+//! the guest's hands. (The granted files' input streams do not pool: a
+//! whole chunk leaves with its allocation, see [`crate::file_streams`].)
 //!
 //! Fresh MiB-sized blocks cost a page fault per 4 KiB (glibc returns freed
 //! ones to the kernel): 15,000-72,000 faults per GiB downloaded were
