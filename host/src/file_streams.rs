@@ -266,9 +266,10 @@ impl Pollable for FileOut {
 /// copy. Pooled buffers, still referenced by the pool, were copied once
 /// more: a third user-space copy of every byte a guest reads through its
 /// memory, 8% more CPU per GiB on such uploads
-/// (bench/ANALYSIS-2026-12-05-intel.md). Freed on the thread that
-/// allocated it, after the copy into the guest, the allocation is reused by
-/// the allocator without new page faults (measured there too).
+/// (bench/ANALYSIS-2026-12-05-intel.md). Freed after the copy into the
+/// guest, as that `Vec` was, the allocation is kept for the next chunk by
+/// the settings of [`crate::allocator`]: page faults did not change
+/// (measured there too).
 struct FileIn {
     file: Arc<std::fs::File>,
     /// Where the next read starts.
