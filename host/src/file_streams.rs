@@ -407,12 +407,12 @@ mod tests {
         (0..len).map(|i| (i % 251) as u8).collect::<Vec<_>>().into()
     }
 
-    /// Read `stream` to its end the way a guest's read loop does, giving
-    /// each chunk to `keep`.
-    async fn read_all(stream: &mut FileIn, mut keep: impl FnMut(Bytes)) {
+    /// Read `stream` to its end the way a guest's read loop does, asking
+    /// for `size` bytes at a time, giving each chunk to `keep`.
+    async fn read_all(stream: &mut FileIn, size: usize, mut keep: impl FnMut(Bytes)) {
         loop {
             stream.ready().await;
-            match stream.read(FILE_CHUNK) {
+            match stream.read(size) {
                 Ok(chunk) => keep(chunk),
                 Err(StreamError::Closed) => return,
                 Err(e) => panic!("read failed: {e:?}"),
@@ -420,15 +420,22 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread")]
-    async fn reads_every_byte_from_the_offset_each_chunk_becoming_a_vec_without_a_copy() {
+    /// A file of `len` patterned bytes and an input stream over it from
+    /// `offset` on (the directory goes with the third value).
+    fn file_in(len: usize, offset: u64) -> (Bytes, FileIn, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in");
-        let data = pattern(5 * FILE_CHUNK + 12_345);
+        let data = pattern(len);
         std::fs::write(&path, &data).unwrap();
-        let mut stream = FileIn::new(Arc::new(std::fs::File::open(&path).unwrap()), 1000);
+        let stream = FileIn::new(Arc::new(std::fs::File::open(&path).unwrap()), offset);
+        (data, stream, dir)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn reads_every_byte_from_the_offset_each_chunk_becoming_a_vec_without_a_copy() {
+        let (data, mut stream, _dir) = file_in(5 * FILE_CHUNK + 12_345, 1000);
         let (mut got, mut copied) = (Vec::new(), 0);
-        read_all(&mut stream, |chunk| {
+        read_all(&mut stream, FILE_CHUNK, |chunk| {
             // What wasmtime-wasi does with it before the guest's copy.
             let at = chunk.as_ptr();
             let vec = Vec::<u8>::from(chunk);
@@ -444,23 +451,13 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn reads_smaller_than_a_chunk_take_it_piece_by_piece() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("in");
-        let data = pattern(2 * FILE_CHUNK + 7);
-        std::fs::write(&path, &data).unwrap();
-        let mut stream = FileIn::new(Arc::new(std::fs::File::open(&path).unwrap()), 0);
+        let (data, mut stream, _dir) = file_in(2 * FILE_CHUNK + 7, 0);
         let mut got = Vec::new();
-        loop {
-            stream.ready().await;
-            match stream.read(100_000) {
-                Ok(chunk) => {
-                    assert!(chunk.len() <= 100_000);
-                    got.extend_from_slice(&chunk);
-                }
-                Err(StreamError::Closed) => break,
-                Err(e) => panic!("read failed: {e:?}"),
-            }
-        }
+        read_all(&mut stream, 100_000, |chunk| {
+            assert!(chunk.len() <= 100_000);
+            got.extend_from_slice(&chunk);
+        })
+        .await;
         assert!(got == data, "{} bytes read, {} expected", got.len(), data.len());
     }
 
