@@ -46,8 +46,8 @@ use crate::observe::Direction;
 /// A blocking send of a chunk returns once the socket's unsent bytes fall
 /// below the mark; the thread then reads the next [`CHUNK`] of the file
 /// before it sends again. At ~2 GB/s on loopback 32 KiB drain in ~16 µs,
-/// less than that read takes, so the connection idled for part of every
-/// MiB. With 256 KiB these uploads ran 18% (proftpd) and 24% (vsftpd)
+/// a tenth of that read (150–210 µs per MiB from tmpfs), so the socket
+/// had nothing left to send for most of it. With 256 KiB these uploads ran 18% (proftpd) and 24% (vsftpd)
 /// faster, the client spending 12–15% less CPU per GiB and the server
 /// 6–10% less; 128 KiB and 1 MiB were faster than 32 KiB too, and apart
 /// from 256 KiB by no more than the rounds' spread
