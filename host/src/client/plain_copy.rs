@@ -47,10 +47,11 @@ use crate::observe::Direction;
 /// below the mark; the thread then reads the next [`CHUNK`] of the file
 /// before it sends again. At ~2 GB/s on loopback 32 KiB drain in ~16 µs,
 /// a tenth of that read (150–210 µs per MiB from tmpfs), so the socket
-/// had nothing left to send for most of it. With 256 KiB these uploads ran 18% (proftpd) and 24% (vsftpd)
-/// faster, the client spending 12–15% less CPU per GiB and the server
-/// 6–10% less; 128 KiB and 1 MiB were faster than 32 KiB too, and apart
-/// from 256 KiB by no more than the rounds' spread
+/// had nothing left to send for most of it. With 256 KiB these uploads
+/// ran 18% (proftpd) and 24% (vsftpd) faster, the client spending 12–15%
+/// less CPU per GiB and the server 6–10% less; 128 KiB and 1 MiB were
+/// faster than 32 KiB too, and apart from 256 KiB by no more than the
+/// rounds' spread
 /// (bench/ANALYSIS-2026-12-06-send-backlog.md). The write-behind of a body
 /// (`pump`), which waits for the guest rather than a file, keeps 32 KiB:
 /// larger marks made it slower and the server spend more. So does a TLS
