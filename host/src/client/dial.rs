@@ -198,8 +198,8 @@ type DataDial = Pin<Box<dyn Future<Output = FtpResult<TcpStream>> + Send + Sync>
 /// (bench/ANALYSIS-2026-12-04-cpu-ratio.md, sections 7–8).
 /// In-flight bytes do not count, so the window of a long, fat network is not
 /// limited by this; a download sends nothing on its data connection. A
-/// plain `send-from` raises it for its own thread
-/// ([`super::plain_copy::SEND_FROM_NOTSENT_LOWAT`]).
+/// plain upload's sending thread raises it
+/// ([`super::wire::PLAIN_SEND_NOTSENT_LOWAT`]).
 const DATA_NOTSENT_LOWAT: u32 = 32 * 1024;
 
 /// The passive data-connection dialer handed to suppaftp: every data dial

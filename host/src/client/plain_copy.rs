@@ -14,8 +14,9 @@
 //!   and uploads ran 4–14% faster. `sendfile(2)` spent half the CPU but
 //!   made the server spend a quarter to a third more, and ran slower
 //!   (bench/ANALYSIS-2026-12-05-plain-send.md). The socket may hold
-//!   [`SEND_FROM_NOTSENT_LOWAT`] unsent meanwhile, so the connection keeps
-//!   moving while the thread reads the next chunk.
+//!   [`PLAIN_SEND_NOTSENT_LOWAT`](super::wire::PLAIN_SEND_NOTSENT_LOWAT)
+//!   unsent meanwhile, so the connection keeps moving while the thread
+//!   reads the next chunk.
 //!
 //! Only plain connections: under TLS the bytes must pass through rustls.
 //!
@@ -38,25 +39,6 @@ use super::mover::{io_error, send_file, Caller, Detached, Shared};
 use super::pump::{Stopped, CHUNK};
 use super::wire::Sender;
 use crate::observe::Direction;
-
-/// Most bytes an upload from a file leaves unsent in its socket
-/// (`TCP_NOTSENT_LOWAT`), raised from the data connection's
-/// `DATA_NOTSENT_LOWAT` (32 KiB, `dial.rs`) for this thread only.
-///
-/// A blocking send of a chunk returns once the socket's unsent bytes fall
-/// below the mark; the thread then reads the next [`CHUNK`] of the file
-/// before it sends again. At ~2 GB/s on loopback 32 KiB drain in ~16 µs,
-/// a tenth of that read (150–210 µs per MiB from tmpfs), so the socket
-/// had nothing left to send for most of it. With 256 KiB these uploads
-/// ran 18% (proftpd) and 24% (vsftpd) faster, the client spending 12–15%
-/// less CPU per GiB and the server 6–10% less; 128 KiB and 1 MiB were
-/// faster than 32 KiB too, and apart from 256 KiB by no more than the
-/// rounds' spread
-/// (bench/ANALYSIS-2026-12-06-send-backlog.md). The write-behind of a body
-/// (`pump`), which waits for the guest rather than a file, keeps 32 KiB:
-/// larger marks made it slower and the server spend more. So does a TLS
-/// `send-from`, which 128 and 256 KiB did not speed up.
-pub const SEND_FROM_NOTSENT_LOWAT: u32 = 256 * 1024;
 
 /// Move a transfer between the data connection `stream` and `file`, from
 /// `offset` on: a download until the server closes the connection, an
@@ -131,9 +113,6 @@ where
     /// Send `file` from `offset` on, the socket blocking meanwhile.
     fn upload(self, socket: BorrowedFd<'_>, file: &std::fs::File, offset: u64) -> Result<u64, Stopped<E>> {
         let Copy { shared, timeout, mut meter } = self;
-        // Left so afterwards: the upload ends by closing the connection. A
-        // socket without the option still moves every byte.
-        let _ = socket2::SockRef::from(&socket).set_tcp_notsent_lowat(SEND_FROM_NOTSENT_LOWAT);
         let mut sender = Sender::new(socket, None);
         send_file(&shared, file, offset, &mut meter, |chunk| sender.send(&shared, timeout, chunk))
     }
@@ -145,6 +124,7 @@ mod tests {
     use super::super::test_support::{
         assert_saved, connection, counting_meter, data, file_with_prefix, non_blocking, serve, KEEP,
     };
+    use super::super::wire::PLAIN_SEND_NOTSENT_LOWAT;
     use super::*;
     use std::time::Instant;
     use tokio::io::AsyncWriteExt;
@@ -253,7 +233,7 @@ mod tests {
         assert!(matches!(moved, Ok(n) if n == sent.len() as u64), "{:?}", moved.err().map(|_| ()));
         assert!(non_blocking(&client), "the stream is non-blocking again");
         let unsent = socket2::SockRef::from(&client).tcp_notsent_lowat().unwrap();
-        assert_eq!(unsent, SEND_FROM_NOTSENT_LOWAT, "a backlog that outlasts reading the next chunk");
+        assert_eq!(unsent, PLAIN_SEND_NOTSENT_LOWAT, "a backlog that outlasts reading the next chunk");
         drop(client);
         assert!(received.await.unwrap() == sent, "the server got the file after the offset");
         assert_eq!(reported, sent.len() as u64, "progress saw every byte");

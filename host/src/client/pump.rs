@@ -372,6 +372,7 @@ mod tests {
     use super::super::test_support::{
         connection, counting_meter, data, non_blocking, receive_all, sending, serve, tls_client,
     };
+    use super::super::wire::PLAIN_SEND_NOTSENT_LOWAT;
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -573,6 +574,8 @@ mod tests {
         assert!(end.result.is_ok());
         let mut stream = end.stream.take().unwrap();
         assert!(non_blocking(&stream) && stream.peer_addr().is_ok(), "the stream is the runtime's again");
+        let unsent = socket2::SockRef::from(&stream).tcp_notsent_lowat().unwrap();
+        assert_eq!(unsent, PLAIN_SEND_NOTSENT_LOWAT, "a plain upload's backlog outlasts the wait for a write");
         stream.shutdown().await.unwrap();
         assert_eq!(collector.await.unwrap().unwrap(), sent);
     }
@@ -592,7 +595,10 @@ mod tests {
         let end = writer.close().await;
         assert!(end.result.is_ok());
         assert_eq!(*counted.lock().unwrap(), sent.len());
-        end.stream.expect("the stream comes back for the final reply").close();
+        let client = end.stream.expect("the stream comes back for the final reply");
+        let unsent = socket2::SockRef::from(&client.socket).tcp_notsent_lowat().unwrap();
+        assert_ne!(unsent, PLAIN_SEND_NOTSENT_LOWAT, "TLS keeps the data connection's mark");
+        client.close();
         assert!(server.join().unwrap() == sent, "the server decrypted every byte, in order");
     }
 

@@ -49,6 +49,31 @@ impl DataParts for tokio::net::TcpStream {
     }
 }
 
+/// Most bytes a plain upload leaves unsent in its socket
+/// (`TCP_NOTSENT_LOWAT`), raised from the data connection's
+/// `DATA_NOTSENT_LOWAT` (32 KiB, `dial.rs`) by [`Sender::new`].
+///
+/// A blocking send of a chunk returns once the socket's unsent bytes fall
+/// below the mark; the thread then fetches the next chunk (reads the file,
+/// for `send-from`; waits for the guest's next write, for a body's
+/// write-behind) before it sends again. At ~2 GB/s on loopback 32 KiB
+/// drain in ~16 µs, a tenth of reading a MiB from tmpfs (150–210 µs), so
+/// the socket had nothing left to send for most of it; and a write-behind's
+/// thread, sending without a pause, slept and woke in the kernel's wait
+/// for room many times per MiB. With 256 KiB:
+/// - `send-from` uploads ran 18% (proftpd) and 24% (vsftpd) faster, the
+///   client spending 12–15% less CPU per GiB and the server 6–10% less;
+///   128 KiB and 1 MiB were faster than 32 KiB too, and apart from 256 KiB
+///   by no more than the rounds' spread;
+/// - a guest's `splice` into a body ran 14% and 16% faster, client and
+///   server each spending less; a guest writing from its memory spent
+///   11–15% less CPU per GiB, as fast against proftpd (whose CPU per GiB
+///   rose 0.08 s) and 6% faster against vsftpd
+///   (bench/ANALYSIS-2026-12-06-send-backlog.md, sections 1, 2 and 7).
+///
+/// TLS uploads keep 32 KiB: 128 and 256 KiB did not make them faster.
+pub const PLAIN_SEND_NOTSENT_LOWAT: u32 = 256 * 1024;
+
 /// An upload sent on a detached, blocking socket.
 pub struct Sender<'a> {
     to: SendTo<'a>,
@@ -57,7 +82,13 @@ pub struct Sender<'a> {
 }
 
 impl<'a> Sender<'a> {
+    /// A plain connection's socket gets [`PLAIN_SEND_NOTSENT_LOWAT`], left
+    /// so afterwards: an upload ends by closing the connection. A socket
+    /// without the option still moves every byte.
     pub fn new(socket: BorrowedFd<'a>, conn: Option<&'a mut rustls::ClientConnection>) -> Self {
+        if conn.is_none() {
+            let _ = socket2::SockRef::from(&socket).set_tcp_notsent_lowat(PLAIN_SEND_NOTSENT_LOWAT);
+        }
         Sender { to: SendTo(socket), conn }
     }
 
