@@ -335,8 +335,9 @@ where
     }
 }
 
-/// `SCHED_BATCH` for the calling thread while this lives, then the normal
-/// policy again (blocking-pool threads are reused).
+/// `SCHED_BATCH` for the calling thread while this lives, then
+/// `SCHED_OTHER` again (blocking-pool threads are reused). A thread under
+/// any other policy, one its embedder chose, is left as it is.
 ///
 /// A plain write-behind's thread sleeps in the kernel's wait for room and
 /// is woken by the ACKs the server's reads send. On loopback those are
@@ -355,7 +356,9 @@ struct BatchPolicy {
 
 impl BatchPolicy {
     fn enter() -> Self {
-        BatchPolicy { entered: set_policy(libc::SCHED_BATCH) }
+        // SAFETY: no arguments but pid 0, the calling thread.
+        let normal = unsafe { libc::sched_getscheduler(0) } == libc::SCHED_OTHER;
+        BatchPolicy { entered: normal && set_policy(libc::SCHED_BATCH) }
     }
 }
 
@@ -655,6 +658,13 @@ mod tests {
         assert_eq!(policy(), libc::SCHED_BATCH, "the sending thread does not preempt on waking");
         drop(guard);
         assert_eq!(policy(), libc::SCHED_OTHER, "the pool's thread is given back as it was");
+
+        // SAFETY: a valid `sched_param`; pid 0 is the calling thread.
+        let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &libc::sched_param { sched_priority: 0 }) };
+        assert_eq!(idle, 0);
+        drop(BatchPolicy::enter());
+        assert_eq!(policy(), libc::SCHED_IDLE, "a policy the embedder chose is left alone");
+        set_policy(libc::SCHED_OTHER);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
