@@ -28,8 +28,10 @@
 # as when they run on another machine (bench/ANALYSIS-2026-12-04-own-core.md):
 #   scripts/bench.sh --only transfers --pin-server 1 --out /tmp/own-core.md
 #
-# To profile the measured cases, run each one under a wrapper ({n} numbers them):
-#   FTP_HOST_BENCH_WRAPPER='perf record -e cpu-clock -g -o /tmp/case-{n}.data' scripts/bench.sh ...
+# To profile the measured cases, run each one under a wrapper ({n} numbers them, {case}
+# names the client, direction and mode, e.g. b-download-tls; each direction starts with
+# an untimed native transfer, so the numbers alone do not say whose record is whose):
+#   FTP_HOST_BENCH_WRAPPER='perf record -e cpu-clock -g -o /tmp/case-{n}-{case}.data' scripts/bench.sh ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

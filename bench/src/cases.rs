@@ -161,6 +161,26 @@ pub enum Case {
     Ops { client: Client, endpoint: Endpoint, path: String, n: usize, nodelay: bool, quickack: bool },
 }
 
+impl Case {
+    /// A file-name-safe name for the case, such as `b-download-tls`: what a
+    /// profiling wrapper's `{case}` becomes. Each direction starts with an
+    /// untimed native transfer, so the children's numbers alone do not say
+    /// which client a record is of.
+    pub fn slug(&self) -> String {
+        let letter = |client: Client| client.letter().replace('*', "-cli");
+        match self {
+            Case::Transfer { client, direction, endpoint, .. } => {
+                let tls = if endpoint.tls { "-tls" } else { "" };
+                format!("{}-{}{tls}", letter(*client), direction.label())
+            }
+            Case::Startup { .. } => "startup".into(),
+            Case::Listing { client, .. } => format!("listing-{}", letter(*client)),
+            Case::Concurrent { client, .. } => format!("concurrent-{}", letter(*client)),
+            Case::Ops { client, .. } => format!("ops-{}", letter(*client)),
+        }
+    }
+}
+
 /// What a child reports.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CaseResult {
@@ -564,12 +584,35 @@ async fn ops(
 
 #[cfg(test)]
 mod tests {
-    use super::Client;
+    use super::{Case, Client, Direction, Endpoint};
 
     #[test]
     fn each_clients_label_opens_with_its_letter() {
         for client in Client::ALL {
             assert!(client.label().starts_with(&format!("({}) ", client.letter())), "{}", client.label());
         }
+    }
+
+    #[test]
+    fn a_transfers_slug_names_its_client_direction_and_mode() {
+        let transfer = |client, direction, tls| Case::Transfer {
+            client,
+            direction,
+            endpoint: Endpoint {
+                host: "127.0.0.1".into(),
+                port: 21,
+                user: "u".into(),
+                password: "p".into(),
+                tls,
+                cert_pem: None,
+            },
+            remote: "big.bin".into(),
+            local_dir: "/tmp".into(),
+            local_name: "big.bin".into(),
+            max_memory: None,
+        };
+        assert_eq!(transfer(Client::GuestMemory, Direction::Download, true).slug(), "b-download-tls");
+        assert_eq!(transfer(Client::Native, Direction::Download, true).slug(), "c-download-tls");
+        assert_eq!(transfer(Client::Cli, Direction::Upload, false).slug(), "a-cli-upload");
     }
 }

@@ -382,11 +382,14 @@ pub fn run_child(case: &Case) -> Result<CaseResult> {
     let n = CHILDREN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let exe = std::env::current_exe()?;
     let spec = serde_json::to_string(case)?;
-    // For profiling: FTP_HOST_BENCH_WRAPPER="perf record -g -o /tmp/case-{n}.data" runs
-    // every case under that command ({n} = the case's number).
+    // For profiling: FTP_HOST_BENCH_WRAPPER="perf record -g -o /tmp/case-{n}-{case}.data"
+    // runs every case under that command ({n} = the case's number, {case} =
+    // `Case::slug`, such as `b-download-tls`).
     let mut cmd = match std::env::var("FTP_HOST_BENCH_WRAPPER") {
         Ok(wrapper) if !wrapper.trim().is_empty() => {
-            let mut words = wrapper.split_whitespace().map(|w| w.replace("{n}", &n.to_string()));
+            let slug = case.slug();
+            let mut words =
+                wrapper.split_whitespace().map(|w| w.replace("{n}", &n.to_string()).replace("{case}", &slug));
             let mut cmd = Command::new(words.next().expect("not empty"));
             cmd.args(words).arg(&exe);
             cmd
