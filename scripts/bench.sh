@@ -27,6 +27,9 @@
 # Client and server share the cores by default. To give the FTP servers a CPU of their own,
 # as when they run on another machine (bench/ANALYSIS-2026-12-04-own-core.md):
 #   scripts/bench.sh --only transfers --pin-server 1 --out /tmp/own-core.md
+# Without it, a missed speed ratio that neither the server nor the machine explains is
+# measured again after the transfer section with the servers on a core of their own
+# (the report's "second look"); --no-second-look skips that.
 #
 # To profile the measured cases, run each one under a wrapper ({n} numbers them, {case}
 # names the client, direction and mode, e.g. b-download-tls; each direction starts with

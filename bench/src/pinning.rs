@@ -11,29 +11,49 @@
 //! server runs in this process and stays with the clients, and so does every
 //! other section (the fleet's workers too): the option is meant for
 //! `--only transfers`.
+//!
+//! Without the option, a run still pins for its second look
+//! ([`Pinning::apart`]): a missed ratio that neither the server nor the
+//! machine explains is measured again with the servers on a core of their
+//! own, to tell whether sharing the cores is what it misses by.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 /// Which CPUs the servers and the clients run on.
 pub struct Pinning {
     server: usize,
     clients: Vec<usize>,
+    /// Every CPU this process could use before it pinned anything.
+    allowed: Vec<usize>,
 }
 
 impl Pinning {
-    /// Pin this thread (call it before any other thread is started: threads
-    /// and child processes inherit it) to every CPU it may use but `server`.
-    pub fn start(server: usize) -> Result<Pinning> {
+    /// The servers on `server`, the clients on every other CPU this
+    /// process may use; nothing is pinned yet.
+    pub fn new(server: usize) -> Result<Pinning> {
         let allowed = allowed_cpus()?;
         if !allowed.contains(&server) {
             bail!("--pin-server {server}: this process may run on CPUs {allowed:?} only");
         }
-        let clients: Vec<usize> = allowed.into_iter().filter(|&c| c != server).collect();
+        let clients: Vec<usize> = allowed.iter().copied().filter(|&c| c != server).collect();
         if clients.is_empty() {
             bail!("--pin-server needs 2 CPUs or more; this process may run on CPU {server} only");
         }
-        set_affinity(0, &clients)?;
-        Ok(Pinning { server, clients })
+        Ok(Pinning { server, clients, allowed })
+    }
+
+    /// The servers on the last CPU this process may use.
+    pub fn last_cpu() -> Result<Pinning> {
+        let last = allowed_cpus()?.into_iter().max().context("this process may run on no CPU")?;
+        Pinning::new(last)
+    }
+
+    /// Pin this thread (call it before any other thread is started: threads
+    /// and child processes inherit it) to every CPU it may use but `server`.
+    pub fn start(server: usize) -> Result<Pinning> {
+        let pinning = Pinning::new(server)?;
+        set_affinity(0, &pinning.clients)?;
+        Ok(pinning)
     }
 
     /// Pin a server's listener (its sessions are forked later and inherit it).
@@ -41,15 +61,58 @@ impl Pinning {
         set_affinity(pid, &[self.server])
     }
 
+    /// Pin the servers' listeners (`servers`) and this thread, so the
+    /// clients it starts from now on, until the guard is dropped: then
+    /// both go back to every CPU this process could use.
+    pub fn apart(&self, servers: &[u32]) -> Result<Apart<'_>> {
+        // The guard undoes whatever was pinned if a later step fails.
+        let mut apart = Apart { pinning: self, servers: Vec::new() };
+        set_affinity(0, &self.clients)?;
+        for &pid in servers {
+            self.server(pid)?;
+            apart.servers.push(pid);
+        }
+        Ok(apart)
+    }
+
     /// One line for the report's Machine table.
     pub fn describe(&self) -> String {
-        let list: Vec<String> = self.clients.iter().map(usize::to_string).collect();
         format!(
             "`--pin-server {}`: the transfer section's proftpd and vsftpd on CPU {}, this benchmark and every client it starts (and the embedded server) on CPU {}",
             self.server,
             self.server,
-            list.join(", ")
+            self.client_cpus()
         )
+    }
+
+    /// "the servers on CPU 1, the clients on CPU 0".
+    pub fn cpus(&self) -> String {
+        format!("the servers on CPU {}, the clients on CPU {}", self.server, self.client_cpus())
+    }
+
+    fn client_cpus(&self) -> String {
+        let list: Vec<String> = self.clients.iter().map(usize::to_string).collect();
+        list.join(", ")
+    }
+}
+
+/// Servers and this thread pinned apart ([`Pinning::apart`]) while it lives.
+pub struct Apart<'a> {
+    pinning: &'a Pinning,
+    servers: Vec<u32>,
+}
+
+impl Drop for Apart<'_> {
+    fn drop(&mut self) {
+        let all = &self.pinning.allowed;
+        for &pid in &self.servers {
+            if let Err(e) = set_affinity(pid, all) {
+                eprintln!("ftp-host-bench: unpinning server {pid}: {e:#}");
+            }
+        }
+        if let Err(e) = set_affinity(0, all) {
+            eprintln!("ftp-host-bench: unpinning the benchmark: {e:#}");
+        }
     }
 }
 
@@ -93,5 +156,24 @@ mod tests {
         let refused = Pinning::start(libc::CPU_SETSIZE as usize + 1).err().expect("an unusable CPU is refused");
         assert!(refused.to_string().contains("may run on CPUs"), "{refused}");
         assert_eq!(allowed_cpus().unwrap(), before, "the refusal changed this thread's CPUs");
+    }
+
+    #[test]
+    fn apart_pins_this_thread_off_the_servers_cpu_until_dropped() {
+        let before = allowed_cpus().unwrap();
+        if before.len() < 2 {
+            // One CPU: `new` refuses, as the run then reports.
+            assert!(Pinning::last_cpu().is_err());
+            return;
+        }
+        let pinning = Pinning::last_cpu().unwrap();
+        let server = *before.iter().max().unwrap();
+        {
+            let _apart = pinning.apart(&[]).unwrap();
+            let pinned = allowed_cpus().unwrap();
+            assert!(!pinned.contains(&server), "{pinned:?}");
+            assert_eq!(pinned.len(), before.len() - 1);
+        }
+        assert_eq!(allowed_cpus().unwrap(), before, "dropping the guard did not unpin");
     }
 }

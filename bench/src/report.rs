@@ -26,7 +26,11 @@ fn size_label(bytes: u64) -> String {
 }
 
 fn find(r: &Results, server: ServerId, direction: Direction, client: Client) -> Option<&TransferStat> {
-    r.transfers.iter().find(|t| t.server == server && t.direction == direction && t.client == client)
+    find_in(&r.transfers, server, direction, client)
+}
+
+fn find_in(list: &[TransferStat], server: ServerId, direction: Direction, client: Client) -> Option<&TransferStat> {
+    list.iter().find(|t| t.server == server && t.direction == direction && t.client == client)
 }
 
 /// The smallest and largest of positive samples (MB/s, ms).
@@ -443,6 +447,9 @@ enum Limit {
     Server,
     /// Every core of the machine, for both.
     Machine,
+    /// Neither, but the ratio meets its bound with the servers on a core
+    /// of their own (the second look): the cores client and server share.
+    SharedCores,
     /// Neither, for at least one of the two.
     None,
 }
@@ -485,10 +492,14 @@ fn server_runnable(t: &TransferStat) -> f64 {
 fn misses(out: &mut String, r: &Results) {
     let (mut speed, mut cpu) = (Vec::new(), Vec::new());
     let mut unbound = 0;
+    let cpus = match r.second_look.as_ref().map(|l| &l.cpus) {
+        Some(Ok(cpus)) => cpus.as_str(),
+        _ => "",
+    };
     for miss in missed(r) {
         match miss.rule {
             Rule::Faster(..) => {
-                let (line, limit) = speed_line(&miss);
+                let (line, limit) = speed_line(&miss, cpus);
                 unbound += usize::from(limit == Limit::None);
                 speed.push(line);
             }
@@ -496,9 +507,15 @@ fn misses(out: &mut String, r: &Results) {
         }
     }
     if !speed.is_empty() {
+        let second = match (r.plan.second_look, r.plan.pin_server, r.second_look.as_ref().map(|l| &l.cpus)) {
+            (_, Some(_), _) => "The servers had a core of their own throughout (`--pin-server`)".to_string(),
+            (false, ..) => "Misses were not measured again (`--no-second-look`)".to_string(),
+            (true, None, Some(Err(e))) => format!("The second look could not pin the servers apart: {e}"),
+            (true, None, _) => "A miss that neither explains is measured again after the section (the second look): its two clients alternating for as many rounds, with the servers on a core of their own and the clients on the others, as `--pin-server` does. Where the ratio of medians then meets its bound, the miss is put down to the **shared cores**: on a 2-core machine the client's threads and the single-threaded server session take CPU from each other, which a server on a machine of its own does not".to_string(),
+        };
         let _ = writeln!(
             out,
-            "What limited each missed speed ratio ({} of them; {} with no measured limit outside the clients). A miss is a ratio of medians below its bound, or a round-by-round interval below it. Busy shares and CPU per GiB are the two clients' medians; the server's wait for a CPU is the time it had runnable processes and none of them running (`full` in the `cpu.pressure` of its cgroup) over the case's wall time, and a server running or waiting for a CPU was not waiting for its client:\n",
+            "What limited each missed speed ratio ({} of them; {} with no measured limit outside the clients). A miss is a ratio of medians below its bound, or a round-by-round interval below it. Busy shares and CPU per GiB are the two clients' medians; the server's wait for a CPU is the time it had runnable processes and none of them running (`full` in the `cpu.pressure` of its cgroup) over the case's wall time, and a server running or waiting for a CPU was not waiting for its client. {second}:\n",
             speed.len(),
             unbound
         );
@@ -531,6 +548,8 @@ struct Miss<'a> {
     paired: Option<Paired>,
     x: &'a TransferStat,
     y: &'a TransferStat,
+    /// The two clients measured again with the servers pinned apart.
+    second: Option<(&'a TransferStat, &'a TransferStat)>,
 }
 
 /// Every missed transfer target, by server, direction and target.
@@ -549,11 +568,25 @@ fn missed(r: &Results) -> Vec<Miss<'_>> {
                 if rule.passes(ratio) && paired.as_ref().is_none_or(|p| p.place != Place::Misses) {
                     continue;
                 }
-                found.push(Miss { server, direction, name, rule, ratio, paired, x, y });
+                let again = r.second_look.as_ref().map_or(&[][..], |l| &l.transfers[..]);
+                let second =
+                    find_in(again, server, direction, client).zip(find_in(again, server, direction, reference));
+                found.push(Miss { server, direction, name, rule, ratio, paired, x, y, second });
             }
         }
     }
     found
+}
+
+/// The missed speed ratios that neither the server nor the machine
+/// explains: the cases (server, direction, the two clients) the run
+/// measures again with the servers pinned apart.
+pub fn unexplained(r: &Results) -> Vec<(ServerId, Direction, [Client; 2])> {
+    missed(r)
+        .into_iter()
+        .filter(|m| matches!(m.rule, Rule::Faster(..)) && m.measured_limit() == Limit::None)
+        .map(|m| (m.server, m.direction, [m.x.client, m.y.client]))
+        .collect()
 }
 
 /// The size of the case's file, in GiB.
@@ -576,6 +609,20 @@ impl Miss<'_> {
         )
     }
 
+    /// What the shared run's figures say limited both clients.
+    fn measured_limit(&self) -> Limit {
+        let machine = (share(self.x.machine_busy.clone()), share(self.y.machine_busy.clone()));
+        limit((server_runnable(self.x), server_runnable(self.y)), machine)
+    }
+
+    /// With the servers pinned apart: the ratio of medians, the two
+    /// medians (MB/s) and the rounds.
+    fn second_ratio(&self) -> Option<(f64, (f64, f64), usize)> {
+        let (x, y) = self.second?;
+        let medians = (median_mbps(Some(x))?, median_mbps(Some(y))?);
+        Some((medians.0 / medians.1, medians, x.costs.len().min(y.costs.len())))
+    }
+
     /// "((a) / (c))": whose figures the line's pairs are.
     fn whose(&self) -> String {
         format!("(({}) / ({}))", self.x.client.letter(), self.y.client.letter())
@@ -596,12 +643,16 @@ impl Miss<'_> {
 
 /// A missed speed ratio: what limited it (the server, the machine or
 /// nothing measured), the busy shares that say so, and the CPU per GiB.
-fn speed_line(m: &Miss) -> (String, Limit) {
+fn speed_line(m: &Miss, cpus: &str) -> (String, Limit) {
     let (x, y) = (m.x, m.y);
     let busy = (share(server_busy(x)), share(server_busy(y)));
     let waits = (share(server_waiting(x)), share(server_waiting(y)));
     let machine = (share(x.machine_busy.clone()), share(y.machine_busy.clone()));
-    let limit = limit((server_runnable(x), server_runnable(y)), machine);
+    let second = m.second_ratio();
+    let limit = match m.measured_limit() {
+        Limit::None if second.is_some_and(|(ratio, ..)| m.rule.passes(ratio)) => Limit::SharedCores,
+        measured => measured,
+    };
     let mut line = m.opening();
     match limit {
         Limit::Server => {
@@ -615,13 +666,28 @@ fn speed_line(m: &Miss) -> (String, Limit) {
         Limit::Machine => {
             let _ = write!(line, "machine-bound: all cores ≥ {:.0}% busy for both", MACHINE_BOUND * 100.0);
         }
-        Limit::None => {
+        Limit::SharedCores | Limit::None => {
+            let verdict = match limit {
+                Limit::SharedCores => "shared cores",
+                _ => "**no measured limit**",
+            };
             let _ = write!(
                 line,
-                "**no measured limit**: neither the server (running or waiting for a CPU ≥ {:.0}%) nor the machine (≥ {:.0}%) was saturated for both",
+                "{verdict}: neither the server (running or waiting for a CPU ≥ {:.0}%) nor the machine (≥ {:.0}%) was saturated for both",
                 SERVER_BOUND * 100.0,
                 MACHINE_BOUND * 100.0
             );
+            if let Some((ratio, (mx, my), rounds)) = second {
+                let met = match limit {
+                    Limit::SharedCores => "meeting its bound",
+                    _ => "**still missing it**",
+                };
+                let _ = write!(
+                    line,
+                    "; with {cpus} (second look, {rounds} rounds) {} reads **{ratio:.2}**, {met} ({mx:.0} / {my:.0} MB/s)",
+                    m.name
+                );
+            }
         }
     }
     let _ = write!(line, ". Server busy {:.0}% / {:.0}%", busy.0 * 100.0, busy.1 * 100.0);
@@ -1106,8 +1172,59 @@ pub fn summary(r: &Results) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{limit, median_interval, Limit, Place, Rule};
-    use crate::cases::Client;
+    use super::{limit, median_interval, speed_line, Limit, Miss, Place, Rule};
+    use crate::cases::{Client, Direction};
+    use crate::measure::Cost;
+    use crate::suite::{ServerId, TransferStat};
+
+    /// A client's rounds of a 1 GiB download: one wall time per round; the
+    /// server and the machine half busy.
+    fn rounds(client: Client, walls: &[f64]) -> TransferStat {
+        let n = walls.len();
+        TransferStat {
+            server: ServerId::ProftpdFtps,
+            direction: Direction::Download,
+            client,
+            bytes: 1 << 30,
+            costs: walls.iter().map(|&wall_s| Cost { wall_s, ..Cost::default() }).collect(),
+            rounds: (0..n).collect(),
+            server_cpu: walls.iter().map(|w| w / 2.0).collect(),
+            server_wait: vec![0.0; n],
+            machine_busy: vec![0.5; n],
+            load_ms: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_unexplained_miss_is_put_down_to_shared_cores_only_when_the_second_look_meets_the_bound() {
+        let rule = Rule::Faster(Client::GuestMemory, Client::Native, 0.9);
+        let (x, y) = (rounds(Client::GuestMemory, &[1.25; 3]), rounds(Client::Native, &[1.0; 3]));
+        let miss = |second| Miss {
+            server: ServerId::ProftpdFtps,
+            direction: Direction::Download,
+            name: "b/c",
+            rule,
+            ratio: 0.8,
+            paired: None,
+            x: &x,
+            y: &y,
+            second,
+        };
+        let cpus = "the servers on CPU 1, the clients on CPU 0";
+        assert_eq!(miss(None).measured_limit(), Limit::None);
+        assert_eq!(speed_line(&miss(None), cpus).1, Limit::None);
+
+        let (met_x, met_y) = (rounds(Client::GuestMemory, &[1.05; 3]), rounds(Client::Native, &[1.0; 3]));
+        let (line, found) = speed_line(&miss(Some((&met_x, &met_y))), cpus);
+        assert_eq!(found, Limit::SharedCores, "{line}");
+        assert!(line.contains("b/c reads **0.95**, meeting its bound"), "{line}");
+
+        let (still_x, still_y) = (rounds(Client::GuestMemory, &[1.2; 3]), rounds(Client::Native, &[1.0; 3]));
+        let (line, found) = speed_line(&miss(Some((&still_x, &still_y))), cpus);
+        assert_eq!(found, Limit::None, "{line}");
+        assert!(line.contains("**still missing it**"), "{line}");
+    }
 
     #[test]
     fn a_miss_is_bound_by_the_server_or_the_machine_only_when_both_clients_were() {

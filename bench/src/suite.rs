@@ -54,6 +54,8 @@ pub struct Plan {
     pub keep: bool,
     pub keep_page_reporting: bool,
     pub pin_server: Option<usize>,
+    /// Measure unexplained misses again with the servers pinned apart.
+    pub second_look: bool,
     pub servers: Vec<ServerId>,
     pub clients: Vec<Client>,
     pub fleet: crate::fleet::FleetArgs,
@@ -122,6 +124,7 @@ impl Plan {
             keep: o.keep,
             keep_page_reporting: o.keep_page_reporting,
             pin_server: o.pin_server,
+            second_look: !o.no_second_look,
             servers: if o.servers.is_empty() {
                 ServerId::ALL.to_vec()
             } else {
@@ -314,7 +317,17 @@ pub struct Results {
     pub latency: Vec<LatencyStat>,
     pub demo: Option<Result<Vec<f64>, String>>,
     pub fleet: Option<Result<crate::fleet::FleetStat, String>>,
+    /// Unexplained misses measured again with the servers pinned apart.
+    pub second_look: Option<SecondLook>,
     pub elapsed: Duration,
+}
+
+/// The transfer section's second look ([`second_look`]).
+pub struct SecondLook {
+    /// Which CPUs servers and clients had ("the servers on CPU 1, ..."),
+    /// or why they could not be pinned apart.
+    pub cpus: Result<String, String>,
+    pub transfers: Vec<TransferStat>,
 }
 
 // ---- helpers --------------------------------------------------------------------
@@ -488,6 +501,8 @@ struct Target {
     /// case; `None` for the embedded server (in this process) or where no
     /// cgroup can be made.
     cpu: Option<CpuGroup>,
+    /// The real server's listener, which forks its sessions.
+    pid: Option<u32>,
 }
 
 impl Target {
@@ -505,6 +520,7 @@ impl Target {
             root: server.root.clone(),
             settle: if server.kind == ServerKind::Proftpd { PROFTPD_SETTLE } else { VSFTPD_SETTLE },
             cpu: CpuGroup::adopt(server.pid(), &id.short().replace(" ", "-")),
+            pid: Some(server.pid()).filter(|&pid| pid != 0),
         }
     }
 
@@ -522,6 +538,7 @@ impl Target {
             root: server.root().to_path_buf(),
             settle: Duration::from_millis(50),
             cpu: None,
+            pid: None,
         }
     }
 
@@ -625,6 +642,93 @@ fn run_process(mut cmd: Command, log: &Path, what: &str) -> Result<CaseResult> {
 }
 
 impl Env {
+    /// `runs` rounds of `clients` on one server and direction, after an
+    /// untimed native transfer; each client's figures, in `clients` order.
+    /// `round` names a round in the progress lines ("run").
+    fn rounds(
+        &self,
+        target: &Target,
+        direction: Direction,
+        clients: &[Client],
+        runs: usize,
+        src: &Source,
+        round: &str,
+    ) -> Vec<TransferStat> {
+        let mut stats: BTreeMap<usize, TransferStat> = BTreeMap::new();
+        // Untimed: the first 1 GiB written after a pause lands in memory
+        // the VM handed back to its hypervisor and runs 3-4x slower
+        // whoever writes it (bench/ANALYSIS-2026-12-02-first-touch.md).
+        if let Err(e) = self.transfer(target, direction, Client::Native, src, None) {
+            eprintln!("{} {} warm-up: FAILED: {e:#}", target.id.label(), direction.label());
+        }
+        for run in 0..runs {
+            // Each round starts with the next client, so no client is
+            // always the one after a pause or after the same other.
+            let n = clients.len();
+            for i in (0..n).map(|k| (run + k) % n) {
+                let client = clients[i];
+                let stat = stats.entry(i).or_insert_with(|| TransferStat {
+                    server: target.id,
+                    direction,
+                    client,
+                    bytes: src.size,
+                    costs: Vec::new(),
+                    rounds: Vec::new(),
+                    server_cpu: Vec::new(),
+                    server_wait: Vec::new(),
+                    machine_busy: Vec::new(),
+                    load_ms: Vec::new(),
+                    errors: Vec::new(),
+                });
+                // The session has ended before `transfer` returns
+                // (it checks the file afterwards).
+                let (server_before, wait_before) = (target.server_cpu(), target.server_wait());
+                match self.transfer(target, direction, client, src, None) {
+                    Ok((r, busy)) => {
+                        let mut server = match (server_before, target.server_cpu()) {
+                            (Some(before), Some(after)) => {
+                                stat.server_cpu.push(after - before);
+                                format!(", server {:.2} s CPU", after - before)
+                            }
+                            _ => String::new(),
+                        };
+                        if let (Some(before), Some(after)) = (wait_before, target.server_wait()) {
+                            stat.server_wait.push(after - before);
+                            server.push_str(&format!(", {:.2} s waiting for a CPU", after - before));
+                        }
+                        stat.machine_busy.push(busy);
+                        eprintln!(
+                            "{} {} {} {round} {}: {:.0} MB/s, {:.2} s CPU, peak RSS {:.1} MiB{server}",
+                            target.id.label(),
+                            direction.label(),
+                            client.label(),
+                            run + 1,
+                            src.size as f64 / r.cost.wall_s / 1e6,
+                            r.cost.cpu_s(),
+                            r.cost.peak_kib as f64 / 1024.0
+                        );
+                        stat.costs.push(r.cost);
+                        stat.rounds.push(run);
+                        if r.load_ms > 0.0 {
+                            stat.load_ms.push(r.load_ms);
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "{} {} {} {round} {}: FAILED: {e:#}",
+                            target.id.label(),
+                            direction.label(),
+                            client.label(),
+                            run + 1
+                        );
+                        stat.errors.push(format!("{e:#}"));
+                    }
+                }
+            }
+        }
+        stats.into_values().collect()
+    }
+
     /// Run one transfer (any client) and check the file that arrived; also
     /// the share of all cores busy while the client ran.
     fn transfer(
@@ -701,6 +805,41 @@ impl Env {
         checked?;
         Ok((result, busy))
     }
+}
+
+/// The missed speed ratios that neither the server nor the machine
+/// explains, measured again, their two clients alternating for `runs`
+/// rounds, with the real servers on a core of their own and the clients on
+/// the others (as `--pin-server`). `None` when nothing needed it.
+fn second_look(env: &Env, targets: &[Target], src: &Source, results: &Results, runs: usize) -> Option<SecondLook> {
+    let cases = crate::report::unexplained(results);
+    if cases.is_empty() {
+        return None;
+    }
+    let pinning = match crate::pinning::Pinning::last_cpu() {
+        Ok(pinning) => pinning,
+        Err(e) => return Some(SecondLook { cpus: Err(format!("{e:#}")), transfers: Vec::new() }),
+    };
+    let pids: Vec<u32> = targets.iter().filter_map(|t| t.pid).collect();
+    let apart = match pinning.apart(&pids) {
+        Ok(apart) => apart,
+        Err(e) => return Some(SecondLook { cpus: Err(format!("{e:#}")), transfers: Vec::new() }),
+    };
+    let mut transfers = Vec::new();
+    for (server, direction, clients) in cases {
+        let Some(target) = targets.iter().find(|t| t.id == server) else { continue };
+        eprintln!(
+            "second look: {} {}, {} / {}, {}...",
+            server.label(),
+            direction.label(),
+            clients[0].letter(),
+            clients[1].letter(),
+            pinning.cpus()
+        );
+        transfers.extend(env.rounds(target, direction, &clients, runs, src, "own-core run"));
+    }
+    drop(apart);
+    Some(SecondLook { cpus: Ok(pinning.cpus()), transfers })
 }
 
 // ---- the run --------------------------------------------------------------------
@@ -860,6 +999,7 @@ pub fn run(options: Options) -> Result<()> {
         latency: Vec::new(),
         demo: None,
         fleet: None,
+        second_look: None,
         elapsed: Duration::ZERO,
     };
 
@@ -880,80 +1020,11 @@ pub fn run(options: Options) -> Result<()> {
         for target in targets.iter().filter(|t| plan.servers.contains(&t.id)) {
             let src = if target.id == ServerId::Embedded { &embedded_big } else { &big };
             for direction in [Direction::Download, Direction::Upload] {
-                let mut stats: BTreeMap<usize, TransferStat> = BTreeMap::new();
-                // Untimed: the first 1 GiB written after a pause lands in memory
-                // the VM handed back to its hypervisor and runs 3-4x slower
-                // whoever writes it (bench/ANALYSIS-2026-12-02-first-touch.md).
-                if let Err(e) = env.transfer(target, direction, Client::Native, src, None) {
-                    eprintln!("{} {} warm-up: FAILED: {e:#}", target.id.label(), direction.label());
-                }
-                for run in 0..plan.runs {
-                    // Each round starts with the next client, so no client is
-                    // always the one after a pause or after the same other.
-                    let n = plan.clients.len();
-                    for i in (0..n).map(|k| (run + k) % n) {
-                        let client = plan.clients[i];
-                        let stat = stats.entry(i).or_insert_with(|| TransferStat {
-                            server: target.id,
-                            direction,
-                            client,
-                            bytes: src.size,
-                            costs: Vec::new(),
-                            rounds: Vec::new(),
-                            server_cpu: Vec::new(),
-                            server_wait: Vec::new(),
-                            machine_busy: Vec::new(),
-                            load_ms: Vec::new(),
-                            errors: Vec::new(),
-                        });
-                        // The session has ended before `transfer` returns
-                        // (it checks the file afterwards).
-                        let (server_before, wait_before) = (target.server_cpu(), target.server_wait());
-                        match env.transfer(target, direction, client, src, None) {
-                            Ok((r, busy)) => {
-                                let mut server = match (server_before, target.server_cpu()) {
-                                    (Some(before), Some(after)) => {
-                                        stat.server_cpu.push(after - before);
-                                        format!(", server {:.2} s CPU", after - before)
-                                    }
-                                    _ => String::new(),
-                                };
-                                if let (Some(before), Some(after)) = (wait_before, target.server_wait()) {
-                                    stat.server_wait.push(after - before);
-                                    server.push_str(&format!(", {:.2} s waiting for a CPU", after - before));
-                                }
-                                stat.machine_busy.push(busy);
-                                eprintln!(
-                                    "{} {} {} run {}: {:.0} MB/s, {:.2} s CPU, peak RSS {:.1} MiB{server}",
-                                    target.id.label(),
-                                    direction.label(),
-                                    client.label(),
-                                    run + 1,
-                                    src.size as f64 / r.cost.wall_s / 1e6,
-                                    r.cost.cpu_s(),
-                                    r.cost.peak_kib as f64 / 1024.0
-                                );
-                                stat.costs.push(r.cost);
-                                stat.rounds.push(run);
-                                if r.load_ms > 0.0 {
-                                    stat.load_ms.push(r.load_ms);
-                                }
-                            }
-                            Err(e) => {
-                                eprintln!(
-                                    "{} {} {} run {}: FAILED: {e:#}",
-                                    target.id.label(),
-                                    direction.label(),
-                                    client.label(),
-                                    run + 1
-                                );
-                                stat.errors.push(format!("{e:#}"));
-                            }
-                        }
-                    }
-                }
-                results.transfers.extend(stats.into_values());
+                results.transfers.extend(env.rounds(target, direction, &plan.clients, plan.runs, src, "run"));
             }
+        }
+        if plan.second_look && plan.pin_server.is_none() {
+            results.second_look = second_look(&env, &targets, &big, &results, plan.runs);
         }
     }
 
