@@ -641,8 +641,9 @@ impl Miss<'_> {
     }
 }
 
-/// A missed speed ratio: what limited it (the server, the machine or
-/// nothing measured), the busy shares that say so, and the CPU per GiB.
+/// A missed speed ratio: what limited it (the server, the machine, the
+/// shared cores by the second look, or nothing measured), the busy shares
+/// that say so, and the CPU per GiB.
 fn speed_line(m: &Miss, cpus: &str) -> (String, Limit) {
     let (x, y) = (m.x, m.y);
     let busy = (share(server_busy(x)), share(server_busy(y)));
