@@ -17,7 +17,7 @@
 //! machine explains is measured again with the servers on a core of their
 //! own, to tell whether sharing the cores is what it misses by.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 /// Which CPUs the servers and the clients run on.
 pub struct Pinning {
@@ -33,11 +33,11 @@ impl Pinning {
     pub fn new(server: usize) -> Result<Pinning> {
         let allowed = allowed_cpus()?;
         if !allowed.contains(&server) {
-            bail!("--pin-server {server}: this process may run on CPUs {allowed:?} only");
+            bail!("the servers' CPU {server}: this process may run on CPUs {allowed:?} only");
         }
         let clients: Vec<usize> = allowed.iter().copied().filter(|&c| c != server).collect();
         if clients.is_empty() {
-            bail!("--pin-server needs 2 CPUs or more; this process may run on CPU {server} only");
+            bail!("pinning servers and clients apart needs 2 CPUs or more; this process may run on CPU {server} only");
         }
         Ok(Pinning { server, clients, allowed })
     }
@@ -51,7 +51,7 @@ impl Pinning {
     /// Pin this thread (call it before any other thread is started: threads
     /// and child processes inherit it) to every CPU it may use but `server`.
     pub fn start(server: usize) -> Result<Pinning> {
-        let pinning = Pinning::new(server)?;
+        let pinning = Pinning::new(server).map_err(|e| anyhow!("--pin-server {server}: {e}"))?;
         set_affinity(0, &pinning.clients)?;
         Ok(pinning)
     }

@@ -668,9 +668,9 @@ fn speed_line(m: &Miss, cpus: &str) -> (String, Limit) {
             let _ = write!(line, "machine-bound: all cores ≥ {:.0}% busy for both", MACHINE_BOUND * 100.0);
         }
         Limit::SharedCores | Limit::None => {
-            let verdict = match limit {
-                Limit::SharedCores => "shared cores",
-                _ => "**no measured limit**",
+            let (verdict, met) = match limit {
+                Limit::SharedCores => ("shared cores", "meeting its bound"),
+                _ => ("**no measured limit**", "**still missing it**"),
             };
             let _ = write!(
                 line,
@@ -679,10 +679,6 @@ fn speed_line(m: &Miss, cpus: &str) -> (String, Limit) {
                 MACHINE_BOUND * 100.0
             );
             if let Some((ratio, (mx, my), rounds)) = second {
-                let met = match limit {
-                    Limit::SharedCores => "meeting its bound",
-                    _ => "**still missing it**",
-                };
                 let _ = write!(
                     line,
                     "; with {cpus} (second look, {rounds} rounds) {} reads **{ratio:.2}**, {met} ({mx:.0} / {my:.0} MB/s)",

@@ -816,30 +816,29 @@ fn second_look(env: &Env, targets: &[Target], src: &Source, results: &Results, r
     if cases.is_empty() {
         return None;
     }
-    let pinning = match crate::pinning::Pinning::last_cpu() {
-        Ok(pinning) => pinning,
-        Err(e) => return Some(SecondLook { cpus: Err(format!("{e:#}")), transfers: Vec::new() }),
-    };
     let pids: Vec<u32> = targets.iter().filter_map(|t| t.pid).collect();
-    let apart = match pinning.apart(&pids) {
-        Ok(apart) => apart,
-        Err(e) => return Some(SecondLook { cpus: Err(format!("{e:#}")), transfers: Vec::new() }),
-    };
-    let mut transfers = Vec::new();
-    for (server, direction, clients) in cases {
-        let Some(target) = targets.iter().find(|t| t.id == server) else { continue };
-        eprintln!(
-            "second look: {} {}, {} / {}, {}...",
-            server.label(),
-            direction.label(),
-            clients[0].letter(),
-            clients[1].letter(),
-            pinning.cpus()
-        );
-        transfers.extend(env.rounds(target, direction, &clients, runs, src, "own-core run"));
-    }
-    drop(apart);
-    Some(SecondLook { cpus: Ok(pinning.cpus()), transfers })
+    let measured = crate::pinning::Pinning::last_cpu().and_then(|pinning| {
+        // Dropped at the end of this closure: everything is unpinned.
+        let _apart = pinning.apart(&pids)?;
+        let mut transfers = Vec::new();
+        for (server, direction, clients) in cases {
+            let Some(target) = targets.iter().find(|t| t.id == server) else { continue };
+            eprintln!(
+                "second look: {} {}, {} / {}, {}...",
+                server.label(),
+                direction.label(),
+                clients[0].letter(),
+                clients[1].letter(),
+                pinning.cpus()
+            );
+            transfers.extend(env.rounds(target, direction, &clients, runs, src, "own-core run"));
+        }
+        Ok((pinning.cpus(), transfers))
+    });
+    Some(match measured {
+        Ok((cpus, transfers)) => SecondLook { cpus: Ok(cpus), transfers },
+        Err(e) => SecondLook { cpus: Err(format!("{e:#}")), transfers: Vec::new() },
+    })
 }
 
 // ---- the run --------------------------------------------------------------------
